@@ -1,0 +1,1 @@
+"""Plane-agnostic logic of Knowledge Plane: no Dagster, no FastAPI imports live here."""

@@ -1,0 +1,388 @@
+"""The build plane's stages as plain functions: raw → parsed → chunks → embeddings → version → alias.
+
+Each stage reads the previous stage's record for a namespace and writes its own under
+``$KNOWLEDGE_DATA_DIR/stages``, tagged with the run that wrote it. Work is skipped by content
+hash at every stage: an unchanged file is not re-parsed, an unchanged document not re-chunked,
+an unchanged chunk text never re-embedded, and unchanged content never becomes a new version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.checks import run_checks
+from core.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
+from core.documents import ParsedDocument
+from core.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
+from core.ids import namespace_slug, sha256_hex
+from core.index_store import delete_version, fingerprint, new_version_id, version_dir, write_version
+from core.parsing import PARSER_VERSION, parse_document
+from core.quarantine import DUPLICATE_DOC_ID, QuarantinedFile, QuarantineError
+from core.registry import LATEST, ROLLBACK, Registry
+from core.settings import Settings
+from core.sources import SIDECAR_SUFFIX, SourceFile, head_commit, scan_namespace
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class StageMissing(RuntimeError):
+    """A stage ran before the one it reads from."""
+
+
+@dataclass
+class BuildContext:
+    """What every stage needs; cheap to create, heavy parts (the model) load on first use."""
+
+    settings: Settings
+    run_id: str = "adhoc"
+    embedder: Embedder = field(default_factory=Embedder)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.settings.registry_url, self.settings.tenant_id)
+
+    @cached_property
+    def embedding_cache(self) -> EmbeddingCache:
+        return EmbeddingCache(self.settings.cache_dir / "embeddings.sqlite")
+
+    def stage_path(self, namespace: str, stage: str) -> Path:
+        return self.settings.stages_dir / self.settings.tenant_id / namespace_slug(namespace) / f"{stage}.json"
+
+    def write_stage(self, namespace: str, stage: str, record: dict[str, Any]) -> None:
+        path = self.stage_path(namespace, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"run_id": self.run_id, **record}, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    def read_stage(self, namespace: str, stage: str, same_run: bool = False) -> dict[str, Any]:
+        path = self.stage_path(namespace, stage)
+        if not path.is_file():
+            raise StageMissing(f"{stage} has not been materialized for {namespace}")
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if same_run and record.get("run_id") != self.run_id:
+            raise StageMissing(f"{stage} for {namespace} was not materialized by run {self.run_id}")
+        return record
+
+    def _cache_file(self, kind: str, key: str) -> Path:
+        return self.settings.cache_dir / kind / key[:2] / f"{key}.json"
+
+    def cache_get(self, kind: str, key: str) -> Any | None:
+        path = self._cache_file(kind, key)
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def cache_put(self, kind: str, key: str, value: Any) -> None:
+        path = self._cache_file(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+# -- raw_documents --------------------------------------------------------------------------
+def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    files, quarantined, ignored = scan_namespace(ctx.settings, namespace)
+    record = {
+        "namespace": namespace,
+        "files": [f.to_dict() for f in files],
+        "quarantined": [q.to_dict() for q in quarantined],
+        "ignored": ignored,
+        "source_commit": head_commit(ctx.settings.knowledge_dir if namespace.startswith("knowledge:")
+                                     else ctx.settings.project_root),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    ctx.write_stage(namespace, "raw_documents", record)
+    return record
+
+
+# -- parsed_documents -----------------------------------------------------------------------
+def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
+    """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
+    key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}")
+    cached = ctx.cache_get("parsed", key)
+    if cached is not None:
+        return cached.get("document"), cached.get("quarantine"), True
+    path = Path(source.abs_path)
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    try:
+        doc = parse_document(
+            path.read_bytes(), namespace=source.namespace, source_path=source.source_path,
+            content_hash=source.content_hash, sidecar=sidecar.read_bytes() if sidecar.is_file() else None,
+            docling_artifacts_path=ctx.settings.docling_artifacts_path,
+        )
+        entry: dict[str, Any] = {"document": {**doc.to_dict(), "commit": source.commit}}
+    except QuarantineError as exc:
+        entry = {"quarantine": {"reason": exc.reason, "detail": exc.detail}}
+    except FileNotFoundError:  # removed between scan and parse: it simply is not part of this build
+        return None, None, False
+    ctx.cache_put("parsed", key, entry)
+    return entry.get("document"), entry.get("quarantine"), False
+
+
+def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+    started = time.perf_counter()
+    raw = ctx.read_stage(namespace, "raw_documents")
+    documents: list[dict[str, Any]] = []
+    quarantined = list(raw["quarantined"])
+    seen_ids: dict[str, str] = {}
+    parsed = cached = 0
+    for item in raw["files"]:
+        source = SourceFile(**item)
+        doc, problem, from_cache = _parse_one(ctx, source)
+        cached += from_cache
+        parsed += not from_cache
+        if problem:
+            quarantined.append(QuarantinedFile(source.source_path, problem["reason"], problem["detail"], "parse").to_dict())
+            log(f"quarantined {source.source_path}: {problem['reason']}: {problem['detail']}")
+        elif doc:
+            if doc["doc_id"] in seen_ids:
+                detail = f"id '{doc['doc_id']}' is already used by {seen_ids[doc['doc_id']]}"
+                quarantined.append(QuarantinedFile(source.source_path, DUPLICATE_DOC_ID, detail, "parse").to_dict())
+                continue
+            seen_ids[doc["doc_id"]] = source.source_path
+            documents.append(doc)
+    record = {
+        "namespace": namespace, "documents": documents, "quarantined": quarantined,
+        "parsed": parsed, "from_cache": cached, "seconds": round(time.perf_counter() - started, 3),
+        "parsers": sorted({d["parser"] for d in documents}),
+        "notes": sorted({f"{d['source_path']}: {d['parser_note']}" for d in documents if d.get("parser_note")}),
+    }
+    ctx.write_stage(namespace, "parsed_documents", record)
+    return record
+
+
+# -- document_chunks ------------------------------------------------------------------------
+def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    parsed = ctx.read_stage(namespace, "parsed_documents")
+    chunks: list[dict[str, Any]] = []
+    totals = ChunkStats()
+    rechunked = 0
+    for doc_dict in parsed["documents"]:
+        key = sha256_hex(CHUNKER_VERSION + json.dumps(doc_dict, sort_keys=True, ensure_ascii=False))
+        entry = ctx.cache_get("chunks", key)
+        if entry is None:
+            doc_chunks, stats = chunk_document(ParsedDocument.from_dict(
+                {k: v for k, v in doc_dict.items() if k != "commit"}))
+            entry = {"chunks": [c.to_dict() for c in doc_chunks], "stats": stats.__dict__}
+            ctx.cache_put("chunks", key, entry)
+            rechunked += 1
+        chunks.extend(entry["chunks"])
+        for name, value in entry["stats"].items():
+            setattr(totals, name, getattr(totals, name) + value)
+    tokens = [c["n_tokens"] for c in chunks]
+    record = {
+        "namespace": namespace, "chunks": chunks, "documents": len(parsed["documents"]), "rechunked": rechunked,
+        "units": totals.units, "would_truncate": totals.would_truncate,
+        "truncation_rate": round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
+        "truncated": sum(1 for t in tokens if t > 256), "duplicates_dropped": totals.duplicates_dropped,
+        "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    ctx.write_stage(namespace, "document_chunks", record)
+    return record
+
+
+# -- chunk_embeddings -----------------------------------------------------------------------
+def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet) -> dict[str, dict[str, Any]]:
+    """One batched encode over every chunk of every namespace in the run that is not cached."""
+    started = time.perf_counter()
+    per_ns_hashes: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for namespace in namespaces:
+        chunks = ctx.read_stage(namespace, "document_chunks")["chunks"]
+        per_ns_hashes[namespace] = [c["text_hash"] for c in chunks]
+        for c in chunks:
+            texts.setdefault(c["text_hash"], c["embed_text"])
+    cached = ctx.embedding_cache.get_many(MODEL_NAME, texts)
+    missing = [h for h in texts if h not in cached]
+    log(f"{len(texts)} distinct chunk texts, {len(cached)} cached, {len(missing)} to embed")
+    if missing:
+        ctx.embedder.model  # load before timing, so the rate is the encoder's
+    encode_started = time.perf_counter()
+    if missing:
+        def progress(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - encode_started
+            log(f"embedded {done}/{total} chunks ({_rate(done, elapsed)} chunks/s)")
+
+        vectors = ctx.embedder.encode([texts[h] for h in missing], progress=progress)
+        ctx.embedding_cache.put_many(MODEL_NAME, dict(zip(missing, vectors)))
+    encode_seconds = time.perf_counter() - encode_started
+    missing_set = set(missing)
+    attributed: set[str] = set()
+    results = {}
+    for namespace, hashes in per_ns_hashes.items():
+        new = [h for h in dict.fromkeys(hashes) if h in missing_set and h not in attributed]
+        attributed.update(new)
+        results[namespace] = {
+            "namespace": namespace, "chunks": len(hashes), "chunks_embedded": len(new),
+            "chunks_cached": len(hashes) - len([h for h in hashes if h in set(new)]),
+        }
+        ctx.write_stage(namespace, "chunk_embeddings", {**results[namespace], "model": MODEL_NAME})
+    tokens = sum(len(texts[h]) for h in missing)  # characters; word pieces are reported by the chunks stage
+    summary = {
+        "chunks_embedded": len(missing), "chunks_cached": len(cached), "encode_seconds": round(encode_seconds, 3),
+        "chunks_per_second": _rate(len(missing), encode_seconds), "characters_embedded": tokens,
+        "seconds": round(time.perf_counter() - started, 3), "model": MODEL_NAME,
+    }
+    return {"summary": summary, **results}
+
+
+# -- index_versions -------------------------------------------------------------------------
+def _payload(chunk: dict[str, Any], tenant_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+    location = chunk["location"]
+    return {
+        "chunk_id": chunk["chunk_id"], "doc_id": chunk["doc_id"], "doc_version": chunk["doc_version"],
+        "title": chunk["title"], "namespace": chunk["namespace"], "source_path": chunk["source_path"],
+        "heading_path": chunk["heading_path"], "location": location, "text": chunk["text"],
+        "truth_level": chunk["truth_level"], "tenant_id": tenant_id, "pack_id": meta.get("pack_id"),
+        "source_app": meta.get("source_app") or "git", "lang": chunk["lang"], "updated": chunk["updated"],
+        "kind": chunk["kind"],
+    }
+
+
+def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+    """Assemble, check and write an immutable version; reuse an existing one with the same content."""
+    started = time.perf_counter()
+    settings = ctx.settings
+    chunk_record = ctx.read_stage(namespace, "document_chunks")
+    parsed = ctx.read_stage(namespace, "parsed_documents")
+    raw = ctx.read_stage(namespace, "raw_documents")
+    chunks = chunk_record["chunks"]
+    metas = {d["doc_id"]: d.get("meta", {}) for d in parsed["documents"]}
+    vectors_by_hash = ctx.embedding_cache.get_many(MODEL_NAME, [c["text_hash"] for c in chunks])
+    absent = [c["chunk_id"] for c in chunks if c["text_hash"] not in vectors_by_hash]
+    if absent:
+        raise StageMissing(f"{len(absent)} chunks of {namespace} have no embedding: materialize chunk_embeddings")
+    chunks = sorted(chunks, key=lambda c: (c["doc_id"], c["chunk_id"]))
+    payloads = [_payload(c, settings.tenant_id, metas.get(c["doc_id"], {})) for c in chunks]
+    vectors = (np.stack([vectors_by_hash[c["text_hash"]] for c in chunks]).astype(np.float32)
+               if chunks else np.zeros((0, DIMENSION), dtype=np.float32))
+    checks = run_checks(namespace, vectors, payloads, DIMENSION)
+    checks_passed = all(c.passed for c in checks)
+    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks])
+    existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)
+    if existing is not None and existing.checks_passed == checks_passed:
+        version, path, new = existing.version, Path(existing.path), False
+        log(f"{namespace}: content unchanged, already built as {version}")
+    else:
+        version, new = new_version_id(fp), True
+        path = version_dir(settings.indexes_dir, settings.tenant_id, namespace, version)
+        manifest = {
+            "namespace": namespace, "version": version, "name": f"{namespace}@{version}",
+            "tenant_id": settings.tenant_id, "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "model": MODEL_NAME, "dimension": DIMENSION, "chunker_version": CHUNKER_VERSION,
+            "parser_version": PARSER_VERSION, "source_commit": raw.get("source_commit"), "fingerprint": fp,
+            "documents": [{"doc_id": d["doc_id"], "doc_version": d["doc_version"], "source_path": d["source_path"],
+                           "content_hash": d["content_hash"], "commit": d.get("commit")} for d in parsed["documents"]],
+            "counts": {"documents": len(parsed["documents"]), "chunks": len(chunks),
+                       "quarantined": len(parsed["quarantined"])},
+            "checks": [c.to_dict() for c in checks], "checks_passed": checks_passed, "run_id": ctx.run_id,
+        }
+        write_version(path, manifest, vectors, payloads)
+        ctx.registry.add_version(namespace, version, path, manifest)
+        log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {'passed' if checks_passed else 'FAILED'})")
+    record = {
+        "namespace": namespace, "version": version, "new": new, "path": str(path), "chunks": len(chunks),
+        "documents": len(parsed["documents"]), "checks": [c.to_dict() for c in checks],
+        "checks_passed": checks_passed, "seconds": round(time.perf_counter() - started, 3),
+    }
+    ctx.write_stage(namespace, "index_versions", record)
+    return record
+
+
+# -- index_aliases --------------------------------------------------------------------------
+def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+    """Move @latest to this run's version if it is new and passed its checks; keep the newest N."""
+    candidate = ctx.read_stage(namespace, "index_versions", same_run=True)
+    registry = ctx.registry
+    before = registry.aliases(namespace).get(namespace, {})
+    promoted = False
+    if not candidate["checks_passed"]:
+        reason = "checks failed: " + ", ".join(c["name"] for c in candidate["checks"] if not c["passed"])
+    elif not candidate["new"] and before.get(LATEST):
+        reason = f"content unchanged since {candidate['version']}"
+    else:
+        registry.promote(namespace, candidate["version"])
+        promoted, reason = True, "new version passed every check"
+    deleted = prune_versions(ctx, namespace)
+    after = registry.aliases(namespace).get(namespace, {})
+    log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
+    record = {"namespace": namespace, "version": candidate["version"], "promoted": promoted, "reason": reason,
+              "latest": after.get(LATEST), "rollback": after.get(ROLLBACK), "deleted_versions": deleted}
+    ctx.write_stage(namespace, "index_aliases", record)
+    return record
+
+
+def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
+    """Delete all but the newest ``keep_versions`` versions, never one an alias points to."""
+    registry = ctx.registry
+    pinned = set(registry.aliases(namespace).get(namespace, {}).values())
+    deleted = []
+    for record in registry.versions(namespace)[ctx.settings.keep_versions:]:
+        if record.version in pinned:
+            continue
+        delete_version(Path(record.path))
+        registry.mark_deleted(namespace, record.version)
+        deleted.append(record.version)
+    return deleted
+
+
+def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    came_from, went_to = ctx.registry.rollback(namespace)
+    after = ctx.registry.aliases(namespace).get(namespace, {})
+    return {"namespace": namespace, "from": came_from, "to": went_to,
+            "latest": after.get(LATEST), "rollback": after.get(ROLLBACK)}
+
+
+def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
+    registry = ctx.registry
+    all_aliases = registry.aliases()
+    out = []
+    for namespace in sorted(set(namespaces) | set(registry.namespaces())):
+        current = all_aliases.get(namespace, {})
+        out.append({"namespace": namespace, "latest": current.get(LATEST), "rollback": current.get(ROLLBACK),
+                    "versions": [{"version": v.version, "chunks": v.chunks, "documents": v.documents,
+                                  "checks_passed": v.checks_passed, "created_at": v.created_at.isoformat()}
+                                 for v in registry.versions(namespace)]})
+    return out
+
+
+def build_summary(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    """What ``knowledge build --json`` reports for one namespace, from this run's stage records."""
+    def stage(name: str) -> dict[str, Any]:
+        try:
+            return ctx.read_stage(namespace, name, same_run=True)
+        except StageMissing:
+            return {}
+
+    parsed, chunks, embeds = stage("parsed_documents"), stage("document_chunks"), stage("chunk_embeddings")
+    version, alias = stage("index_versions"), stage("index_aliases")
+    return {
+        "namespace": namespace, "version": version.get("version"), "promoted": bool(alias.get("promoted")),
+        "reason": alias.get("reason") or ("not promoted: the run stopped before index_aliases" if version else
+                                          "not built: the run stopped early"),
+        "latest": alias.get("latest"), "documents": len(parsed.get("documents", [])),
+        "chunks": len(chunks.get("chunks", [])), "chunks_embedded": embeds.get("chunks_embedded", 0),
+        "checks": version.get("checks", []),
+        "quarantined": [{"path": q["path"], "reason": q["reason"], "detail": q["detail"]}
+                        for q in parsed.get("quarantined", [])],
+    }

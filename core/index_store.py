@@ -1,0 +1,85 @@
+"""Immutable index versions on disk: manifest.json + vectors.npy (memory-mappable) + payloads.jsonl.
+
+A version is written into a temporary folder and renamed into place, so a reader never sees a
+half-written version; its manifest is the record of what went into it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.ids import namespace_slug, sha256_hex
+
+MANIFEST = "manifest.json"
+VECTORS = "vectors.npy"
+PAYLOADS = "payloads.jsonl"
+
+
+def version_dir(indexes_dir: Path, tenant_id: str, namespace: str, version: str) -> Path:
+    return indexes_dir / tenant_id / namespace_slug(namespace) / version
+
+
+def fingerprint(model: str, dimension: int, payloads: list[dict[str, Any]], vectors_key: list[str]) -> str:
+    """Identity of a version's content: same payloads, same embedded texts, same model → same value."""
+    body = json.dumps([model, dimension, vectors_key, payloads], sort_keys=True, ensure_ascii=False)
+    return sha256_hex(body)
+
+
+def new_version_id(fp: str, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"v{now:%Y%m%d-%H%M%S}-{fp[:6]}"
+
+
+def write_version(target: Path, manifest: dict[str, Any], vectors: np.ndarray, payloads: list[dict[str, Any]]) -> Path:
+    if target.exists():
+        raise FileExistsError(f"index version {target} already exists; versions are immutable")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    np.save(tmp / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+    with open(tmp / PAYLOADS, "w", encoding="utf-8") as fh:
+        for payload in payloads:
+            fh.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+@dataclass
+class IndexVersion:
+    path: Path
+    manifest: dict[str, Any]
+    vectors: np.ndarray  # a read-only memory map
+    payloads: list[dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest['namespace']}@{self.manifest['version']}"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+
+
+def read_version(path: Path) -> IndexVersion:
+    manifest = read_manifest(path)
+    vectors = np.load(path / VECTORS, mmap_mode="r")
+    with open(path / PAYLOADS, encoding="utf-8") as fh:
+        payloads = [json.loads(line) for line in fh if line.strip()]
+    if len(payloads) != vectors.shape[0]:
+        raise ValueError(f"{path}: {len(payloads)} payloads for {vectors.shape[0]} vectors")
+    return IndexVersion(path, manifest, vectors, payloads)
+
+
+def delete_version(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

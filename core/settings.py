@@ -1,0 +1,71 @@
+"""Settings from the environment: the one place the configuration contract of DESIGN.md is read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a plane needs to find its data; built from environment variables."""
+
+    data_dir: Path
+    tenant_id: str = "default"
+    registry_url: str = ""
+    project_root: Path = PROJECT_ROOT
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    max_file_bytes: int = 10 * 1024 * 1024
+    keep_versions: int = 3
+    docling_artifacts_path: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        data_dir = Path(_env("KNOWLEDGE_DATA_DIR", str(PROJECT_ROOT / ".knowledge-data"))).resolve()
+        values: dict[str, object] = {
+            "data_dir": data_dir,
+            "tenant_id": _env("KNOWLEDGE_TENANT_ID", "default"),
+            "registry_url": _env("KNOWLEDGE_REGISTRY_URL", f"sqlite:///{data_dir / 'registry.db'}"),
+            "knowledge_dir": Path(_env("KNOWLEDGE_CORPUS_DIR", str(PROJECT_ROOT / "knowledge"))).resolve(),
+            "max_file_bytes": int(_env("KNOWLEDGE_MAX_FILE_BYTES", str(10 * 1024 * 1024))),
+            "keep_versions": int(_env("KNOWLEDGE_KEEP_VERSIONS", "3")),
+            "docling_artifacts_path": os.environ.get("DOCLING_ARTIFACTS_PATH") or None,
+        }
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        from core.ids import validate_tenant_id
+
+        validate_tenant_id(self.tenant_id)
+        if self.keep_versions < 2:
+            raise ValueError("KNOWLEDGE_KEEP_VERSIONS must be at least 2 (@latest and @rollback)")
+        if self.max_file_bytes <= 0:
+            raise ValueError("KNOWLEDGE_MAX_FILE_BYTES must be a positive number of bytes")
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(_env("DAGSTER_HOME", str(self.data_dir / "dagster"))).resolve()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.data_dir / "stages"
+
+    @property
+    def indexes_dir(self) -> Path:
+        return self.data_dir / "indexes"

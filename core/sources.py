@@ -1,0 +1,154 @@
+"""Source discovery: namespaces, the files behind each, .ragignore, content hashes and Git provenance."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pathspec
+
+from core.ids import NAMESPACE_RE, sha256_hex
+from core.quarantine import EMPTY_FILE, TOO_LARGE, QuarantinedFile
+from core.settings import Settings
+
+CODE_NAMESPACE = "internal:code"
+# The application's own code, indexed as internal:code (tests and benchmarks are not product code).
+CODE_ROOTS = ("core", "assets", "resources", "sensors", "jobs", "query_service", "cli", "definitions.py")
+SIDECAR_SUFFIX = ".meta.json"
+RAGIGNORE = ".ragignore"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a namespace as found on disk, before anything is parsed."""
+
+    namespace: str
+    source_path: str  # what citations show, relative to the corpus' parent or the project root
+    abs_path: str
+    size: int
+    content_hash: str
+    commit: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def discover_namespaces(settings: Settings) -> list[str]:
+    """``knowledge/<domain>/`` → ``knowledge:<domain>``, plus ``internal:code``; sorted."""
+    found = [CODE_NAMESPACE]
+    if settings.knowledge_dir.is_dir():
+        for child in settings.knowledge_dir.iterdir():
+            name = f"knowledge:{child.name}"
+            if child.is_dir() and not child.name.startswith((".", "_")) and NAMESPACE_RE.match(name):
+                found.append(name)
+    return sorted(found)
+
+
+def _ragignore_specs(settings: Settings) -> list[tuple[Path, pathspec.PathSpec]]:
+    specs = []
+    for root in (settings.project_root, settings.knowledge_dir):
+        path = root / RAGIGNORE
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            specs.append((root, pathspec.PathSpec.from_lines("gitwildmatch", lines)))
+    return specs
+
+
+def is_ignored(path: Path, specs: list[tuple[Path, pathspec.PathSpec]]) -> bool:
+    for root, spec in specs:
+        try:
+            relative = path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if spec.match_file(relative):
+            return True
+    return False
+
+
+def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Path]]:
+    """(root the source paths are relative to, candidate files) for a namespace."""
+    if namespace == CODE_NAMESPACE:
+        root = settings.project_root
+        files: list[Path] = []
+        for entry in CODE_ROOTS:
+            target = root / entry
+            if target.is_file():
+                files.append(target)
+            elif target.is_dir():
+                files.extend(p for p in target.rglob("*.py") if "__pycache__" not in p.parts)
+        return root, sorted(files)
+    domain = namespace.split(":", 1)[1]
+    folder = settings.knowledge_dir / domain
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    files = [p for p in files if not p.name.endswith(SIDECAR_SUFFIX) and p.name != RAGIGNORE]
+    return settings.knowledge_dir.parent, sorted(files)
+
+
+def git_commits(root: Path, paths: list[Path]) -> dict[str, str]:
+    """Last commit touching each path, from one ``git log`` pass (absolute path → SHA)."""
+    if not paths:
+        return {}
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+        log = subprocess.run(
+            ["git", "-C", top, "log", "--format=%x00%H", "--name-only", "--", str(root)],
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    wanted = {str(p.resolve()) for p in paths}
+    commits: dict[str, str] = {}
+    sha = ""
+    for line in log.splitlines():
+        if line.startswith("\x00"):
+            sha = line[1:]
+        elif line:
+            absolute = str((Path(top) / line).resolve())
+            if absolute in wanted and absolute not in commits:
+                commits[absolute] = sha
+    return commits
+
+
+def head_commit(root: Path) -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def scan_namespace(settings: Settings, namespace: str) -> tuple[list[SourceFile], list[QuarantinedFile], int]:
+    """Hash every file of a namespace; returns (files, quarantined, ignored_count).
+
+    Size and emptiness are judged here, before anything is read into a parser.
+    """
+    root, candidates = _namespace_files(settings, namespace)
+    specs = _ragignore_specs(settings)
+    kept = [p for p in candidates if not is_ignored(p, specs)]
+    ignored = len(candidates) - len(kept)
+    commits = git_commits(root, kept)
+    files: list[SourceFile] = []
+    quarantined: list[QuarantinedFile] = []
+    for path in kept:
+        source_path = path.relative_to(root).as_posix()
+        size = path.stat().st_size
+        if size == 0:
+            quarantined.append(QuarantinedFile(source_path, EMPTY_FILE, "the file is empty (0 bytes)", "raw"))
+            continue
+        if size > settings.max_file_bytes:
+            quarantined.append(QuarantinedFile(
+                source_path, TOO_LARGE,
+                f"{size} bytes is above the limit of {settings.max_file_bytes} bytes (KNOWLEDGE_MAX_FILE_BYTES)", "raw",
+            ))
+            continue
+        digest = sha256_hex(path.read_bytes())
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        if sidecar.is_file():  # metadata is part of the document's identity
+            digest = sha256_hex(digest + sha256_hex(sidecar.read_bytes()))
+        files.append(SourceFile(namespace, source_path, str(path), size, digest, commits.get(str(path.resolve()))))
+    return files, quarantined, ignored

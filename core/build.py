@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,8 +106,9 @@ def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         "files": [f.to_dict() for f in files],
         "quarantined": [q.to_dict() for q in quarantined],
         "ignored": ignored,
-        "source_commit": head_commit(ctx.settings.knowledge_dir if namespace.startswith("knowledge:")
-                                     else ctx.settings.project_root),
+        "source_commit": head_commit(
+            ctx.settings.knowledge_dir if namespace.startswith("knowledge:") else ctx.settings.project_root
+        ),
         "seconds": round(time.perf_counter() - started, 3),
     }
     ctx.write_stage(namespace, "raw_documents", record)
@@ -124,8 +126,11 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     try:
         doc = parse_document(
-            path.read_bytes(), namespace=source.namespace, source_path=source.source_path,
-            content_hash=source.content_hash, sidecar=sidecar.read_bytes() if sidecar.is_file() else None,
+            path.read_bytes(),
+            namespace=source.namespace,
+            source_path=source.source_path,
+            content_hash=source.content_hash,
+            sidecar=sidecar.read_bytes() if sidecar.is_file() else None,
             docling_artifacts_path=ctx.settings.docling_artifacts_path,
         )
         entry: dict[str, Any] = {"document": {**doc.to_dict(), "commit": source.commit}}
@@ -150,7 +155,9 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> di
         cached += from_cache
         parsed += not from_cache
         if problem:
-            quarantined.append(QuarantinedFile(source.source_path, problem["reason"], problem["detail"], "parse").to_dict())
+            quarantined.append(
+                QuarantinedFile(source.source_path, problem["reason"], problem["detail"], "parse").to_dict()
+            )
             log(f"quarantined {source.source_path}: {problem['reason']}: {problem['detail']}")
         elif doc:
             if doc["doc_id"] in seen_ids:
@@ -160,8 +167,12 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> di
             seen_ids[doc["doc_id"]] = source.source_path
             documents.append(doc)
     record = {
-        "namespace": namespace, "documents": documents, "quarantined": quarantined,
-        "parsed": parsed, "from_cache": cached, "seconds": round(time.perf_counter() - started, 3),
+        "namespace": namespace,
+        "documents": documents,
+        "quarantined": quarantined,
+        "parsed": parsed,
+        "from_cache": cached,
+        "seconds": round(time.perf_counter() - started, 3),
         "parsers": sorted({d["parser"] for d in documents}),
         "notes": sorted({f"{d['source_path']}: {d['parser_note']}" for d in documents if d.get("parser_note")}),
     }
@@ -180,8 +191,9 @@ def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         key = sha256_hex(CHUNKER_VERSION + json.dumps(doc_dict, sort_keys=True, ensure_ascii=False))
         entry = ctx.cache_get("chunks", key)
         if entry is None:
-            doc_chunks, stats = chunk_document(ParsedDocument.from_dict(
-                {k: v for k, v in doc_dict.items() if k != "commit"}))
+            doc_chunks, stats = chunk_document(
+                ParsedDocument.from_dict({k: v for k, v in doc_dict.items() if k != "commit"})
+            )
             entry = {"chunks": [c.to_dict() for c in doc_chunks], "stats": stats.__dict__}
             ctx.cache_put("chunks", key, entry)
             rechunked += 1
@@ -190,10 +202,15 @@ def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
             setattr(totals, name, getattr(totals, name) + value)
     tokens = [c["n_tokens"] for c in chunks]
     record = {
-        "namespace": namespace, "chunks": chunks, "documents": len(parsed["documents"]), "rechunked": rechunked,
-        "units": totals.units, "would_truncate": totals.would_truncate,
+        "namespace": namespace,
+        "chunks": chunks,
+        "documents": len(parsed["documents"]),
+        "rechunked": rechunked,
+        "units": totals.units,
+        "would_truncate": totals.would_truncate,
         "truncation_rate": round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
-        "truncated": sum(1 for t in tokens if t > 256), "duplicates_dropped": totals.duplicates_dropped,
+        "truncated": sum(1 for t in tokens if t > 256),
+        "duplicates_dropped": totals.duplicates_dropped,
         "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -207,54 +224,85 @@ def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet
     started = time.perf_counter()
     per_ns_hashes: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
+    tokens: dict[str, int] = {}
     for namespace in namespaces:
         chunks = ctx.read_stage(namespace, "document_chunks")["chunks"]
         per_ns_hashes[namespace] = [c["text_hash"] for c in chunks]
         for c in chunks:
             texts.setdefault(c["text_hash"], c["embed_text"])
+            tokens.setdefault(c["text_hash"], c["n_tokens"])
     cached = ctx.embedding_cache.get_many(MODEL_NAME, texts)
     missing = [h for h in texts if h not in cached]
     log(f"{len(texts)} distinct chunk texts, {len(cached)} cached, {len(missing)} to embed")
     if missing:
         ctx.embedder.model  # load before timing, so the rate is the encoder's
+    bar = _progress_bar(len(missing)) if missing and ctx.settings.progress_bar else None
     encode_started = time.perf_counter()
     if missing:
+
         def progress(done: int, total: int) -> None:
             elapsed = time.perf_counter() - encode_started
             log(f"embedded {done}/{total} chunks ({_rate(done, elapsed)} chunks/s)")
+            if bar is not None:
+                bar.update(done - bar.n)
 
         vectors = ctx.embedder.encode([texts[h] for h in missing], progress=progress)
-        ctx.embedding_cache.put_many(MODEL_NAME, dict(zip(missing, vectors)))
+        ctx.embedding_cache.put_many(MODEL_NAME, dict(zip(missing, vectors, strict=True)))
+    if bar is not None:
+        bar.close()
     encode_seconds = time.perf_counter() - encode_started
     missing_set = set(missing)
     attributed: set[str] = set()
     results = {}
     for namespace, hashes in per_ns_hashes.items():
-        new = [h for h in dict.fromkeys(hashes) if h in missing_set and h not in attributed]
-        attributed.update(new)
+        new = {h for h in hashes if h in missing_set and h not in attributed}
+        attributed |= new
         results[namespace] = {
-            "namespace": namespace, "chunks": len(hashes), "chunks_embedded": len(new),
-            "chunks_cached": len(hashes) - len([h for h in hashes if h in set(new)]),
+            "namespace": namespace,
+            "chunks": len(hashes),
+            "chunks_embedded": len(new),
+            "chunks_cached": len(set(hashes) - new),
         }
         ctx.write_stage(namespace, "chunk_embeddings", {**results[namespace], "model": MODEL_NAME})
-    tokens = sum(len(texts[h]) for h in missing)  # characters; word pieces are reported by the chunks stage
+    embedded_tokens = sum(tokens[h] for h in missing)
     summary = {
-        "chunks_embedded": len(missing), "chunks_cached": len(cached), "encode_seconds": round(encode_seconds, 3),
-        "chunks_per_second": _rate(len(missing), encode_seconds), "characters_embedded": tokens,
-        "seconds": round(time.perf_counter() - started, 3), "model": MODEL_NAME,
+        "chunks_embedded": len(missing),
+        "chunks_cached": len(cached),
+        "encode_seconds": round(encode_seconds, 3),
+        "chunks_per_second": _rate(len(missing), encode_seconds),
+        "tokens_embedded": embedded_tokens,
+        "tokens_per_second": _rate(embedded_tokens, encode_seconds),
+        "seconds": round(time.perf_counter() - started, 3),
+        "model": MODEL_NAME,
     }
     return {"summary": summary, **results}
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
 
 
 # -- index_versions -------------------------------------------------------------------------
 def _payload(chunk: dict[str, Any], tenant_id: str, meta: dict[str, Any]) -> dict[str, Any]:
     location = chunk["location"]
     return {
-        "chunk_id": chunk["chunk_id"], "doc_id": chunk["doc_id"], "doc_version": chunk["doc_version"],
-        "title": chunk["title"], "namespace": chunk["namespace"], "source_path": chunk["source_path"],
-        "heading_path": chunk["heading_path"], "location": location, "text": chunk["text"],
-        "truth_level": chunk["truth_level"], "tenant_id": tenant_id, "pack_id": meta.get("pack_id"),
-        "source_app": meta.get("source_app") or "git", "lang": chunk["lang"], "updated": chunk["updated"],
+        "chunk_id": chunk["chunk_id"],
+        "doc_id": chunk["doc_id"],
+        "doc_version": chunk["doc_version"],
+        "title": chunk["title"],
+        "namespace": chunk["namespace"],
+        "source_path": chunk["source_path"],
+        "heading_path": chunk["heading_path"],
+        "location": location,
+        "text": chunk["text"],
+        "truth_level": chunk["truth_level"],
+        "tenant_id": tenant_id,
+        "pack_id": meta.get("pack_id"),
+        "source_app": meta.get("source_app") or "git",
+        "lang": chunk["lang"],
+        "updated": chunk["updated"],
         "kind": chunk["kind"],
     }
 
@@ -274,8 +322,11 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         raise StageMissing(f"{len(absent)} chunks of {namespace} have no embedding: materialize chunk_embeddings")
     chunks = sorted(chunks, key=lambda c: (c["doc_id"], c["chunk_id"]))
     payloads = [_payload(c, settings.tenant_id, metas.get(c["doc_id"], {})) for c in chunks]
-    vectors = (np.stack([vectors_by_hash[c["text_hash"]] for c in chunks]).astype(np.float32)
-               if chunks else np.zeros((0, DIMENSION), dtype=np.float32))
+    vectors = (
+        np.stack([vectors_by_hash[c["text_hash"]] for c in chunks]).astype(np.float32)
+        if chunks
+        else np.zeros((0, DIMENSION), dtype=np.float32)
+    )
     checks = run_checks(namespace, vectors, payloads, DIMENSION)
     checks_passed = all(c.passed for c in checks)
     fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks])
@@ -287,23 +338,51 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         version, new = new_version_id(fp), True
         path = version_dir(settings.indexes_dir, settings.tenant_id, namespace, version)
         manifest = {
-            "namespace": namespace, "version": version, "name": f"{namespace}@{version}",
-            "tenant_id": settings.tenant_id, "created_at": dt.datetime.now(dt.UTC).isoformat(),
-            "model": MODEL_NAME, "dimension": DIMENSION, "chunker_version": CHUNKER_VERSION,
-            "parser_version": PARSER_VERSION, "source_commit": raw.get("source_commit"), "fingerprint": fp,
-            "documents": [{"doc_id": d["doc_id"], "doc_version": d["doc_version"], "source_path": d["source_path"],
-                           "content_hash": d["content_hash"], "commit": d.get("commit")} for d in parsed["documents"]],
-            "counts": {"documents": len(parsed["documents"]), "chunks": len(chunks),
-                       "quarantined": len(parsed["quarantined"])},
-            "checks": [c.to_dict() for c in checks], "checks_passed": checks_passed, "run_id": ctx.run_id,
+            "namespace": namespace,
+            "version": version,
+            "name": f"{namespace}@{version}",
+            "tenant_id": settings.tenant_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "model": MODEL_NAME,
+            "dimension": DIMENSION,
+            "chunker_version": CHUNKER_VERSION,
+            "parser_version": PARSER_VERSION,
+            "source_commit": raw.get("source_commit"),
+            "fingerprint": fp,
+            "documents": [
+                {
+                    "doc_id": d["doc_id"],
+                    "doc_version": d["doc_version"],
+                    "source_path": d["source_path"],
+                    "content_hash": d["content_hash"],
+                    "commit": d.get("commit"),
+                }
+                for d in parsed["documents"]
+            ],
+            "counts": {
+                "documents": len(parsed["documents"]),
+                "chunks": len(chunks),
+                "quarantined": len(parsed["quarantined"]),
+            },
+            "checks": [c.to_dict() for c in checks],
+            "checks_passed": checks_passed,
+            "run_id": ctx.run_id,
         }
         write_version(path, manifest, vectors, payloads)
         ctx.registry.add_version(namespace, version, path, manifest)
-        log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {'passed' if checks_passed else 'FAILED'})")
+        log(
+            f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {'passed' if checks_passed else 'FAILED'})"
+        )
     record = {
-        "namespace": namespace, "version": version, "new": new, "path": str(path), "chunks": len(chunks),
-        "documents": len(parsed["documents"]), "checks": [c.to_dict() for c in checks],
-        "checks_passed": checks_passed, "seconds": round(time.perf_counter() - started, 3),
+        "namespace": namespace,
+        "version": version,
+        "new": new,
+        "path": str(path),
+        "chunks": len(chunks),
+        "documents": len(parsed["documents"]),
+        "checks": [c.to_dict() for c in checks],
+        "checks_passed": checks_passed,
+        "seconds": round(time.perf_counter() - started, 3),
     }
     ctx.write_stage(namespace, "index_versions", record)
     return record
@@ -326,8 +405,15 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
     deleted = prune_versions(ctx, namespace)
     after = registry.aliases(namespace).get(namespace, {})
     log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
-    record = {"namespace": namespace, "version": candidate["version"], "promoted": promoted, "reason": reason,
-              "latest": after.get(LATEST), "rollback": after.get(ROLLBACK), "deleted_versions": deleted}
+    record = {
+        "namespace": namespace,
+        "version": candidate["version"],
+        "promoted": promoted,
+        "reason": reason,
+        "latest": after.get(LATEST),
+        "rollback": after.get(ROLLBACK),
+        "deleted_versions": deleted,
+    }
     ctx.write_stage(namespace, "index_aliases", record)
     return record
 
@@ -337,7 +423,7 @@ def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
     registry = ctx.registry
     pinned = set(registry.aliases(namespace).get(namespace, {}).values())
     deleted = []
-    for record in registry.versions(namespace)[ctx.settings.keep_versions:]:
+    for record in registry.versions(namespace)[ctx.settings.keep_versions :]:
         if record.version in pinned:
             continue
         delete_version(Path(record.path))
@@ -349,8 +435,13 @@ def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
 def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     came_from, went_to = ctx.registry.rollback(namespace)
     after = ctx.registry.aliases(namespace).get(namespace, {})
-    return {"namespace": namespace, "from": came_from, "to": went_to,
-            "latest": after.get(LATEST), "rollback": after.get(ROLLBACK)}
+    return {
+        "namespace": namespace,
+        "from": came_from,
+        "to": went_to,
+        "latest": after.get(LATEST),
+        "rollback": after.get(ROLLBACK),
+    }
 
 
 def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
@@ -359,15 +450,29 @@ def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
     out = []
     for namespace in sorted(set(namespaces) | set(registry.namespaces())):
         current = all_aliases.get(namespace, {})
-        out.append({"namespace": namespace, "latest": current.get(LATEST), "rollback": current.get(ROLLBACK),
-                    "versions": [{"version": v.version, "chunks": v.chunks, "documents": v.documents,
-                                  "checks_passed": v.checks_passed, "created_at": v.created_at.isoformat()}
-                                 for v in registry.versions(namespace)]})
+        out.append(
+            {
+                "namespace": namespace,
+                "latest": current.get(LATEST),
+                "rollback": current.get(ROLLBACK),
+                "versions": [
+                    {
+                        "version": v.version,
+                        "chunks": v.chunks,
+                        "documents": v.documents,
+                        "checks_passed": v.checks_passed,
+                        "created_at": v.created_at.isoformat(),
+                    }
+                    for v in registry.versions(namespace)
+                ],
+            }
+        )
     return out
 
 
 def build_summary(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     """What ``knowledge build --json`` reports for one namespace, from this run's stage records."""
+
     def stage(name: str) -> dict[str, Any]:
         try:
             return ctx.read_stage(namespace, name, same_run=True)
@@ -377,12 +482,17 @@ def build_summary(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     parsed, chunks, embeds = stage("parsed_documents"), stage("document_chunks"), stage("chunk_embeddings")
     version, alias = stage("index_versions"), stage("index_aliases")
     return {
-        "namespace": namespace, "version": version.get("version"), "promoted": bool(alias.get("promoted")),
-        "reason": alias.get("reason") or ("not promoted: the run stopped before index_aliases" if version else
-                                          "not built: the run stopped early"),
-        "latest": alias.get("latest"), "documents": len(parsed.get("documents", [])),
-        "chunks": len(chunks.get("chunks", [])), "chunks_embedded": embeds.get("chunks_embedded", 0),
+        "namespace": namespace,
+        "version": version.get("version"),
+        "promoted": bool(alias.get("promoted")),
+        "reason": alias.get("reason")
+        or ("not promoted: the run stopped before index_aliases" if version else "not built: the run stopped early"),
+        "latest": alias.get("latest"),
+        "documents": len(parsed.get("documents", [])),
+        "chunks": len(chunks.get("chunks", [])),
+        "chunks_embedded": embeds.get("chunks_embedded", 0),
         "checks": version.get("checks", []),
-        "quarantined": [{"path": q["path"], "reason": q["reason"], "detail": q["detail"]}
-                        for q in parsed.get("quarantined", [])],
+        "quarantined": [
+            {"path": q["path"], "reason": q["reason"], "detail": q["detail"]} for q in parsed.get("quarantined", [])
+        ],
     }

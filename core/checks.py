@@ -23,7 +23,9 @@ class CheckResult:
         return asdict(self)
 
 
-def run_checks(namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]], dimension: int) -> list[CheckResult]:
+def run_checks(
+    namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]], dimension: int
+) -> list[CheckResult]:
     results = [CheckResult("non_empty", len(payloads) > 0, f"{len(payloads)} chunks")]
     dim = vectors.shape[1] if vectors.ndim == 2 else -1
     results.append(CheckResult("dimension", dim == dimension, f"vectors have dimension {dim}, the model {dimension}"))

@@ -124,7 +124,9 @@ def _pack(pieces: list[str], budget: int, counter: TokenCounter, joiner: str) ->
     return chunks
 
 
-def section_texts(doc: ParsedDocument, section: Section, counter: TokenCounter, stats: ChunkStats) -> list[tuple[str, str]]:
+def section_texts(
+    doc: ParsedDocument, section: Section, counter: TokenCounter, stats: ChunkStats
+) -> list[tuple[str, str]]:
     """(text, embed_text) pairs for one section, each within the model's limit."""
     header = _header(doc, section)
     budget = MAX_SEQ_TOKENS - _SPECIAL_TOKENS - counter.count(header + "\n")
@@ -161,11 +163,24 @@ def chunk_document(doc: ParsedDocument, counter: TokenCounter | None = None) -> 
                 stats.duplicates_dropped += 1
                 continue
             seen.add(cid)
-            chunks.append(Chunk(
-                chunk_id=cid, doc_id=doc.doc_id, doc_version=doc.doc_version, namespace=doc.namespace,
-                source_path=doc.source_path, title=doc.title, heading_path=list(section.heading_path),
-                location=section.location, kind=section.kind, text=text, embed_text=embed_text,
-                text_hash=text_hash(embed_text), n_tokens=counter.count(embed_text) + _SPECIAL_TOKENS,
-                truth_level=doc.truth_level, lang=doc.lang, updated=doc.updated,
-            ))
+            chunks.append(
+                Chunk(
+                    chunk_id=cid,
+                    doc_id=doc.doc_id,
+                    doc_version=doc.doc_version,
+                    namespace=doc.namespace,
+                    source_path=doc.source_path,
+                    title=doc.title,
+                    heading_path=list(section.heading_path),
+                    location=section.location,
+                    kind=section.kind,
+                    text=text,
+                    embed_text=embed_text,
+                    text_hash=text_hash(embed_text),
+                    n_tokens=counter.count(embed_text) + _SPECIAL_TOKENS,
+                    truth_level=doc.truth_level,
+                    lang=doc.lang,
+                    updated=doc.updated,
+                )
+            )
     return chunks, stats

@@ -65,8 +65,11 @@ class Embedder:
             for start in range(0, len(order), step):
                 ids = order[start : start + step]
                 vectors = self.model.encode(
-                    [texts[i] for i in ids], batch_size=self.batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False,
+                    [texts[i] for i in ids],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
                 )
                 out[ids] = vectors.astype(np.float32, copy=False)
                 if progress:

@@ -31,8 +31,16 @@ from core.quarantine import (
 from core.secrets import find_secrets
 
 PARSER_VERSION = "parse-1"
-DOCLING_SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".docx": "docx",
-                    ".pptx": "pptx", ".xlsx": "xlsx", ".csv": "csv"}
+DOCLING_SUFFIXES = {
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".csv": "csv",
+}
 TEXT_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".csv", ".json", ".py", ".txt"}
 SUPPORTED_SUFFIXES = set(DOCLING_SUFFIXES) | {".json", ".py", ".txt", ".pdf"}
 
@@ -42,7 +50,9 @@ def decode_text(data: bytes, source_path: str) -> str:
     head = data[:8192]
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     if b"\x00" in head or controls > len(head) * 0.05:
-        raise QuarantineError(BINARY_CONTENT, f"binary bytes under a text file name ({PurePosixPath(source_path).suffix})")
+        raise QuarantineError(
+            BINARY_CONTENT, f"binary bytes under a text file name ({PurePosixPath(source_path).suffix})"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -93,7 +103,11 @@ def parse_document(
         (title, sections), parser = _python_sections(text, source_path), "python-ast"
     elif suffix == ".txt":
         paragraphs = [p.strip() for p in text.split("\n\n")]
-        title, sections, parser = None, [Section([], p, f"¶{i + 1}") for i, p in enumerate(paragraphs) if p], "plain-text"
+        title, sections, parser = (
+            None,
+            [Section([], p, f"¶{i + 1}") for i, p in enumerate(paragraphs) if p],
+            "plain-text",
+        )
     elif suffix == ".pdf":
         title, sections, parser = _pdf_sections(data, docling_artifacts_path)
     else:
@@ -120,7 +134,9 @@ def parse_document(
         parser=parser,
         sections=sections,
         meta=meta,
-        parser_note="PDF text layer (DOCLING_ARTIFACTS_PATH unset: no layout models)" if parser == "pdf-text-layer" else "",
+        parser_note="PDF text layer (DOCLING_ARTIFACTS_PATH unset: no layout models)"
+        if parser == "pdf-text-layer"
+        else "",
     )
 
 
@@ -129,8 +145,16 @@ def _converter():  # Docling's import costs seconds: only pay it when a document
     from docling.datamodel.base_models import InputFormat
     from docling.document_converter import DocumentConverter
 
-    return DocumentConverter(allowed_formats=[InputFormat.MD, InputFormat.HTML, InputFormat.DOCX,
-                                              InputFormat.PPTX, InputFormat.XLSX, InputFormat.CSV])
+    return DocumentConverter(
+        allowed_formats=[
+            InputFormat.MD,
+            InputFormat.HTML,
+            InputFormat.DOCX,
+            InputFormat.PPTX,
+            InputFormat.XLSX,
+            InputFormat.CSV,
+        ]
+    )
 
 
 def _docling_sections(data: bytes, name: str, converter: Any = None) -> tuple[str | None, list[Section]]:
@@ -138,7 +162,9 @@ def _docling_sections(data: bytes, name: str, converter: Any = None) -> tuple[st
     from docling_core.types.doc import ListItem, SectionHeaderItem, TableItem, TextItem, TitleItem
 
     try:
-        result = (converter or _converter()).convert(DocumentStream(name=name, stream=BytesIO(data)), raises_on_error=True)
+        result = (converter or _converter()).convert(
+            DocumentStream(name=name, stream=BytesIO(data)), raises_on_error=True
+        )
     except Exception as exc:  # Docling raises many types for corrupt or truncated files
         raise QuarantineError(CORRUPT_DOCUMENT, f"Docling could not read {name}: {str(exc)[:200]}") from exc
     doc = result.document
@@ -199,7 +225,12 @@ def _faq_sections(text: str, meta: dict[str, Any]) -> tuple[str | None, list[Sec
         if not (isinstance(question, str) and question.strip() and isinstance(answer, str) and answer.strip()):
             raise QuarantineError(INVALID_FAQ_JSON, f"items[{i}] needs a non-empty 'question' and 'answer'")
         sections.append(Section([question.strip()], f"Q : {question.strip()}\nR : {answer.strip()}", f"Q{i + 1}", "qa"))
-    return (str(data.get("title")) if isinstance(data, dict) and data.get("title") else None), sections, meta, "faq-json"
+    return (
+        (str(data.get("title")) if isinstance(data, dict) and data.get("title") else None),
+        sections,
+        meta,
+        "faq-json",
+    )
 
 
 def _python_sections(text: str, source_path: str) -> tuple[str, list[Section]]:

@@ -19,7 +19,8 @@ LATEST, ROLLBACK = "latest", "rollback"
 metadata = sa.MetaData()
 
 index_versions = sa.Table(
-    "index_versions", metadata,
+    "index_versions",
+    metadata,
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("namespace", sa.String(128), primary_key=True),
     sa.Column("version", sa.String(64), primary_key=True),
@@ -34,7 +35,8 @@ index_versions = sa.Table(
 )
 
 aliases = sa.Table(
-    "aliases", metadata,
+    "aliases",
+    metadata,
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("namespace", sa.String(128), primary_key=True),
     sa.Column("alias", sa.String(32), primary_key=True),
@@ -43,7 +45,8 @@ aliases = sa.Table(
 )
 
 alias_events = sa.Table(
-    "alias_events", metadata,
+    "alias_events",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.String(64), nullable=False),
     sa.Column("namespace", sa.String(128), nullable=False),
@@ -89,12 +92,21 @@ class Registry:
     # -- versions ---------------------------------------------------------------------------
     def add_version(self, namespace: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
         with self.engine.begin() as db:
-            db.execute(index_versions.insert().values(
-                tenant_id=self.tenant_id, namespace=namespace, version=version, created_at=_now(), path=str(path),
-                fingerprint=manifest["fingerprint"], chunks=manifest["counts"]["chunks"],
-                documents=manifest["counts"]["documents"], checks_passed=manifest["checks_passed"], deleted=False,
-                manifest=json.dumps(manifest, ensure_ascii=False),
-            ))
+            db.execute(
+                index_versions.insert().values(
+                    tenant_id=self.tenant_id,
+                    namespace=namespace,
+                    version=version,
+                    created_at=_now(),
+                    path=str(path),
+                    fingerprint=manifest["fingerprint"],
+                    chunks=manifest["counts"]["chunks"],
+                    documents=manifest["counts"]["documents"],
+                    checks_passed=manifest["checks_passed"],
+                    deleted=False,
+                    manifest=json.dumps(manifest, ensure_ascii=False),
+                )
+            )
 
     def versions(self, namespace: str, include_deleted: bool = False) -> list[VersionRecord]:
         """Newest first."""
@@ -109,18 +121,26 @@ class Registry:
 
     def version(self, namespace: str, version: str) -> VersionRecord | None:
         with self.engine.connect() as db:
-            row = db.execute(sa.select(index_versions).where(
-                index_versions.c.tenant_id == self.tenant_id, index_versions.c.namespace == namespace,
-                index_versions.c.version == version,
-            )).first()
+            row = db.execute(
+                sa.select(index_versions).where(
+                    index_versions.c.tenant_id == self.tenant_id,
+                    index_versions.c.namespace == namespace,
+                    index_versions.c.version == version,
+                )
+            ).first()
         return _record(row) if row else None
 
     def mark_deleted(self, namespace: str, version: str) -> None:
         with self.engine.begin() as db:
-            db.execute(index_versions.update().where(
-                index_versions.c.tenant_id == self.tenant_id, index_versions.c.namespace == namespace,
-                index_versions.c.version == version,
-            ).values(deleted=True))
+            db.execute(
+                index_versions.update()
+                .where(
+                    index_versions.c.tenant_id == self.tenant_id,
+                    index_versions.c.namespace == namespace,
+                    index_versions.c.version == version,
+                )
+                .values(deleted=True)
+            )
 
     # -- aliases ----------------------------------------------------------------------------
     def aliases(self, namespace: str | None = None) -> dict[str, dict[str, str]]:
@@ -134,17 +154,25 @@ class Registry:
                 out.setdefault(row.namespace, {})[row.alias] = row.version
         return out
 
-    def _set_aliases(self, db: sa.Connection, namespace: str, latest: str, rollback: str | None, action: str,
-                     before: str | None) -> None:
+    def _set_aliases(
+        self, db: sa.Connection, namespace: str, latest: str, rollback: str | None, action: str, before: str | None
+    ) -> None:
         db.execute(aliases.delete().where(aliases.c.tenant_id == self.tenant_id, aliases.c.namespace == namespace))
         rows = [{"alias": LATEST, "version": latest}] + ([{"alias": ROLLBACK, "version": rollback}] if rollback else [])
-        db.execute(aliases.insert(), [
-            {"tenant_id": self.tenant_id, "namespace": namespace, "updated_at": _now(), **r} for r in rows
-        ])
-        db.execute(alias_events.insert().values(
-            tenant_id=self.tenant_id, namespace=namespace, action=action, latest_before=before, latest_after=latest,
-            at=_now(),
-        ))
+        db.execute(
+            aliases.insert(),
+            [{"tenant_id": self.tenant_id, "namespace": namespace, "updated_at": _now(), **r} for r in rows],
+        )
+        db.execute(
+            alias_events.insert().values(
+                tenant_id=self.tenant_id,
+                namespace=namespace,
+                action=action,
+                latest_before=before,
+                latest_after=latest,
+                at=_now(),
+            )
+        )
 
     def promote(self, namespace: str, version: str) -> str | None:
         """@latest := version and @rollback := the previous @latest, in one transaction.
@@ -182,15 +210,18 @@ class Registry:
         return current[LATEST], target
 
     def _current(self, db: sa.Connection, namespace: str) -> dict[str, str]:
-        rows = db.execute(sa.select(aliases.c.alias, aliases.c.version).where(
-            aliases.c.tenant_id == self.tenant_id, aliases.c.namespace == namespace
-        ))
+        rows = db.execute(
+            sa.select(aliases.c.alias, aliases.c.version).where(
+                aliases.c.tenant_id == self.tenant_id, aliases.c.namespace == namespace
+            )
+        )
         return {r.alias: r.version for r in rows}
 
     def namespaces(self) -> list[str]:
         with self.engine.connect() as db:
-            rows = db.execute(sa.select(index_versions.c.namespace).where(
-                index_versions.c.tenant_id == self.tenant_id).distinct())
+            rows = db.execute(
+                sa.select(index_versions.c.namespace).where(index_versions.c.tenant_id == self.tenant_id).distinct()
+            )
             return sorted(r.namespace for r in rows)
 
 
@@ -203,5 +234,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _record(row: Any) -> VersionRecord:
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
-    return VersionRecord(row.namespace, row.version, created, row.path, row.fingerprint, row.chunks, row.documents,
-                         bool(row.checks_passed), json.loads(row.manifest))
+    return VersionRecord(
+        row.namespace,
+        row.version,
+        created,
+        row.path,
+        row.fingerprint,
+        row.chunks,
+        row.documents,
+        bool(row.checks_passed),
+        json.loads(row.manifest),
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,8 @@ class Settings:
     max_file_bytes: int = 10 * 1024 * 1024
     keep_versions: int = 3
     docling_artifacts_path: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    progress_bar: bool = False
+    cache_root: Path | None = None  # content-keyed caches; shareable between data dirs (CI, tests)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -39,6 +40,10 @@ class Settings:
             "max_file_bytes": int(_env("KNOWLEDGE_MAX_FILE_BYTES", str(10 * 1024 * 1024))),
             "keep_versions": int(_env("KNOWLEDGE_KEEP_VERSIONS", "3")),
             "docling_artifacts_path": os.environ.get("DOCLING_ARTIFACTS_PATH") or None,
+            "progress_bar": _env("KNOWLEDGE_PROGRESS_BAR", "0") == "1",
+            "cache_root": Path(os.environ["KNOWLEDGE_CACHE_DIR"]).resolve()
+            if os.environ.get("KNOWLEDGE_CACHE_DIR")
+            else None,
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
@@ -60,7 +65,7 @@ class Settings:
 
     @property
     def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
+        return self.cache_root or self.data_dir / "cache"
 
     @property
     def stages_dir(self) -> Path:

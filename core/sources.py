@@ -92,11 +92,17 @@ def git_commits(root: Path, paths: list[Path]) -> dict[str, str]:
     try:
         top = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
         log = subprocess.run(
             ["git", "-C", top, "log", "--format=%x00%H", "--name-only", "--", str(root)],
-            capture_output=True, text=True, check=True, timeout=120,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -115,9 +121,12 @@ def git_commits(root: Path, paths: list[Path]) -> dict[str, str]:
 
 def head_commit(root: Path) -> str | None:
     try:
-        return subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -141,10 +150,14 @@ def scan_namespace(settings: Settings, namespace: str) -> tuple[list[SourceFile]
             quarantined.append(QuarantinedFile(source_path, EMPTY_FILE, "the file is empty (0 bytes)", "raw"))
             continue
         if size > settings.max_file_bytes:
-            quarantined.append(QuarantinedFile(
-                source_path, TOO_LARGE,
-                f"{size} bytes is above the limit of {settings.max_file_bytes} bytes (KNOWLEDGE_MAX_FILE_BYTES)", "raw",
-            ))
+            quarantined.append(
+                QuarantinedFile(
+                    source_path,
+                    TOO_LARGE,
+                    f"{size} bytes is above the limit of {settings.max_file_bytes} bytes (KNOWLEDGE_MAX_FILE_BYTES)",
+                    "raw",
+                )
+            )
             continue
         digest = sha256_hex(path.read_bytes())
         sidecar = path.with_name(path.name + SIDECAR_SUFFIX)

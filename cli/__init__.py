@@ -1,0 +1,1 @@
+"""The ``knowledge`` command line: the scriptable face of both planes."""

@@ -1,0 +1,162 @@
+"""``knowledge build | status | rollback | ui``: the build plane from a terminal or a CI job.
+
+``build`` starts a Dagster run of the build job on the project's instance, so every CLI build
+shows in the Dagster UI; it is the same pipeline, not a second one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from cli.output import emit, fail, table
+from core import build
+from core.settings import Settings
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="Build, check and promote the index of every (or the given) namespace.")
+    p.add_argument("--namespace", action="append", default=[], help="Build only this namespace (repeatable).")
+    p.add_argument("--json", action="store_true", help="Print the per-namespace report as JSON.")
+    p.add_argument("--verbose", action="store_true", help="Show Dagster's event log on the terminal.")
+    p.set_defaults(func=cmd_build)
+    p = sub.add_parser("status", help="Show @latest, @rollback and the kept versions of every namespace.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("rollback", help="Point a namespace's @latest back at its @rollback version.")
+    p.add_argument("namespace")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rollback)
+    p = sub.add_parser("ui", help="Open the Dagster UI on the project's instance (dagster dev).")
+    p.add_argument("--port", default="3000")
+    p.set_defaults(func=cmd_ui)
+
+
+def contiguous_ranges(all_keys: list[str], wanted: list[str]) -> list[tuple[str, str]]:
+    """Group wanted partition keys into runs of neighbours: a single-run backfill takes a range."""
+    positions = sorted(all_keys.index(k) for k in set(wanted))
+    ranges: list[list[int]] = []
+    for pos in positions:
+        if ranges and pos == ranges[-1][1] + 1:
+            ranges[-1][1] = pos
+        else:
+            ranges.append([pos, pos])
+    return [(all_keys[a], all_keys[b]) for a, b in ranges]
+
+
+def run_build(
+    settings: Settings, wanted: list[str], verbose: bool = False, tags: dict[str, str] | None = None
+) -> tuple[bool, list[dict[str, Any]], list[str]]:
+    """Run the build job over the wanted namespaces; returns (success, per-namespace report, run ids)."""
+    from dagster import DagsterInstance
+
+    from cli.dagster_instance import load_definitions, prepare_dagster_home
+    from resources import knowledge_base_from
+
+    prepare_dagster_home(settings)
+    defs = load_definitions()
+    job = defs.resolve_job_def("build_knowledge")
+    all_keys = list(job.partitions_def.get_partition_keys())
+    unknown = sorted(set(wanted) - set(all_keys))
+    if unknown:
+        raise ValueError(f"unknown namespace(s) {', '.join(unknown)}; known: {', '.join(all_keys)}")
+    run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
+    success, run_ids, reports = True, [], []
+    with DagsterInstance.get() as instance:
+        for start, end in contiguous_ranges(all_keys, wanted or all_keys):
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+                resources={"knowledge": knowledge_base_from(settings)},
+                tags={RANGE_START: start, RANGE_END: end, "knowledge/trigger": "cli", **(tags or {})},
+            )
+            success &= result.success
+            run_ids.append(result.run_id)
+            ctx = build.BuildContext(settings, run_id=result.run_id)
+            keys = all_keys[all_keys.index(start) : all_keys.index(end) + 1]
+            run_reports = [build.build_summary(ctx, ns) for ns in keys]
+            failed = [f"{r['namespace']} {c['name']}" for r in run_reports for c in r["checks"] if not c["passed"]]
+            for report in run_reports:
+                if failed and not report["promoted"]:
+                    report["reason"] = "not promoted: blocking checks failed in this run: " + ", ".join(failed)
+            reports.extend(run_reports)
+    return success, reports, run_ids
+
+
+def _render_build(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["namespace"],
+            r["version"],
+            "yes" if r["promoted"] else "no",
+            r["documents"],
+            r["chunks"],
+            r["chunks_embedded"],
+            len(r["quarantined"]),
+            r["reason"],
+        ]
+        for r in data["namespaces"]
+    ]
+    out = [table(rows, ["namespace", "version", "promoted", "docs", "chunks", "embedded", "quarantined", "why"])]
+    for r in data["namespaces"]:
+        for q in r["quarantined"]:
+            out.append(f"quarantined {q['path']}: {q['reason']}: {q['detail']}")
+        for c in r["checks"]:
+            if not c["passed"]:
+                out.append(f"CHECK FAILED {r['namespace']} {c['name']}: {c['detail']}")
+    out.append(f"run {', '.join(data['run_ids'])}: {'success' if data['success'] else 'FAILED'}")
+    return "\n".join(out)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    if sys.stderr.isatty() and not args.json:
+        os.environ.setdefault("KNOWLEDGE_PROGRESS_BAR", "1")
+    try:
+        settings = Settings.from_env()
+        success, reports, run_ids = run_build(settings, args.namespace, args.verbose)
+    except ValueError as exc:
+        return fail(str(exc), args.json)
+    emit(args.json, {"success": success, "run_ids": run_ids, "namespaces": reports}, _render_build)
+    return 0 if success else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from core.sources import discover_namespaces
+
+    settings = Settings.from_env()
+    data = build.status(build.BuildContext(settings), discover_namespaces(settings))
+    emit(
+        args.json,
+        data,
+        lambda d: table(
+            [[r["namespace"], r["latest"], r["rollback"], ", ".join(v["version"] for v in r["versions"])] for r in d],
+            ["namespace", "@latest", "@rollback", "kept versions"],
+        ),
+    )
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        data = build.rollback(build.BuildContext(settings), args.namespace)
+    except LookupError as exc:
+        return fail(str(exc), args.json)
+    emit(args.json, data, lambda d: f"{d['namespace']}: @latest {d['from']} → {d['to']} (@rollback {d['rollback']})")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from cli.dagster_instance import prepare_dagster_home
+    from core.settings import PROJECT_ROOT
+
+    prepare_dagster_home(Settings.from_env())
+    os.chdir(PROJECT_ROOT)
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-p", args.port])
+    return 0

@@ -45,25 +45,14 @@ def discover_namespaces(settings: Settings) -> list[str]:
     return sorted(found)
 
 
-def _ragignore_specs(settings: Settings) -> list[tuple[Path, pathspec.PathSpec]]:
-    specs = []
-    for root in (settings.project_root, settings.knowledge_dir):
+def ragignore_spec(settings: Settings) -> pathspec.PathSpec:
+    """Patterns of the project's .ragignore and the corpus' own, if it has one (gitignore syntax)."""
+    lines: list[str] = []
+    for root in dict.fromkeys((settings.project_root, settings.knowledge_dir)):
         path = root / RAGIGNORE
         if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            specs.append((root, pathspec.PathSpec.from_lines("gitwildmatch", lines)))
-    return specs
-
-
-def is_ignored(path: Path, specs: list[tuple[Path, pathspec.PathSpec]]) -> bool:
-    for root, spec in specs:
-        try:
-            relative = path.relative_to(root).as_posix()
-        except ValueError:
-            continue
-        if spec.match_file(relative):
-            return True
-    return False
+            lines.extend(path.read_text(encoding="utf-8").splitlines())
+    return pathspec.PathSpec.from_lines("gitignore", lines)
 
 
 def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Path]]:
@@ -137,8 +126,9 @@ def scan_namespace(settings: Settings, namespace: str) -> tuple[list[SourceFile]
     Size and emptiness are judged here, before anything is read into a parser.
     """
     root, candidates = _namespace_files(settings, namespace)
-    specs = _ragignore_specs(settings)
-    kept = [p for p in candidates if not is_ignored(p, specs)]
+    spec = ragignore_spec(settings)
+    # Patterns apply relative to the namespace's root, wherever the corpus is mounted.
+    kept = [p for p in candidates if not spec.match_file(p.relative_to(root).as_posix())]
     ignored = len(candidates) - len(kept)
     commits = git_commits(root, kept)
     files: list[SourceFile] = []

@@ -1,0 +1,57 @@
+"""Shared fixtures: every test writes under a temporary data dir, never into the project.
+
+The environment is set before anything imports the code location, because the namespace
+partitions are read from the corpus when definitions load. Content-keyed caches (parse, chunk,
+embedding) are shared by the whole session: an unchanged chunk is embedded once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CORPUS = PROJECT_ROOT / "knowledge"
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="knowledge-tests-"))
+os.environ["KNOWLEDGE_DATA_DIR"] = str(_SESSION_DIR / "data")
+os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster")
+os.environ["KNOWLEDGE_CACHE_DIR"] = str(_SESSION_DIR / "shared-cache")
+os.environ["HF_HUB_OFFLINE"] = "1"
+for _name in ("KNOWLEDGE_CORPUS_DIR", "KNOWLEDGE_REGISTRY_URL", "KNOWLEDGE_TENANT_ID", "KNOWLEDGE_API_KEYS"):
+    os.environ.pop(_name, None)
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest hook signature
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A private copy of the sample corpus, free to be edited by the test."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(SAMPLE_CORPUS, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path):
+    from core.settings import Settings
+
+    data = tmp_path / "data"
+    return Settings.from_env(data_dir=data, knowledge_dir=corpus, registry_url=f"sqlite:///{data / 'registry.db'}")
+
+
+@pytest.fixture
+def build_corpus():
+    """Run the Dagster build job in-process; returns (success, {namespace: report})."""
+    from cli.build import run_build
+
+    def run(settings, namespaces: list[str] | None = None):
+        success, reports, _ = run_build(settings, namespaces or [])
+        return success, {r["namespace"]: r for r in reports}
+
+    return run

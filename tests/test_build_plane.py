@@ -1,0 +1,187 @@
+"""The build job end to end on the sample corpus, through Dagster, on temporary data dirs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from core.build import BuildContext
+from core.embedding import MODEL_NAME
+from core.index_store import read_version
+from core.registry import Registry
+from tests.documents import docx_bytes, fake_secrets, pdf_bytes
+
+POLICY = "knowledge/policies/politique-retour.md"
+
+
+def latest(settings, namespace: str) -> str | None:
+    return Registry(settings.registry_url, settings.tenant_id).aliases().get(namespace, {}).get("latest")
+
+
+def payloads(settings, namespace: str, version: str) -> list[dict]:
+    record = Registry(settings.registry_url, settings.tenant_id).version(namespace, version)
+    return read_version(Path(record.path)).payloads
+
+
+def test_full_build_promotes_every_namespace_with_complete_payloads(settings, build_corpus):
+    success, reports = build_corpus(settings)
+    assert success
+    assert set(reports) >= {"internal:code", "knowledge:faq", "knowledge:policies", "knowledge:runbooks"}
+    for namespace, report in reports.items():
+        assert report["promoted"], report
+        assert report["chunks"] > 0 and report["quarantined"] == []
+        assert latest(settings, namespace) == report["version"]
+    version = read_version(Path(Registry(settings.registry_url, "default").version(
+        "knowledge:policies", reports["knowledge:policies"]["version"]).path))
+    manifest = version.manifest
+    assert manifest["model"] == MODEL_NAME and manifest["dimension"] == 384
+    assert manifest["counts"]["chunks"] == len(version.payloads) == version.vectors.shape[0]
+    assert manifest["checks_passed"] and {c["name"] for c in manifest["checks"]} >= {"no_secrets", "dimension"}
+    assert np.allclose(np.linalg.norm(version.vectors, axis=1), 1.0, atol=1e-3)
+    payload = version.payloads[0]
+    assert set(payload) >= {"chunk_id", "doc_id", "doc_version", "title", "namespace", "source_path", "location",
+                            "text", "truth_level", "tenant_id", "pack_id", "source_app", "lang", "updated"}
+    returns = [p for p in version.payloads if p["source_path"] == POLICY]
+    assert returns and returns[0]["doc_id"] == "policies.returns.v1" and returns[0]["truth_level"] == "L1"
+
+
+def test_rebuild_without_change_embeds_nothing_and_keeps_every_chunk_id(settings, build_corpus):
+    _, first = build_corpus(settings)
+    _, second = build_corpus(settings)
+    for namespace, report in second.items():
+        assert report["chunks_embedded"] == 0
+        assert report["version"] == first[namespace]["version"] and not report["promoted"]
+        ids = [p["chunk_id"] for p in payloads(settings, namespace, report["version"])]
+        assert len(ids) == len(set(ids)) == report["chunks"]
+
+
+def test_one_file_change_reembeds_only_that_files_new_chunks(settings, corpus, build_corpus):
+    _, first = build_corpus(settings)
+    before = {p["chunk_id"] for p in payloads(settings, "knowledge:policies", first["knowledge:policies"]["version"])}
+    path = corpus / "policies" / "politique-retour.md"
+    marker = f"Précision ajoutée par le test {path.stat().st_mtime_ns}."
+    path.write_text(path.read_text(encoding="utf-8") + f"\n## Précision\n\n{marker}\n", encoding="utf-8")
+    success, second = build_corpus(settings)
+    assert success
+    policies = second["knowledge:policies"]
+    assert policies["promoted"] and policies["version"] != first["knowledge:policies"]["version"]
+    after = payloads(settings, "knowledge:policies", policies["version"])
+    changed = [p for p in after if p["chunk_id"] not in before]
+    assert changed and all(p["source_path"] == POLICY for p in changed)
+    # Its unchanged sections get new ids (new doc version) but their texts are cached: only the new one is embedded.
+    assert policies["chunks_embedded"] == 1
+    assert any(marker in p["text"] for p in changed)
+    for namespace, report in second.items():
+        if namespace != "knowledge:policies":
+            assert report["chunks_embedded"] == 0 and not report["promoted"]
+
+
+def test_rollback_restores_the_previous_version_and_status_reports_it(settings, corpus, build_corpus):
+    from core.build import rollback, status
+
+    _, first = build_corpus(settings, ["knowledge:faq"])
+    faq = corpus / "faq" / "livraison.json"
+    data = json.loads(faq.read_text(encoding="utf-8"))
+    data["items"].append({"question": "Livrez-vous en Corse ?", "answer": "Oui, sous 5 à 7 jours ouvrés."})
+    faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    _, second = build_corpus(settings, ["knowledge:faq"])
+    v1, v2 = first["knowledge:faq"]["version"], second["knowledge:faq"]["version"]
+    assert v1 != v2 and latest(settings, "knowledge:faq") == v2
+    result = rollback(BuildContext(settings), "knowledge:faq")
+    assert (result["from"], result["to"], result["latest"]) == (v2, v1, v1)
+    row = next(r for r in status(BuildContext(settings), ["knowledge:faq"]) if r["namespace"] == "knowledge:faq")
+    assert row["latest"] == v1 and {v["version"] for v in row["versions"]} == {v1, v2}
+    # Rebuilding the same sources does not undo an operator's rollback.
+    _, third = build_corpus(settings, ["knowledge:faq"])
+    assert not third["knowledge:faq"]["promoted"] and latest(settings, "knowledge:faq") == v1
+
+
+def test_only_the_newest_three_versions_are_kept(settings, corpus, build_corpus):
+    faq = corpus / "faq" / "paiement.json"
+    versions = []
+    for i in range(4):
+        data = json.loads(faq.read_text(encoding="utf-8"))
+        data["items"][0]["answer"] += f" Mise à jour {i}."
+        faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        _, reports = build_corpus(settings, ["knowledge:faq"])
+        versions.append(reports["knowledge:faq"]["version"])
+    registry = Registry(settings.registry_url, settings.tenant_id)
+    kept = [v.version for v in registry.versions("knowledge:faq")]
+    assert kept == versions[:0:-1]
+    assert not Path(registry.version("knowledge:faq", versions[0]).path).exists()
+    assert registry.aliases()["knowledge:faq"] == {"latest": versions[3], "rollback": versions[2]}
+
+
+def test_a_failed_blocking_check_moves_no_alias_and_the_run_says_why(settings, corpus, build_corpus):
+    _, first = build_corpus(settings, ["knowledge:faq", "knowledge:guides"])
+    for path in (corpus / "guides").iterdir():
+        path.unlink()  # an emptied namespace must not replace a good index with nothing
+    data = json.loads((corpus / "faq" / "retours.json").read_text(encoding="utf-8"))
+    data["items"][0]["answer"] += " Nouvelle précision."
+    (corpus / "faq" / "retours.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    success, second = build_corpus(settings, ["knowledge:faq", "knowledge:guides"])
+    assert not success
+    for namespace in ("knowledge:faq", "knowledge:guides"):
+        assert not second[namespace]["promoted"]
+        assert latest(settings, namespace) == first[namespace]["version"]
+        assert "knowledge:guides non_empty" in second[namespace]["reason"]
+
+
+def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, corpus, build_corpus):
+    from core.build import chunk_embeddings, document_chunks, parsed_documents, raw_documents
+    from core.embedding import EmbeddingCache
+
+    _, first = build_corpus(settings, ["knowledge:faq"])
+    faq = corpus / "faq" / "livraison.json"
+    data = json.loads(faq.read_text(encoding="utf-8"))
+    data["items"].append({"question": "Livrez-vous le samedi ?", "answer": "Oui, en point relais."})
+    faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    private = replace(settings, cache_root=settings.data_dir / "private-cache")  # keep the shared cache sound
+    ctx = BuildContext(private, run_id="prepare")
+    raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
+    chunk_embeddings(ctx, ["knowledge:faq"])
+    cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
+    chunks = ctx.read_stage("knowledge:faq", "document_chunks")["chunks"]
+    cache.put_many(MODEL_NAME, {chunks[0]["text_hash"]: np.full(384, np.nan, dtype=np.float32)})
+    success, reports = build_corpus(private, ["knowledge:faq"])
+    assert not success and not reports["knowledge:faq"]["promoted"]
+    assert "finite_unit_norm" in reports["knowledge:faq"]["reason"]
+    assert latest(private, "knowledge:faq") == first["knowledge:faq"]["version"]
+
+
+def test_bad_input_is_quarantined_in_a_real_build_and_the_rest_promotes(settings, corpus, build_corpus):
+    guides = corpus / "guides"
+    secrets = fake_secrets()
+    bad = {
+        "corrompu.docx": b"PK\x03\x04 not a zip",
+        "tronque.docx": docx_bytes()[:3000],
+        "tronque.pdf": pdf_bytes()[:60],
+        "binaire.md": bytes(range(256)) * 4,
+        "latin1.md": "# Fiche\n\nPièce".encode("latin-1"),
+        "vide.md": b"",
+        "entete.md": b"---\ntitle: [oops\n---\n# x\n\ny",
+        "faq-cassee.json": b'{"items": [',
+        "enorme.md": b"# Gros\n\n" + b"mot " * 40_000,
+        **{f"secret-{i}.md": f"# Config\n\n{value}\n".encode() for i, value in enumerate(secrets.values())},
+    }
+    for name, data in bad.items():
+        (guides / name).write_bytes(data)
+    (guides / "garantie.pdf").write_bytes(pdf_bytes())
+    success, reports = build_corpus(replace(settings, max_file_bytes=100_000), ["knowledge:guides"])
+    assert success
+    report = reports["knowledge:guides"]
+    reasons = {q["path"].rsplit("/", 1)[-1]: q["reason"] for q in report["quarantined"]}
+    assert reasons == {
+        "corrompu.docx": "corrupt-document", "tronque.docx": "corrupt-document", "tronque.pdf": "corrupt-document",
+        "binaire.md": "binary-content", "latin1.md": "invalid-utf8", "vide.md": "empty-file",
+        "entete.md": "invalid-front-matter", "faq-cassee.json": "invalid-faq-json", "enorme.md": "too-large",
+        **{f"secret-{i}.md": "secret-detected" for i in range(len(secrets))},
+    }
+    assert report["promoted"]
+    indexed = payloads(settings, "knowledge:guides", report["version"])
+    sources = {p["source_path"].rsplit("/", 1)[-1] for p in indexed}
+    assert not sources & set(bad) and "garantie.pdf" in sources
+    assert not any(value in p["text"] for p in indexed for value in secrets.values())

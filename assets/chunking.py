@@ -18,7 +18,7 @@ from resources import KnowledgeBase
     "function or class for Python; units longer than the model's 256 word pieces are split, never truncated.",
 )
 def document_chunks(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run.run_id)
+    ctx = knowledge.build_context(context.run)
     records = [build.document_chunks(ctx, ns) for ns in context.partition_keys]
     units = sum(r["units"] for r in records)
     would_truncate = sum(r["would_truncate"] for r in records)

@@ -18,7 +18,7 @@ from resources import KnowledgeBase
     "means an unchanged chunk is never embedded twice, and the chunks of all namespaces share one batched encode.",
 )
 def chunk_embeddings(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run.run_id)
+    ctx = knowledge.build_context(context.run)
     result = build.chunk_embeddings(ctx, list(context.partition_keys), log=context.log.info)
     summary = result.pop("summary")
     return dg.MaterializeResult(

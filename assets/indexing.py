@@ -33,11 +33,11 @@ _CHECK_DESCRIPTIONS = {
     "its existing version. Blocking checks: a failure stops the run before any alias moves.",
 )
 def index_versions(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run.run_id)
+    ctx = knowledge.build_context(context.run)
     records = [build.index_versions(ctx, ns, log=context.log.info) for ns in context.partition_keys]
     check_results = []
     for name in CHECK_NAMES:
-        outcomes = [(r["namespace"], next(c for c in r["checks"] if c["name"] == name)) for r in records]
+        outcomes = [(r["namespace"], c) for r in records for c in r["checks"] if c["name"] == name]
         failed = [f"{ns}: {c['detail']}" for ns, c in outcomes if not c["passed"]]
         check_results.append(
             dg.AssetCheckResult(

@@ -5,7 +5,7 @@ import dagster as dg
 from assets.metadata import md_table, quarantine_table
 from assets.partitions import namespaces, single_run
 from core import build
-from resources import KnowledgeBase
+from resources import KnowledgeBase, KnowledgeObjects
 
 
 @dg.asset(
@@ -17,8 +17,10 @@ from resources import KnowledgeBase
     description="Each raw document parsed into sections under their heading path (front matter read first); "
     "a file whose hash is unchanged is taken from the parse cache; bad input is quarantined with its reason.",
 )
-def parsed_documents(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run.run_id)
+def parsed_documents(
+    context: dg.AssetExecutionContext, knowledge: KnowledgeBase, objects: KnowledgeObjects
+) -> dg.MaterializeResult:
+    ctx = knowledge.build_context(context.run, objects)
     records = [build.parsed_documents(ctx, ns, log=context.log.warning) for ns in context.partition_keys]
     seconds = sum(r["seconds"] for r in records)
     parsed = sum(r["parsed"] for r in records)

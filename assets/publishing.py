@@ -18,7 +18,7 @@ from resources import KnowledgeBase
     "transaction, only for versions that passed every check; deletes versions beyond the newest kept ones.",
 )
 def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run.run_id)
+    ctx = knowledge.build_context(context.run)
     records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
     return dg.MaterializeResult(
         metadata={

@@ -5,7 +5,7 @@ import dagster as dg
 from assets.metadata import md_table, quarantine_table
 from assets.partitions import namespaces, single_run
 from core import build
-from resources import KnowledgeBase
+from resources import KnowledgeBase, KnowledgeObjects
 
 
 @dg.asset(
@@ -16,8 +16,10 @@ from resources import KnowledgeBase
     description="Every file of a namespace's sources with its size, SHA-256 and last Git commit; .ragignore "
     "patterns applied; empty and oversized files quarantined before anything reads them.",
 )
-def raw_documents(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run.run_id)
+def raw_documents(
+    context: dg.AssetExecutionContext, knowledge: KnowledgeBase, objects: KnowledgeObjects
+) -> dg.MaterializeResult:
+    ctx = knowledge.build_context(context.run, objects)
     records = [build.raw_documents(ctx, ns) for ns in context.partition_keys]
     return dg.MaterializeResult(
         metadata={

@@ -14,8 +14,7 @@ from typing import Any
 from cli.output import emit, fail, table
 from core import build
 from core.settings import Settings
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+from core.triggers import TRIGGER_TAG, contiguous_ranges, range_tags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,18 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_ui)
 
 
-def contiguous_ranges(all_keys: list[str], wanted: list[str]) -> list[tuple[str, str]]:
-    """Group wanted partition keys into runs of neighbours: a single-run backfill takes a range."""
-    positions = sorted(all_keys.index(k) for k in set(wanted))
-    ranges: list[list[int]] = []
-    for pos in positions:
-        if ranges and pos == ranges[-1][1] + 1:
-            ranges[-1][1] = pos
-        else:
-            ranges.append([pos, pos])
-    return [(all_keys[a], all_keys[b]) for a, b in ranges]
-
-
 def run_build(
     settings: Settings, wanted: list[str], verbose: bool = False, tags: dict[str, str] | None = None
 ) -> tuple[bool, list[dict[str, Any]], list[str]]:
@@ -55,7 +42,7 @@ def run_build(
     from dagster import DagsterInstance
 
     from cli.dagster_instance import load_definitions, prepare_dagster_home
-    from resources import knowledge_base_from
+    from resources import build_resources
 
     prepare_dagster_home(settings)
     defs = load_definitions()
@@ -72,8 +59,8 @@ def run_build(
                 instance=instance,
                 run_config=run_config,
                 raise_on_error=False,
-                resources={"knowledge": knowledge_base_from(settings)},
-                tags={RANGE_START: start, RANGE_END: end, "knowledge/trigger": "cli", **(tags or {})},
+                resources=build_resources(settings),
+                tags=range_tags(start, end, **{TRIGGER_TAG: "cli", **(tags or {})}),
             )
             success &= result.success
             run_ids.append(result.run_id)

@@ -26,11 +26,15 @@ from core.documents import ParsedDocument
 from core.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
 from core.ids import namespace_slug, sha256_hex
 from core.index_store import delete_version, fingerprint, new_version_id, version_dir, write_version
+from core.object_store import ObjectMissing, ObjectStore
+from core.packs import Packs
 from core.parsing import PARSER_VERSION, parse_document
-from core.quarantine import DUPLICATE_DOC_ID, QuarantinedFile, QuarantineError
+from core.quarantine import DELETED_DURING_RUN, DUPLICATE_DOC_ID, QuarantinedFile, QuarantineError
 from core.registry import LATEST, ROLLBACK, Registry
 from core.settings import Settings
-from core.sources import SIDECAR_SUFFIX, SourceFile, head_commit, scan_namespace
+from core.sources import SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
+from core.triggers import COMMIT_TAG
+from core.uploads import scan_uploads
 
 Log = Callable[[str], None]
 
@@ -50,10 +54,44 @@ class BuildContext:
     settings: Settings
     run_id: str = "adhoc"
     embedder: Embedder = field(default_factory=Embedder)
+    object_store: ObjectStore | None = None
+    run_tags: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def registry(self) -> Registry:
         return Registry(self.settings.registry_url, self.settings.tenant_id)
+
+    @cached_property
+    def packs(self) -> Packs:
+        return Packs(self.registry.engine, self.settings.tenant_id)
+
+    @cached_property
+    def uploads(self) -> tuple[list[SourceFile], list[tuple[str, QuarantinedFile]]]:
+        """Every upload of the tenant as a source file, listed once per stage and context."""
+        if self.object_store is None:
+            return [], []
+        found, refused = scan_uploads(
+            self.object_store,
+            self.settings.tenant_id,
+            self.settings.max_file_bytes,
+            set(discover_namespaces(self.settings)),
+            self.packs.disabled(),
+        )
+        self.packs.ensure({u.metadata["pack_id"] for u in found})
+        files = [
+            SourceFile(
+                u.namespace,
+                u.key,
+                "",
+                u.size,
+                u.content_hash,
+                None,
+                "upload",
+                {**u.metadata, "uri": self.object_store.uri(u.key)},
+            )
+            for u in found
+        ]
+        return files, refused
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
@@ -101,6 +139,9 @@ def _rate(count: int, seconds: float) -> float:
 def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     started = time.perf_counter()
     files, quarantined, ignored = scan_namespace(ctx.settings, namespace)
+    uploads, refused = ctx.uploads
+    files += [f for f in uploads if f.namespace == namespace]
+    quarantined += [q for ns, q in refused if ns == namespace]
     record = {
         "namespace": namespace,
         "files": [f.to_dict() for f in files],
@@ -122,22 +163,31 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
     cached = ctx.cache_get("parsed", key)
     if cached is not None:
         return cached.get("document"), cached.get("quarantine"), True
-    path = Path(source.abs_path)
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     try:
+        if source.origin == "upload":
+            if ctx.object_store is None:
+                raise ObjectMissing(source.source_path)
+            data, sidecar = ctx.object_store.get(source.source_path), None
+        else:
+            path = Path(source.abs_path)
+            sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
+            data, sidecar = path.read_bytes(), sidecar_path.read_bytes() if sidecar_path.is_file() else None
         doc = parse_document(
-            path.read_bytes(),
+            data,
             namespace=source.namespace,
             source_path=source.source_path,
             content_hash=source.content_hash,
-            sidecar=sidecar.read_bytes() if sidecar.is_file() else None,
+            sidecar=sidecar,
+            upload_meta=source.metadata,
             docling_artifacts_path=ctx.settings.docling_artifacts_path,
         )
-        entry: dict[str, Any] = {"document": {**doc.to_dict(), "commit": source.commit}}
+        origin = {"origin": source.origin, **(source.metadata or {})}
+        entry: dict[str, Any] = {"document": {**doc.to_dict(), "commit": source.commit, "source": origin}}
     except QuarantineError as exc:
         entry = {"quarantine": {"reason": exc.reason, "detail": exc.detail}}
-    except FileNotFoundError:  # removed between scan and parse: it simply is not part of this build
-        return None, None, False
+    except (FileNotFoundError, ObjectMissing):
+        # Listed by raw_documents, gone now: say so, and do not cache it (it may come back).
+        return None, {"reason": DELETED_DURING_RUN, "detail": "deleted after it was listed"}, False
     ctx.cache_put("parsed", key, entry)
     return entry.get("document"), entry.get("quarantine"), False
 
@@ -192,7 +242,7 @@ def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         entry = ctx.cache_get("chunks", key)
         if entry is None:
             doc_chunks, stats = chunk_document(
-                ParsedDocument.from_dict({k: v for k, v in doc_dict.items() if k != "commit"})
+                ParsedDocument.from_dict({k: v for k, v in doc_dict.items() if k not in ("commit", "source")})
             )
             entry = {"chunks": [c.to_dict() for c in doc_chunks], "stats": stats.__dict__}
             ctx.cache_put("chunks", key, entry)
@@ -235,7 +285,7 @@ def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet
     missing = [h for h in texts if h not in cached]
     log(f"{len(texts)} distinct chunk texts, {len(cached)} cached, {len(missing)} to embed")
     if missing:
-        ctx.embedder.model  # load before timing, so the rate is the encoder's
+        ctx.embedder.load()  # before timing, so the rate is the encoder's
     bar = _progress_bar(len(missing)) if missing and ctx.settings.progress_bar else None
     encode_started = time.perf_counter()
     if missing:
@@ -285,8 +335,9 @@ def _progress_bar(total: int) -> Any:
 
 
 # -- index_versions -------------------------------------------------------------------------
-def _payload(chunk: dict[str, Any], tenant_id: str, meta: dict[str, Any]) -> dict[str, Any]:
-    location = chunk["location"]
+def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> dict[str, Any]:
+    """One chunk's payload. Pack and applications come from where the document came from (the
+    upload key and its metadata), never from what the document says about itself."""
     return {
         "chunk_id": chunk["chunk_id"],
         "doc_id": chunk["doc_id"],
@@ -295,12 +346,13 @@ def _payload(chunk: dict[str, Any], tenant_id: str, meta: dict[str, Any]) -> dic
         "namespace": chunk["namespace"],
         "source_path": chunk["source_path"],
         "heading_path": chunk["heading_path"],
-        "location": location,
+        "location": chunk["location"],
         "text": chunk["text"],
         "truth_level": chunk["truth_level"],
         "tenant_id": tenant_id,
-        "pack_id": meta.get("pack_id"),
-        "source_app": meta.get("source_app") or "git",
+        "pack_id": source.get("pack_id"),
+        "source_app": source.get("source_app") or source.get("origin", "git"),
+        "caller_app": source.get("caller_app"),
         "lang": chunk["lang"],
         "updated": chunk["updated"],
         "kind": chunk["kind"],
@@ -315,13 +367,29 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     parsed = ctx.read_stage(namespace, "parsed_documents")
     raw = ctx.read_stage(namespace, "raw_documents")
     chunks = chunk_record["chunks"]
-    metas = {d["doc_id"]: d.get("meta", {}) for d in parsed["documents"]}
+    sources = {d["doc_id"]: d.get("source", {}) for d in parsed["documents"]}
     vectors_by_hash = ctx.embedding_cache.get_many(MODEL_NAME, [c["text_hash"] for c in chunks])
     absent = [c["chunk_id"] for c in chunks if c["text_hash"] not in vectors_by_hash]
     if absent:
         raise StageMissing(f"{len(absent)} chunks of {namespace} have no embedding: materialize chunk_embeddings")
+    if not chunks and LATEST not in ctx.registry.aliases(namespace).get(namespace, {}):
+        # Never published and nothing to publish (e.g. no uploads yet): not a failure, no version.
+        record = {
+            "namespace": namespace,
+            "version": None,
+            "new": False,
+            "path": None,
+            "chunks": 0,
+            "documents": len(parsed["documents"]),
+            "checks": [],
+            "checks_passed": True,
+            "empty": True,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        ctx.write_stage(namespace, "index_versions", record)
+        return record
     chunks = sorted(chunks, key=lambda c: (c["doc_id"], c["chunk_id"]))
-    payloads = [_payload(c, settings.tenant_id, metas.get(c["doc_id"], {})) for c in chunks]
+    payloads = [_payload(c, settings.tenant_id, sources.get(c["doc_id"], {})) for c in chunks]
     vectors = (
         np.stack([vectors_by_hash[c["text_hash"]] for c in chunks]).astype(np.float32)
         if chunks
@@ -347,7 +415,8 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
             "dimension": DIMENSION,
             "chunker_version": CHUNKER_VERSION,
             "parser_version": PARSER_VERSION,
-            "source_commit": raw.get("source_commit"),
+            "source_commit": ctx.run_tags.get(COMMIT_TAG) or raw.get("source_commit"),
+            "trigger": {k: v for k, v in ctx.run_tags.items() if k.startswith("knowledge/")},
             "fingerprint": fp,
             "documents": [
                 {
@@ -356,6 +425,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
                     "source_path": d["source_path"],
                     "content_hash": d["content_hash"],
                     "commit": d.get("commit"),
+                    "origin": d.get("source", {}).get("origin", "git"),
                 }
                 for d in parsed["documents"]
             ],
@@ -370,9 +440,8 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         }
         write_version(path, manifest, vectors, payloads)
         ctx.registry.add_version(namespace, version, path, manifest)
-        log(
-            f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {'passed' if checks_passed else 'FAILED'})"
-        )
+        outcome = "passed" if checks_passed else "FAILED"
+        log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
     record = {
         "namespace": namespace,
         "version": version,
@@ -395,7 +464,9 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
     registry = ctx.registry
     before = registry.aliases(namespace).get(namespace, {})
     promoted = False
-    if not candidate["checks_passed"]:
+    if candidate.get("empty"):
+        reason = "no documents: nothing to publish"
+    elif not candidate["checks_passed"]:
         reason = "checks failed: " + ", ".join(c["name"] for c in candidate["checks"] if not c["passed"])
     elif not candidate["new"] and before.get(LATEST):
         reason = f"content unchanged since {candidate['version']}"

@@ -50,6 +50,9 @@ class Embedder:
     def model(self):
         return load_sentence_transformer()
 
+    def load(self) -> None:
+        _ = self.model
+
     def encode(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Unit-norm float32 vectors, in the order of ``texts``.
 

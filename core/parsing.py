@@ -79,9 +79,13 @@ def parse_document(
     source_path: str,
     content_hash: str,
     sidecar: bytes | None = None,
+    upload_meta: dict[str, Any] | None = None,
     docling_artifacts_path: str | None = None,
 ) -> ParsedDocument:
-    """Parse one file; raises QuarantineError for any input the index must not receive."""
+    """Parse one file; raises QuarantineError for any input the index must not receive.
+
+    ``upload_meta`` (title, tags, language given with an upload) wins over the file's own metadata.
+    """
     suffix = PurePosixPath(source_path).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise QuarantineError(UNSUPPORTED_TYPE, f"no parser for '{suffix or 'no extension'}' files")
@@ -116,6 +120,10 @@ def parse_document(
         findings = find_secrets("\n".join(s.text for s in sections))
         if findings:
             raise QuarantineError(SECRET_DETECTED, "; ".join(f.describe() for f in findings[:5]))
+    if upload_meta:
+        meta = {**meta, **{k: v for k, v in upload_meta.items() if k in ("title", "tags")}}
+        if upload_meta.get("language"):
+            meta["lang"] = upload_meta["language"]
     sections = [s for s in sections if s.text.strip()]
     if not sections:
         raise QuarantineError(NO_TEXT, "the document has no extractable text")

@@ -17,6 +17,7 @@ SECRET_DETECTED = "secret-detected"
 UNSUPPORTED_TYPE = "unsupported-type"
 DUPLICATE_DOC_ID = "duplicate-doc-id"
 INVALID_SOURCE = "invalid-source"
+DELETED_DURING_RUN = "deleted-during-run"
 
 
 class QuarantineError(Exception):

@@ -20,9 +20,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
     (
         "password assignment",
+        # A quoted literal, or a bare token of 8+ characters that is not an expression (no call,
+        # subscript or attribute follows): "password = x.strip()" in code is not a secret.
         re.compile(
-            r"(?i)\b(password|passwd|pwd|mot_de_passe|secret|api_?key|access_?token|auth_?token)"
-            r"\s*[=:]\s*['\"]?(?![<${*]|x{3,}|\.\.\.)[^\s'\"]{6,}"
+            r"(?i)\b(password|passwd|pwd|mot_de_passe|secret|api_?key|access_?token|auth_?token)\b\s*[=:]\s*"
+            r"(?:(['\"])(?![<${*]|x{3,}|\.\.\.)[^\s'\"]{6,}\2|(?![<${*]|x{3,})[A-Za-z0-9!@#%^&*+/_~-]{8,}(?![\w(\[.]))"
         ),
     ),
 ]

@@ -27,6 +27,9 @@ class Settings:
     keep_versions: int = 3
     docling_artifacts_path: str | None = None
     progress_bar: bool = False
+    object_store: str = "local"  # local | s3
+    bucket: str = "knowledge"
+    s3_endpoint_url: str | None = None
     cache_root: Path | None = None  # content-keyed caches; shareable between data dirs (CI, tests)
 
     @classmethod
@@ -41,6 +44,9 @@ class Settings:
             "keep_versions": int(_env("KNOWLEDGE_KEEP_VERSIONS", "3")),
             "docling_artifacts_path": os.environ.get("DOCLING_ARTIFACTS_PATH") or None,
             "progress_bar": _env("KNOWLEDGE_PROGRESS_BAR", "0") == "1",
+            "object_store": _env("KNOWLEDGE_OBJECT_STORE", "local"),
+            "bucket": _env("KNOWLEDGE_BUCKET", "knowledge"),
+            "s3_endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
             "cache_root": Path(os.environ["KNOWLEDGE_CACHE_DIR"]).resolve()
             if os.environ.get("KNOWLEDGE_CACHE_DIR")
             else None,
@@ -56,6 +62,8 @@ class Settings:
         validate_tenant_id(self.tenant_id)
         if self.keep_versions < 2:
             raise ValueError("KNOWLEDGE_KEEP_VERSIONS must be at least 2 (@latest and @rollback)")
+        if self.object_store not in ("local", "s3"):
+            raise ValueError(f"KNOWLEDGE_OBJECT_STORE must be 'local' or 's3', got {self.object_store!r}")
         if self.max_file_bytes <= 0:
             raise ValueError("KNOWLEDGE_MAX_FILE_BYTES must be a positive number of bytes")
 
@@ -66,6 +74,10 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.cache_root or self.data_dir / "cache"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
 
     @property
     def stages_dir(self) -> Path:

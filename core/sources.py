@@ -29,20 +29,24 @@ class SourceFile:
     size: int
     content_hash: str
     commit: str | None
+    origin: str = "git"  # git | upload
+    metadata: dict | None = None  # an upload's metadata: pack_id, source_app, caller_app, title, tags…
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def discover_namespaces(settings: Settings) -> list[str]:
-    """``knowledge/<domain>/`` → ``knowledge:<domain>``, plus ``internal:code``; sorted."""
-    found = [CODE_NAMESPACE]
+    """``knowledge/<domain>/`` → ``knowledge:<domain>``, plus ``internal:code`` and the uploads' default."""
+    from core.uploads import DEFAULT_UPLOAD_NAMESPACE
+
+    found = [CODE_NAMESPACE, DEFAULT_UPLOAD_NAMESPACE]
     if settings.knowledge_dir.is_dir():
         for child in settings.knowledge_dir.iterdir():
             name = f"knowledge:{child.name}"
             if child.is_dir() and not child.name.startswith((".", "_")) and NAMESPACE_RE.match(name):
                 found.append(name)
-    return sorted(found)
+    return sorted(set(found))
 
 
 def ragignore_spec(settings: Settings) -> pathspec.PathSpec:

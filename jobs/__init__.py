@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.partitions import namespaces
 from core import build
+from core.triggers import TRIGGER_TAG, range_tags
 from resources import KnowledgeBase
 
 BUILD_JOB = "build_knowledge"
@@ -13,7 +14,6 @@ build_knowledge = dg.define_asset_job(
     selection=dg.AssetSelection.assets(
         "raw_documents", "parsed_documents", "document_chunks", "chunk_embeddings", "index_versions", "index_aliases"
     ),
-    partitions_def=namespaces,
     # One process for the whole run: the model loads once and every stage batches across namespaces.
     executor_def=dg.in_process_executor,
     description="Sources → parsed documents → chunks → embeddings → checked index versions → @latest.",
@@ -26,7 +26,7 @@ class RollbackConfig(dg.Config):
 
 @dg.op(description="Point @latest back at @rollback for one namespace (one transaction).")
 def rollback_alias(context: dg.OpExecutionContext, config: RollbackConfig, knowledge: KnowledgeBase) -> None:
-    result = build.rollback(knowledge.build_context(context.run.run_id), config.namespace)
+    result = build.rollback(knowledge.build_context(context.run), config.namespace)
     context.log.info(f"{result['namespace']}: @latest {result['from']} → {result['to']}")
 
 
@@ -35,6 +35,18 @@ def rollback_index() -> None:
     rollback_alias()
 
 
+@dg.schedule(
+    job=build_knowledge,
+    cron_schedule="0 3 * * *",
+    execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly rebuild of every namespace at 03:00; unchanged namespaces are no-ops.",
+)
+def nightly_rebuild(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    keys = namespaces.get_partition_keys()
+    return dg.RunRequest(tags=range_tags(keys[0], keys[-1], **{TRIGGER_TAG: "schedule"}))
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[build_knowledge, rollback_index])
+    return dg.Definitions(jobs=[build_knowledge, rollback_index], schedules=[nightly_rebuild])

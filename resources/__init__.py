@@ -6,10 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from core.build import BuildContext
 from core.embedding import Embedder
+from core.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
 from core.settings import Settings
 
 
@@ -44,8 +46,30 @@ class KnowledgeBase(dg.ConfigurableResource):
             cache_root=Path(self.cache_dir),
         )
 
-    def build_context(self, run_id: str) -> BuildContext:
-        return BuildContext(self.settings(), run_id=run_id, embedder=_shared_embedder(self.embedding_batch_size))
+    def build_context(self, run: dg.DagsterRun, objects: KnowledgeObjects | None = None) -> BuildContext:
+        return BuildContext(
+            self.settings(),
+            run_id=run.run_id,
+            embedder=_shared_embedder(self.embedding_batch_size),
+            object_store=objects.store() if objects else None,
+            run_tags=dict(run.tags),
+        )
+
+
+class KnowledgeObjects(dg.ConfigurableResource):
+    """The bucket uploads arrive in: a local directory by default, MinIO/S3 through dagster-aws."""
+
+    kind: str = Field(description="'local' (a directory with the bucket/key layout) or 's3' (MinIO / S3).")
+    bucket: str = Field(description="Bucket holding uploads/{tenant_id}/{pack_id}/… (KNOWLEDGE_BUCKET).")
+    local_root: str = Field(default="", description="Root of the local object store ($KNOWLEDGE_DATA_DIR/objects).")
+    s3: S3Resource | None = Field(default=None, description="MinIO/S3 client settings when kind is 's3'.")
+
+    def store(self) -> ObjectStore:
+        if self.kind == "s3":
+            if self.s3 is None:
+                raise ValueError("KNOWLEDGE_OBJECT_STORE=s3 needs S3_ENDPOINT_URL (or AWS) settings")
+            return S3ObjectStore(self.s3.get_client(), self.bucket)
+        return LocalObjectStore(Path(self.local_root), self.bucket)
 
 
 def knowledge_base_from(settings: Settings) -> KnowledgeBase:
@@ -61,6 +85,23 @@ def knowledge_base_from(settings: Settings) -> KnowledgeBase:
     )
 
 
+def objects_from(settings: Settings) -> KnowledgeObjects:
+    if settings.object_store == "s3":
+        # Build-plane credentials only; the query service never receives them.
+        s3 = S3Resource(
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=dg.EnvVar("AWS_REGION"),
+            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        )
+        return KnowledgeObjects(kind="s3", bucket=settings.bucket, s3=s3)
+    return KnowledgeObjects(kind="local", bucket=settings.bucket, local_root=str(settings.objects_dir))
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {"knowledge": knowledge_base_from(settings), "objects": objects_from(settings)}
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(resources={"knowledge": knowledge_base_from(Settings.from_env())})
+    return dg.Definitions(resources=build_resources(Settings.from_env()))

@@ -55,3 +55,24 @@ def build_corpus():
         return success, {r["namespace"]: r for r in reports}
 
     return run
+
+
+@pytest.fixture(scope="session")
+def s3_url():
+    from tests.s3 import s3_endpoint
+
+    with s3_endpoint() as url:
+        yield url
+
+
+@pytest.fixture
+def s3_settings(settings, s3_url):
+    """Settings whose object store is a fresh bucket on the S3-compatible server."""
+    from dataclasses import replace
+
+    from core.object_store import S3ObjectStore, s3_client
+    from tests.s3 import fresh_bucket_name
+
+    configured = replace(settings, object_store="s3", s3_endpoint_url=s3_url, bucket=fresh_bucket_name())
+    S3ObjectStore(s3_client(s3_url), configured.bucket).ensure_bucket()
+    return configured

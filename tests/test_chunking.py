@@ -8,9 +8,19 @@ from core.embedding import MAX_SEQ_TOKENS
 
 
 def make_doc(sections: list[Section], doc_id: str = "guides.test.v1", version: str = "abc") -> ParsedDocument:
-    return ParsedDocument(doc_id=doc_id, doc_version=version, title="Guide", namespace="knowledge:guides",
-                          source_path="knowledge/guides/test.md", content_hash="0" * 64, truth_level="L1",
-                          lang="fr", updated="2026-01-01", parser="docling", sections=sections)
+    return ParsedDocument(
+        doc_id=doc_id,
+        doc_version=version,
+        title="Guide",
+        namespace="knowledge:guides",
+        source_path="knowledge/guides/test.md",
+        content_hash="0" * 64,
+        truth_level="L1",
+        lang="fr",
+        updated="2026-01-01",
+        parser="docling",
+        sections=sections,
+    )
 
 
 LONG = " ".join(f"Phrase numéro {i} sur le remplacement des plaquettes de frein avant." for i in range(120))

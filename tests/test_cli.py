@@ -12,11 +12,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def knowledge(settings, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KNOWLEDGE_DATA_DIR": str(settings.data_dir), "KNOWLEDGE_CORPUS_DIR": str(
-        settings.knowledge_dir), "DAGSTER_HOME": str(settings.data_dir / "dagster")}
+    env = {
+        **os.environ,
+        "KNOWLEDGE_DATA_DIR": str(settings.data_dir),
+        "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir),
+        "DAGSTER_HOME": str(settings.data_dir / "dagster"),
+    }
     env.pop("KNOWLEDGE_REGISTRY_URL", None)
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_build_status_rollback_round_trip(settings, corpus):
@@ -29,15 +39,20 @@ def test_build_status_rollback_round_trip(settings, corpus):
     (corpus / "faq" / "cassee.json").write_text("{")
     second = json.loads(knowledge(settings, "build", "--namespace", "knowledge:faq", "--json").stdout)
     assert second["namespaces"][0]["quarantined"] == [
-        {"path": "knowledge/faq/cassee.json", "reason": "invalid-faq-json",
-         "detail": "not valid JSON: Expecting property name enclosed in double quotes at line 1"}]
+        {
+            "path": "knowledge/faq/cassee.json",
+            "reason": "invalid-faq-json",
+            "detail": "not valid JSON: Expecting property name enclosed in double quotes at line 1",
+        }
+    ]
     status = json.loads(knowledge(settings, "status", "--json").stdout)
     row = next(r for r in status if r["namespace"] == "knowledge:faq")
     assert row["latest"] == faq["version"] and row["rollback"] is None
     refused = knowledge(settings, "rollback", "knowledge:faq", "--json")
     assert refused.returncode == 1 and "no @rollback" in json.loads(refused.stdout)["error"]
     runs = list((settings.data_dir / "dagster").glob("history/runs.db")) or list(
-        (settings.data_dir / "dagster").glob("**/*.db"))
+        (settings.data_dir / "dagster").glob("**/*.db")
+    )
     assert runs, "the build ran on the project's Dagster instance"
 
 

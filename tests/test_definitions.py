@@ -36,10 +36,15 @@ def test_asset_keys_groups_and_lineage_snapshot():
 
 
 def test_index_checks_are_blocking():
-    checks = {k.name: spec for k, spec in
-              ((s.key, s) for a in defs.assets for s in getattr(a, "check_specs", []))}
-    assert set(checks) == {"non_empty", "dimension", "finite_unit_norm", "unique_chunk_ids", "no_empty_text",
-                           "no_secrets"}
+    checks = {k.name: spec for k, spec in ((s.key, s) for a in defs.assets for s in getattr(a, "check_specs", []))}
+    assert set(checks) == {
+        "non_empty",
+        "dimension",
+        "finite_unit_norm",
+        "unique_chunk_ids",
+        "no_empty_text",
+        "no_secrets",
+    }
     assert all(spec.blocking for spec in checks.values())
 
 
@@ -52,10 +57,9 @@ def test_jobs_and_resources():
 def test_materialize_smoke(settings):
     """The assets materialize with plain dg.materialize, for one namespace partition."""
     from assets import BUILD_ASSETS
-    from resources import knowledge_base_from
+    from resources import build_resources
 
-    result = dg.materialize(BUILD_ASSETS, partition_key="knowledge:faq",
-                            resources={"knowledge": knowledge_base_from(settings)})
+    result = dg.materialize(BUILD_ASSETS, partition_key="knowledge:faq", resources=build_resources(settings))
     assert result.success
     aliases = result.asset_materializations_for_node("index_aliases")[0].metadata
     assert aliases["promoted"].value == 1

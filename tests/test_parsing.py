@@ -30,27 +30,39 @@ Couper le contact.
 
 
 def parse(data: bytes, name: str, **kwargs):
-    return parse_document(data, namespace="knowledge:guides", source_path=f"knowledge/guides/{name}",
-                          content_hash="0" * 64, **kwargs)
+    return parse_document(
+        data, namespace="knowledge:guides", source_path=f"knowledge/guides/{name}", content_hash="0" * 64, **kwargs
+    )
 
 
 def test_markdown_front_matter_is_read_before_docling_and_headings_become_paths():
     doc = parse(GOOD_MD, "test.md")
-    assert (doc.doc_id, doc.title, doc.truth_level, doc.updated) == ("guides.test.v1", "Guide : test", "L1", "2026-05-01")
+    assert (doc.doc_id, doc.title, doc.truth_level, doc.updated) == (
+        "guides.test.v1",
+        "Guide : test",
+        "L1",
+        "2026-05-01",
+    )
     assert "truth_level" not in doc.text and "---" not in doc.text
     outils = next(s for s in doc.sections if s.heading_path[-1] == "Outils")
     assert outils.heading_path == ["Avant de commencer", "Outils"]
     assert "- cle dynamometrique" in outils.text
 
 
-@pytest.mark.parametrize(("name", "make", "expected"), [
-    ("montage.docx", docx_bytes, "200 premiers kilomètres"),
-    ("formation.pptx", pptx_bytes, "30 jours"),
-    ("disques.xlsx", xlsx_bytes, "K9K"),
-    ("page.html", lambda: "<html><body><h1>Freins</h1><h2>Bruit</h2><p>Un sifflement signale l'usure.</p>"
-                          "</body></html>".encode(), "sifflement"),
-    ("table.csv", lambda: "modele,code\nClio III,K9K\n206,DV4\n".encode(), "DV4"),
-])
+@pytest.mark.parametrize(
+    ("name", "make", "expected"),
+    [
+        ("montage.docx", docx_bytes, "200 premiers kilomètres"),
+        ("formation.pptx", pptx_bytes, "30 jours"),
+        ("disques.xlsx", xlsx_bytes, "K9K"),
+        (
+            "page.html",
+            lambda: b"<html><body><h1>Freins</h1><h2>Bruit</h2><p>Un sifflement signale l'usure.</p></body></html>",
+            "sifflement",
+        ),
+        ("table.csv", lambda: b"modele,code\nClio III,K9K\n206,DV4\n", "DV4"),
+    ],
+)
 def test_docling_formats(name, make, expected):
     doc = parse(make(), name)
     assert doc.parser == "docling"
@@ -70,8 +82,14 @@ def test_pdf_falls_back_to_text_layer_and_says_so():
 
 
 def test_faq_json_one_section_per_question():
-    data = {"id": "faq.x.v1", "title": "FAQ", "items": [{"question": "Délai ?", "answer": "30 jours."},
-                                                        {"question": "Prix ?", "answer": "Gratuit dès 59 €."}]}
+    data = {
+        "id": "faq.x.v1",
+        "title": "FAQ",
+        "items": [
+            {"question": "Délai ?", "answer": "30 jours."},
+            {"question": "Prix ?", "answer": "Gratuit dès 59 €."},
+        ],
+    }
     doc = parse(json.dumps(data).encode(), "x.json")
     assert [s.kind for s in doc.sections] == ["qa", "qa"]
     assert doc.sections[1].text == "Q : Prix ?\nR : Gratuit dès 59 €."
@@ -79,8 +97,10 @@ def test_faq_json_one_section_per_question():
 
 
 def test_python_one_section_per_function_and_class_with_line_range():
-    source = b'"""Module doc."""\n\n\ndef area(r: float) -> float:\n    return 3.14 * r * r\n\n\nclass Shape:\n' \
-             b'    """A shape."""\n\n    def grow(self, k):\n        return k\n'
+    source = (
+        b'"""Module doc."""\n\n\ndef area(r: float) -> float:\n    return 3.14 * r * r\n\n\nclass Shape:\n'
+        b'    """A shape."""\n\n    def grow(self, k):\n        return k\n'
+    )
     doc = parse_document(source, namespace="internal:code", source_path="core/geo.py", content_hash="1" * 64)
     by_name = {tuple(s.heading_path): s for s in doc.sections}
     assert by_name[("core.geo", "area")].location == "lines 4-5"
@@ -146,6 +166,8 @@ def test_secret_inside_a_docx_is_found_after_extraction():
 
 
 def test_prose_about_passwords_is_not_a_secret():
-    doc = parse("# Compte\n\nLe mot de passe doit contenir 12 caractères. password: <votre mot de passe>\n".encode(),
-                "compte.md")
+    doc = parse(
+        "# Compte\n\nLe mot de passe doit contenir 12 caractères. password: <votre mot de passe>\n".encode(),
+        "compte.md",
+    )
     assert "12 caractères" in doc.text

@@ -83,8 +83,9 @@ def test_checks_pass_on_a_sound_version_and_name_each_failure():
     results = {c.name: c for c in run_checks("knowledge:faq", bad, [_payload("a"), _payload(" ", 0)], 384)}
     assert not results["finite_unit_norm"].passed and "1 vectors" in results["finite_unit_norm"].detail
     assert not results["unique_chunk_ids"].passed and not results["no_empty_text"].passed
-    wrong_dim = {c.name: c.passed for c in run_checks("knowledge:faq", np.eye(1, 768, dtype=np.float32),
-                                                      [_payload("a")], 384)}
+    wrong_dim = {
+        c.name: c.passed for c in run_checks("knowledge:faq", np.eye(1, 768, dtype=np.float32), [_payload("a")], 384)
+    }
     assert wrong_dim["dimension"] is False
     assert run_checks("knowledge:faq", np.zeros((0, 384), np.float32), [], 384)[0].passed is False
 

@@ -1,0 +1,178 @@
+"""Object stores behind one interface: a local directory (the embedded default) and MinIO/S3.
+
+The local store lays objects out as ``<root>/<bucket>/<key>`` and derives ETags and
+LastModified from the files, so sensors and uploads behave the same on a laptop and on a bucket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOCAL_METADATA_SUFFIX = ".s3meta.json"  # local stand-in for S3 user metadata, never listed as an object
+
+
+class ObjectMissing(KeyError):
+    """The object was listed but is gone (deleted between listing and reading)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: dt.datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ObjectStore(ABC):
+    bucket: str
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Objects under a prefix, in key order, without user metadata (as S3's ListObjectsV2)."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo:
+        """One object's info with its user metadata; raises ObjectMissing."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectMissing."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+class LocalObjectStore(ObjectStore):
+    def __init__(self, root: Path, bucket: str):
+        self.root = root / bucket
+        self.bucket = bucket
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError(f"object key {key!r} escapes the bucket")
+        return path
+
+    def _info(self, key: str, path: Path, with_metadata: bool) -> ObjectInfo:
+        stat = path.stat()
+        etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+        meta_path = path.with_name(path.name + LOCAL_METADATA_SUFFIX)
+        metadata = json.loads(meta_path.read_text()) if with_metadata and meta_path.is_file() else {}
+        modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+        return ObjectInfo(key, stat.st_size, etag, modified, metadata)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self.root / prefix
+        start = base if base.is_dir() else base.parent
+        if not start.is_dir():
+            return
+        for path in sorted(p for p in start.rglob("*") if p.is_file()):
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix) and not key.endswith(LOCAL_METADATA_SUFFIX):
+                yield self._info(key, path, with_metadata=False)
+
+    def head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectMissing(key)
+        return self._info(key, path, with_metadata=True)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        meta_path = path.with_name(path.name + LOCAL_METADATA_SUFFIX)
+        if metadata:
+            meta_path.write_text(json.dumps(metadata))
+        elif meta_path.exists():
+            meta_path.unlink()
+        return self.head(key)
+
+    def delete(self, key: str) -> None:
+        for path in (self._path(key), self._path(key + LOCAL_METADATA_SUFFIX)):
+            path.unlink(missing_ok=True)
+
+    def uri(self, key: str) -> str:
+        return f"local://{self.bucket}/{key}"
+
+
+class S3ObjectStore(ObjectStore):
+    """MinIO or S3 through a boto3 client (dagster-aws's S3Resource in the build plane)."""
+
+    def __init__(self, client: Any, bucket: str):
+        self.client = client
+        self.bucket = bucket
+
+    @staticmethod
+    def _info(key: str, size: int, etag: str, modified: dt.datetime, metadata: dict | None = None) -> ObjectInfo:
+        return ObjectInfo(key, size, etag.strip('"'), modified.astimezone(dt.UTC), dict(metadata or {}))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield self._info(obj["Key"], obj["Size"], obj["ETag"], obj["LastModified"])
+
+    def _missing(self, exc: Exception) -> bool:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        return code in ("404", "NoSuchKey", "NotFound")
+
+    def head(self, key: str) -> ObjectInfo:
+        try:
+            r = self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if self._missing(exc):
+                raise ObjectMissing(key) from exc
+            raise
+        return self._info(key, r["ContentLength"], r["ETag"], r["LastModified"], r.get("Metadata"))
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if self._missing(exc):
+                raise ObjectMissing(key) from exc
+            raise
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {})
+        return self.head(key)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception:
+            self.client.create_bucket(Bucket=self.bucket)
+
+
+def s3_client(endpoint_url: str | None, region: str | None = None) -> Any:
+    """A boto3 client for code outside Dagster (CLI, tests); credentials from the usual AWS variables."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1")

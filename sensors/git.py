@@ -1,0 +1,44 @@
+"""The Git sensor: a build of the namespaces a new commit on the watched branch touches."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from assets.partitions import namespaces
+from core.settings import PROJECT_ROOT
+from core.triggers import COMMIT_TAG, TRIGGER_TAG, contiguous_ranges, git_change, range_tags
+from jobs import build_knowledge
+from resources import KnowledgeBase
+
+
+class GitWatch(dg.ConfigurableResource):
+    """Which repository and branch the Git sensor watches (default: this repository, main)."""
+
+    repository: str = Field(default=str(PROJECT_ROOT), description="Path of the Git working copy.")
+    branch: str = Field(default="main", description="Branch whose new commits trigger builds.")
+
+
+@dg.sensor(
+    job=build_knowledge,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Watches a branch; when a new commit touches knowledge/**, builds the namespaces it touched, "
+    "tagged with the commit (recorded in each version's manifest). Cursor: the last commit seen.",
+)
+def git_sensor(context: dg.SensorEvaluationContext, knowledge: KnowledgeBase, git: GitWatch):
+    change = git_change(Path(git.repository), git.branch, Path(knowledge.corpus_dir), context.cursor)
+    if change is None:
+        return dg.SkipReason(f"{git.branch} has not moved from {context.cursor}")
+    keys = namespaces.get_partition_keys()
+    touched = [ns for ns in change.namespaces if ns in keys]
+    requests = [
+        dg.RunRequest(
+            run_key=f"git:{change.sha}:{start}...{end}",
+            tags=range_tags(start, end, **{TRIGGER_TAG: "git", COMMIT_TAG: change.sha}),
+        )
+        for start, end in contiguous_ranges(keys, touched)
+    ]
+    if not requests:
+        return dg.SensorResult(skip_reason=f"{change.sha[:12]} touches nothing under the corpus", cursor=change.sha)
+    return dg.SensorResult(run_requests=requests, cursor=change.sha)

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--namespace", action="append", default=[], help="Build only this namespace (repeatable).")
     p.add_argument("--json", action="store_true", help="Print the per-namespace report as JSON.")
     p.add_argument("--verbose", action="store_true", help="Show Dagster's event log on the terminal.")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                   help="Run tag, e.g. knowledge/commit=<sha> (recorded in the version manifests).")
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("status", help="Show @latest, @rollback and the kept versions of every namespace.")
     p.add_argument("--json", action="store_true")
@@ -100,12 +102,20 @@ def _render_build(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--tag expects KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.json:
         os.environ.setdefault("KNOWLEDGE_PROGRESS_BAR", "1")
     try:
         settings = Settings.from_env()
-        success, reports, run_ids = run_build(settings, args.namespace, args.verbose)
+        tags = dict(_tag(t) for t in args.tag)
+        success, reports, run_ids = run_build(settings, args.namespace, args.verbose, tags)
     except ValueError as exc:
         return fail(str(exc), args.json)
     emit(args.json, {"success": success, "run_ids": run_ids, "namespaces": reports}, _render_build)

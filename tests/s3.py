@@ -13,7 +13,11 @@ def s3_endpoint() -> Iterator[str]:
     if os.environ.get("S3_ENDPOINT_URL"):
         yield os.environ["S3_ENDPOINT_URL"]
         return
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "testing"),

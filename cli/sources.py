@@ -43,7 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_packs_list(args: argparse.Namespace) -> int:
     data = BuildContext(Settings.from_env()).packs.list()
-    emit(args.json, data, lambda d: table([[p["pack_id"], p["name"], p["active"]] for p in d], ["pack", "name", "active"]))
+    emit(
+        args.json,
+        data,
+        lambda d: table([[p["pack_id"], p["name"], p["active"]] for p in d], ["pack", "name", "active"]),
+    )
     return 0
 
 
@@ -74,8 +78,16 @@ def cmd_upload(args: argparse.Namespace) -> int:
         data = args.file.read_bytes()
     except (ValueError, OSError) as exc:
         return fail(str(exc), args.json)
-    metadata = {k: v for k, v in (("source_app", args.source_app), ("caller_app", args.caller_app),
-                                  ("title", args.title), ("namespace", args.namespace)) if v}
+    metadata = {
+        k: v
+        for k, v in (
+            ("source_app", args.source_app),
+            ("caller_app", args.caller_app),
+            ("title", args.title),
+            ("namespace", args.namespace),
+        )
+        if v
+    }
     info = open_object_store(settings).put(key, data, metadata)
     result = {"key": key, "etag": info.etag, "size": info.size, "metadata": metadata}
     emit(args.json, result, lambda d: f"uploaded {d['key']} ({d['size']} bytes) {json.dumps(d['metadata'])}")

@@ -9,9 +9,15 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name: str, default: str) -> str:
+def env_value(name: str, default: str = "") -> str:
+    """A variable's value, or the content of the file ``<NAME>_FILE`` names (Docker/K8s secrets)."""
     value = os.environ.get(name, "").strip()
+    if not value and os.environ.get(f"{name}_FILE"):
+        value = Path(os.environ[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
     return value or default
+
+
+_env = env_value
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from core.settings import Settings
 from core.sources import SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
 from core.triggers import COMMIT_TAG
 from core.uploads import scan_uploads
+from core.vector_backends import open_vector_backend
 
 Log = Callable[[str], None]
 
@@ -129,6 +131,18 @@ class BuildContext:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
+
+
+@contextmanager
+def vector_backend(ctx: BuildContext):
+    """The configured vector store (None for the local default), opened for one stage and closed after:
+    Qdrant's local mode locks its directory, so no client may outlive the stage that needed it."""
+    backend = open_vector_backend(ctx.settings, read_only=False)
+    try:
+        yield backend
+    finally:
+        if backend is not None:
+            backend.close()
 
 
 def _rate(count: int, seconds: float) -> float:
@@ -442,10 +456,12 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         ctx.registry.add_version(namespace, version, path, manifest)
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
+    published = _publish(ctx, namespace, version, vectors, payloads) if checks_passed else None
     record = {
         "namespace": namespace,
         "version": version,
         "new": new,
+        "published": published,
         "path": str(path),
         "chunks": len(chunks),
         "documents": len(parsed["documents"]),
@@ -455,6 +471,17 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     }
     ctx.write_stage(namespace, "index_versions", record)
     return record
+
+
+def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list) -> dict | None:
+    """Mirror a checked version into the vector store (idempotent: a complete collection is reused)."""
+    with vector_backend(ctx) as backend:
+        if backend is None:
+            return None
+        started = time.perf_counter()
+        result = backend.publish(namespace, version, vectors, payloads)
+        return {"collection": result.collection, "points": result.points, "reused": result.reused,
+                "seconds": round(time.perf_counter() - started, 3)}
 
 
 # -- index_aliases --------------------------------------------------------------------------
@@ -471,7 +498,7 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
     elif not candidate["new"] and before.get(LATEST):
         reason = f"content unchanged since {candidate['version']}"
     else:
-        registry.promote(namespace, candidate["version"])
+        _promote(ctx, namespace, candidate["version"], before.get(LATEST))
         promoted, reason = True, "new version passed every check"
     deleted = prune_versions(ctx, namespace)
     after = registry.aliases(namespace).get(namespace, {})
@@ -489,21 +516,41 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
     return record
 
 
+def _promote(ctx: BuildContext, namespace: str, version: str, previous: str | None) -> None:
+    """The vector store's alias first, then the registry (the record); undo the first if the second fails."""
+    with vector_backend(ctx) as backend:
+        if backend is not None:
+            backend.switch_alias(namespace, version)
+        try:
+            ctx.registry.promote(namespace, version)
+        except Exception:
+            if backend is not None and previous:
+                backend.switch_alias(namespace, previous)
+            raise
+
+
 def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
     """Delete all but the newest ``keep_versions`` versions, never one an alias points to."""
     registry = ctx.registry
     pinned = set(registry.aliases(namespace).get(namespace, {}).values())
     deleted = []
-    for record in registry.versions(namespace)[ctx.settings.keep_versions :]:
-        if record.version in pinned:
-            continue
-        delete_version(Path(record.path))
-        registry.mark_deleted(namespace, record.version)
-        deleted.append(record.version)
+    with vector_backend(ctx) as backend:
+        for record in registry.versions(namespace)[ctx.settings.keep_versions :]:
+            if record.version in pinned:
+                continue
+            if backend is not None:
+                backend.delete_version(namespace, record.version)
+            delete_version(Path(record.path))
+            registry.mark_deleted(namespace, record.version)
+            deleted.append(record.version)
     return deleted
 
 
 def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    target = ctx.registry.aliases(namespace).get(namespace, {}).get(ROLLBACK)
+    with vector_backend(ctx) as backend:
+        if backend is not None and target:
+            backend.rollback(namespace, target)
     came_from, went_to = ctx.registry.rollback(namespace)
     after = ctx.registry.aliases(namespace).get(namespace, {})
     return {

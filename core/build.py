@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import contextmanager
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path

@@ -7,8 +7,10 @@ shows in the Dagster UI; it is the same pipeline, not a second one.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import sys
+from contextlib import contextmanager
 from typing import Any
 
 from cli.output import emit, fail, table
@@ -37,6 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_ui)
 
 
+@contextmanager
+def build_lock(settings: Settings):
+    """One CLI build at a time per data dir (the daemon's runs queue through dagster.yaml instead)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / "build.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.stderr.write("another build holds the lock; waiting for it to finish…\n")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def run_build(
     settings: Settings, wanted: list[str], verbose: bool = False, tags: dict[str, str] | None = None
 ) -> tuple[bool, list[dict[str, Any]], list[str]]:
@@ -55,7 +70,7 @@ def run_build(
         raise ValueError(f"unknown namespace(s) {', '.join(unknown)}; known: {', '.join(all_keys)}")
     run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
     success, run_ids, reports = True, [], []
-    with DagsterInstance.get() as instance:
+    with build_lock(settings), DagsterInstance.get() as instance:
         for start, end in contiguous_ranges(all_keys, wanted or all_keys):
             result = job.execute_in_process(
                 instance=instance,

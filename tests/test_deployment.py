@@ -94,8 +94,8 @@ def test_runtime_gets_read_only_credentials_and_build_secrets_stay_in_the_build_
 def test_production_dagster_instance_queues_runs_on_postgres():
     instance = yaml.safe_load((ROOT / "deploy" / "dagster.prod.yaml").read_text())
     assert "postgres" in instance["storage"]
-    coordinator = instance["run_coordinator"]
-    assert coordinator["class"] == "QueuedRunCoordinator" and coordinator["config"]["max_concurrent_runs"] >= 1
+    runs = instance["concurrency"]["runs"]
+    assert runs["max_concurrent_runs"] >= 1 and runs["tag_concurrency_limits"]
 
 
 def test_secret_files_are_read_from_FILE_variables(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ _CHECK_DESCRIPTIONS = {
     "unique_chunk_ids": "No two chunks share an id.",
     "no_empty_text": "No chunk has empty text.",
     "no_secrets": "No chunk of a knowledge:* namespace contains a secret.",
+    "no_critical_conflicts": "No unresolved CONTRADICTS between facts of a critical type (rules.yaml).",
 }
 
 
@@ -23,7 +24,7 @@ _CHECK_DESCRIPTIONS = {
     backfill_policy=single_run,
     group_name="indexing",
     kinds={"numpy", "sqlite"},
-    deps=["chunk_embeddings"],
+    deps=["chunk_embeddings", "extracted_facts"],
     check_specs=[
         dg.AssetCheckSpec(name, asset="index_versions", blocking=True, description=_CHECK_DESCRIPTIONS[name])
         for name in CHECK_NAMES

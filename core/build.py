@@ -21,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from core.checks import run_checks
+from core.checks import conflicts_check, run_checks
+from core.facts.gate import critical_conflicts
+from core.facts.publish import approved_facts_snapshot
+from core.facts.store import open_fact_store
 from core.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
 from core.documents import ParsedDocument
 from core.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
@@ -409,9 +412,12 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         if chunks
         else np.zeros((0, DIMENSION), dtype=np.float32)
     )
-    checks = run_checks(namespace, vectors, payloads, DIMENSION)
+    with open_fact_store(settings) as facts_store:
+        facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
+        critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
+    checks = [*run_checks(namespace, vectors, payloads, DIMENSION), conflicts_check(critical)]
     checks_passed = all(c.passed for c in checks)
-    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks])
+    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
     existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)
     if existing is not None and existing.checks_passed == checks_passed:
         version, path, new = existing.version, Path(existing.path), False
@@ -447,12 +453,13 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
                 "documents": len(parsed["documents"]),
                 "chunks": len(chunks),
                 "quarantined": len(parsed["quarantined"]),
+                "approved_facts": len(facts),
             },
             "checks": [c.to_dict() for c in checks],
             "checks_passed": checks_passed,
             "run_id": ctx.run_id,
         }
-        write_version(path, manifest, vectors, payloads)
+        write_version(path, manifest, vectors, payloads, facts)
         ctx.registry.add_version(namespace, version, path, manifest)
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")

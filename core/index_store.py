@@ -21,15 +21,19 @@ from core.ids import namespace_slug, sha256_hex
 MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 PAYLOADS = "payloads.jsonl"
+FACTS = "facts.jsonl"  # the namespace's approved facts when the version was built
 
 
 def version_dir(indexes_dir: Path, tenant_id: str, namespace: str, version: str) -> Path:
     return indexes_dir / tenant_id / namespace_slug(namespace) / version
 
 
-def fingerprint(model: str, dimension: int, payloads: list[dict[str, Any]], vectors_key: list[str]) -> str:
-    """Identity of a version's content: same payloads, same embedded texts, same model → same value."""
-    body = json.dumps([model, dimension, vectors_key, payloads], sort_keys=True, ensure_ascii=False)
+def fingerprint(
+    model: str, dimension: int, payloads: list[dict[str, Any]], vectors_key: list[str], facts: list[dict] = ()
+) -> str:
+    """Identity of a version's content: same payloads, embedded texts, model and approved facts → same value."""
+    body = json.dumps([model, dimension, vectors_key, payloads, list(facts)], sort_keys=True, ensure_ascii=False,
+                      default=str)
     return sha256_hex(body)
 
 
@@ -38,7 +42,13 @@ def new_version_id(fp: str, now: dt.datetime | None = None) -> str:
     return f"v{now:%Y%m%d-%H%M%S}-{fp[:6]}"
 
 
-def write_version(target: Path, manifest: dict[str, Any], vectors: np.ndarray, payloads: list[dict[str, Any]]) -> Path:
+def write_version(
+    target: Path,
+    manifest: dict[str, Any],
+    vectors: np.ndarray,
+    payloads: list[dict[str, Any]],
+    facts: list[dict[str, Any]] | None = None,
+) -> Path:
     if target.exists():
         raise FileExistsError(f"index version {target} already exists; versions are immutable")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -47,9 +57,10 @@ def write_version(target: Path, manifest: dict[str, Any], vectors: np.ndarray, p
         shutil.rmtree(tmp)
     tmp.mkdir()
     np.save(tmp / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
-    with open(tmp / PAYLOADS, "w", encoding="utf-8") as fh:
-        for payload in payloads:
-            fh.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    for name, rows in ((PAYLOADS, payloads), (FACTS, facts or [])):
+        with open(tmp / name, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, target)
     return target

@@ -12,7 +12,8 @@ BUILD_JOB = "build_knowledge"
 build_knowledge = dg.define_asset_job(
     BUILD_JOB,
     selection=dg.AssetSelection.assets(
-        "raw_documents", "parsed_documents", "document_chunks", "chunk_embeddings", "index_versions", "index_aliases"
+        "raw_documents", "parsed_documents", "document_chunks", "chunk_embeddings", "extracted_facts",
+        "index_versions", "index_aliases",
     ),
     # One process for the whole run: the model loads once and every stage batches across namespaces.
     executor_def=dg.in_process_executor,

@@ -18,7 +18,8 @@ EXPECTED_ASSETS = {
     "parsed_documents": ("parsing", {"raw_documents"}),
     "document_chunks": ("chunking", {"parsed_documents"}),
     "chunk_embeddings": ("embedding", {"document_chunks"}),
-    "index_versions": ("indexing", {"chunk_embeddings"}),
+    "extracted_facts": ("facts", {"document_chunks"}),
+    "index_versions": ("indexing", {"chunk_embeddings", "extracted_facts"}),
     "index_aliases": ("publishing", {"index_versions"}),
 }
 
@@ -44,6 +45,7 @@ def test_index_checks_are_blocking():
         "unique_chunk_ids",
         "no_empty_text",
         "no_secrets",
+        "no_critical_conflicts",
     }
     assert all(spec.blocking for spec in checks.values())
 

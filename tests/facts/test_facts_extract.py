@@ -1,0 +1,266 @@
+"""Rule extraction (front matter, key: value lines, two-column tables, quantified sentences) and the
+namespace pipeline: incremental by content hash, retraction, entity types, the real sample corpus."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from core.build import BuildContext
+from core.facts import review
+from core.facts.extract import DocumentContext, extract_document
+from core.facts.model import APPROVED, CONFLICTED, CONTRADICTS, DUPLICATES, PROPOSED, REJECTED
+from core.facts.pipeline import extract_namespace_facts
+from core.settings import Settings
+from tests.facts.support import NAMESPACE, chunks_of, document
+
+
+def facts_of(doc, tenant="t"):
+    return extract_document(DocumentContext(tenant, doc, chunks_of(doc))).facts
+
+
+def triples(facts):
+    return {(f.subject, f.predicate, f.value, f.unit) for f in facts}
+
+
+# -- front matter ---------------------------------------------------------------------------
+def test_front_matter_facts_are_normalised():
+    doc = document("policies.returns", "Texte.", valid_from="2026-01-01", facts=[
+        {"subject": "Retour produit", "predicate": "Délai de retour", "value": 30, "unit": "jours",
+         "fact_type": "DURATION"},
+        {"subject": "service", "predicate": "disponibilité", "value": "99,7 %", "valid_from": "2024-06-01"}])
+    facts = {f.predicate: f for f in facts_of(doc)}
+    retour, sla = facts["délai de retour"], facts["SLA"]
+    assert (retour.subject, retour.value, retour.unit, retour.fact_type) == ("retour produit", 30.0, "day", "DURATION")
+    assert retour.valid_from == dt.date(2026, 1, 1) and retour.extraction_method == "front_matter"
+    assert (sla.value, sla.unit, sla.fact_type) == (0.997, "ratio", "SERVICE_LEVEL")
+    assert sla.valid_from == dt.date(2024, 6, 1)
+    assert retour.confidence == pytest.approx(0.95)
+
+
+def test_validity_falls_back_to_the_document_never_to_today():
+    fact = {"subject": "s", "predicate": "p", "value": 1, "unit": "jours"}
+    from_updated = facts_of(document("a", "x", updated="2025-03-02", facts=[fact]))[0]
+    assert from_updated.valid_from == dt.date(2025, 3, 2)
+    undated = facts_of(document("b", "x", updated=None, facts=[fact]))[0]
+    assert undated.valid_from is None  # unknown start, not the day the extractor ran
+    archived = facts_of(document("c", "x", valid_from="2024-01-01", valid_until="2025-12-31", facts=[fact]))[0]
+    assert (archived.valid_from, archived.valid_until) == (dt.date(2024, 1, 1), dt.date(2025, 12, 31))
+
+
+def test_a_bad_front_matter_fact_is_reported_not_fatal():
+    doc = document("a", "x", facts=[{"subject": "s", "predicate": "p", "value": 1, "valid_from": "2024-13-40"},
+                                    {"subject": "s", "predicate": "q", "value": 2, "unit": "ans"}])
+    result = extract_document(DocumentContext("t", doc))
+    assert [f.predicate for f in result.facts] == ["q"]
+    assert "facts[0]" in result.problems[0] and "expected YYYY-MM-DD" in result.problems[0]
+
+
+# -- key: value lines and tables ------------------------------------------------------------
+def test_key_value_lines_run_together_by_the_converter():
+    doc = document("refund", "Délai de remboursement : 14 jours ouvrés après réception du retour "
+                             "Délai de contrôle du retour : 3 jours ouvrés maximum")
+    assert triples(facts_of(doc)) == {
+        ("remboursement", "délai de remboursement après réception du retour", 14.0, "business_day"),
+        ("contrôle du retour à l'entrepôt", "délai maximal de contrôle", 3.0, "business_day")}
+    assert {f.extraction_method for f in facts_of(doc)} == {"key_value"}
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Durée de garantie : 2 ans", ("garantie des pièces", "durée de garantie", 2.0, "year")),
+    ("Seuil de livraison gratuite : 59 €", ("livraison gratuite", "seuil minimum d'achat", 59.0, "EUR")),
+    ("Tarif de l'étiquette de retour prépayée : 6,90 €", ("étiquette de retour prépayée", "tarif", 6.9, "EUR")),
+    ("Heure limite d'expédition le jour même : 15 h", ("expédition le jour même", "heure limite de commande", 15.0,
+                                                        "hour")),
+    ("- Taux de résolution au premier contact : 75 %", ("Doc", "Taux de résolution au premier contact", 0.75, "ratio")),
+    ("Épaisseur minimale conseillée : 3 mm. Distance de rodage conseillée : 300 km.",
+     ("Doc", "Épaisseur minimale conseillée", 3.0, "mm")),
+])
+def test_key_value_line(line, expected):
+    assert expected in triples(facts_of(document("kv", line, title="Doc")))
+
+
+@pytest.mark.parametrize("line", [
+    "Livraison à domicile Colissimo : 2 à 4 jours ouvrés",      # a range
+    "Livraison en point relais : 4,90 €",                       # names a subject, not what the number is
+    "Q : Quel est le délai ?",                                  # a FAQ marker, not a key
+    "Période de validité : du 1er janvier 2024 au 31 décembre 2025",  # text under an unknown key
+    "La garantie couvre :",
+])
+def test_lines_that_are_not_facts(line):
+    assert facts_of(document("kv", line)) == []
+
+
+def test_two_column_tables_but_not_wider_ones():
+    two = "| Élément | Valeur |\n|---|---|\n| Seuil de livraison gratuite | 59 € |\n| Délai de retour | 30 jours |"
+    three = "| Élément | 2024 | 2026 |\n|---|---|---|\n| Seuil de livraison gratuite | 49 € | 59 € |"
+    assert triples(facts_of(document("t2", two))) == {
+        ("livraison gratuite", "seuil minimum d'achat", 59.0, "EUR"),
+        ("retour produit", "délai de retour", 30.0, "day")}
+    assert {f.extraction_method for f in facts_of(document("t2", two))} == {"table"}
+    assert facts_of(document("t3", three)) == []
+
+
+# -- quantified sentences -------------------------------------------------------------------
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("Nous garantissons un SLA de 99,7 % sur la plateforme.", ("Contrat", "SLA", 0.997, "ratio")),
+    ("Le retour est accepté sous 30 jours.", ("retour produit", "délai de retour", 30.0, "day")),
+    ("Toutes les pièces ont une garantie 2 ans.", ("garantie des pièces", "durée de garantie", 2.0, "year")),
+    ("La livraison est gratuite dès 59 € d'achat.", ("livraison gratuite", "seuil minimum d'achat", 59.0, "EUR")),
+    ("Vous disposez d'un délai de retour de 30 jours.", ("retour produit", "délai de retour", 30.0, "day")),
+    ("Le remboursement intervient sous 14 jours ouvrés.", ("remboursement",
+                                                           "délai de remboursement après réception du retour", 14.0,
+                                                           "business_day")),
+    ("Le délai légal de rétractation de 14 jours s'applique.", ("Contrat", "délai légal de rétractation", 14.0, "day")),
+])
+def test_quantified_sentences(sentence, expected):
+    facts = facts_of(document("s", sentence, title="Contrat"))
+    assert expected in triples(facts)
+    assert {f.extraction_method for f in facts} == {"sentence"}
+    assert all(f.source_chunk_id == chunks_of(document("s", sentence))[0]["chunk_id"] for f in facts)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Le délai est de 14 jours.",                     # a délai of what?
+    "Comptez de 2 à 5 jours ouvrés.",                # a range
+    "Un délai de livraison de 3 à 6 jours ouvrés.",  # a named range
+    "Nous avons 30 clients.",                         # no keyword, no unit
+])
+def test_sentences_that_are_not_facts(sentence):
+    assert facts_of(document("s", sentence)) == []
+
+
+def test_a_date_in_the_sentence_sets_the_validity():
+    doc = document("sla", ["À partir du 1er juin 2024, le SLA est de 99,7 %.",
+                           "Du 1er janvier 2024 au 31 mai 2024, le SLA était de 99,5 %."],
+                   valid_from="2023-01-01", valid_until="2030-12-31")
+    by_value = {f.value: f for f in facts_of(doc)}
+    assert (by_value[0.997].valid_from, by_value[0.997].valid_until) == (dt.date(2024, 6, 1), None)
+    assert (by_value[0.995].valid_from, by_value[0.995].valid_until) == (dt.date(2024, 1, 1), dt.date(2024, 5, 31))
+
+
+def test_one_fact_per_statement_and_stable_ids():
+    doc = document("policy", ["Délai de retour : 30 jours", "Vous disposez d'un délai de retour de 30 jours."],
+                   facts=[{"subject": "retour produit", "predicate": "délai de retour", "value": 30, "unit": "jours"}])
+    first, again = facts_of(doc), facts_of(doc)
+    assert len(first) == 1 and first[0].extraction_method == "front_matter"  # the most trusted source wins
+    assert [f.id for f in first] == [f.id for f in again]
+    assert facts_of(doc, tenant="other")[0].id != first[0].id
+
+
+def test_code_sections_are_not_mined():
+    doc = document("code", "x")
+    doc["sections"] = [{"heading_path": ["m"], "text": "TIMEOUT = 30  # délai de retour de 30 jours", "location": "l1",
+                        "kind": "code"}]
+    assert facts_of(doc) == []
+
+
+# -- the namespace pipeline -----------------------------------------------------------------
+@pytest.fixture
+def build_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenant: str) -> BuildContext:
+    """A build context of its own tenant; the stage records are written by each test."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    settings = Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}", tenant_id=tenant)
+    return BuildContext(settings, run_id="facts")
+
+
+def stage(ctx: BuildContext, *docs) -> None:
+    ctx.write_stage(NAMESPACE, "parsed_documents", {"documents": list(docs)})
+    ctx.write_stage(NAMESPACE, "document_chunks", {"chunks": [c for d in docs for c in chunks_of(d)]})
+
+
+def test_contradicting_sla_documents_through_the_pipeline(build_ctx, sqlite_store):
+    stage(build_ctx, document("contrat-a", "La plateforme garantit un SLA de 99,7 %.", title="Plateforme"),
+          document("contrat-b", "La plateforme offre un SLA de 99,5 %.", title="Plateforme"))
+    report = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    assert report["new_facts"] == 2 and report["new_conflicts"] == {CONTRADICTS: 1}
+    assert report["critical_conflicts"] == 1 and report["facts_by_status"] == {CONFLICTED: 2}
+
+
+def test_unchanged_documents_are_not_extracted_again(build_ctx, sqlite_store):
+    stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
+    first = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    again = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    assert (first["new_facts"], first["documents_extracted"]) == (2, 2)
+    assert (again["new_facts"], again["documents_extracted"], again["documents_unchanged"]) == (0, 0, 2)
+    audit = sqlite_store.audit_log(build_ctx.settings.tenant_id)
+    assert [e.action for e in audit].count("created") == 2
+
+
+def test_a_changed_document_retracts_what_it_no_longer_says(build_ctx, sqlite_store):
+    stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
+    extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    (warranty,) = sqlite_store.list_facts(build_ctx.settings.tenant_id, source_document="b")
+    review.approve(sqlite_store, build_ctx.settings.tenant_id, [warranty.id], "alice")
+    stage(build_ctx, document("a", "Délai de retour : 45 jours"), document("b", "Durée de garantie : 3 ans"))
+    report = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    assert report["documents_extracted"] == 2 and report["retracted"] == 1
+    by_object = {f.object: f for f in sqlite_store.list_facts(build_ctx.settings.tenant_id)}
+    assert by_object["30 jours"].status == REJECTED and by_object["30 jours"].reason.startswith("retracted")
+    assert by_object["45 jours"].status == PROPOSED
+    # an approved fact is never retracted silently: the new statement meets it as a conflict
+    assert by_object["2 ans"].status == APPROVED and by_object["3 ans"].status == CONFLICTED
+    stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 3 ans"))
+    back = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    (revived,) = sqlite_store.get_facts(build_ctx.settings.tenant_id, [by_object["30 jours"].id])
+    assert back["revived"] == 1 and revived.status == PROPOSED
+
+
+def test_a_document_leaving_the_namespace_takes_its_proposed_facts_along(build_ctx, sqlite_store):
+    stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
+    extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    stage(build_ctx, document("a", "Délai de retour : 30 jours"))
+    report = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    assert report["documents_removed"] == ["b"] and report["retracted"] == 1
+    assert set(sqlite_store.source_states(build_ctx.settings.tenant_id, NAMESPACE)) == {"a"}
+
+
+def test_rejected_entity_types_are_ignored_by_later_extractions(build_ctx, sqlite_store):
+    fact = {"subject": "widget", "predicate": "poids", "value": 3, "unit": "kg", "entity_type": "Gizmo"}
+    stage(build_ctx, document("a", "v1", facts=[fact]))
+    first = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    assert first["entity_types_pending"] == ["Gizmo"] and first["new_facts"] == 1
+    review.decide_entity_type(sqlite_store, build_ctx.settings.tenant_id, "Gizmo", False, "admin")
+    stage(build_ctx, document("a", "v2", facts=[fact, {**fact, "predicate": "taille", "unit": "mm"}]))
+    second = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    assert second["new_facts"] == 0 and second["ignored_rejected_type"] == 2
+
+
+# -- the real sample corpus -----------------------------------------------------------------
+def test_sample_corpus_yields_the_policy_facts(corpus_facts):
+    _, store, reports = corpus_facts
+    policies = store.list_facts("default", namespace="knowledge:policies")
+    found = {(f.subject, f.predicate, f.value, f.unit, f.valid_from, f.valid_until) for f in policies}
+    jan_2026 = dt.date(2026, 1, 1)
+    for expected in [
+        ("retour produit", "délai de retour", 30.0, "day", jan_2026, None),
+        ("garantie des pièces", "durée de garantie", 2.0, "year", jan_2026, None),
+        ("livraison gratuite", "seuil minimum d'achat", 59.0, "EUR", jan_2026, None),
+        ("livraison gratuite", "seuil minimum d'achat", 49.0, "EUR", dt.date(2024, 1, 1), dt.date(2025, 12, 31)),
+        ("remboursement", "délai de remboursement après réception du retour", 14.0, "business_day", jan_2026, None),
+    ]:
+        assert expected in found, expected
+    assert {f.status for f in policies} <= {PROPOSED, CONFLICTED}
+    assert all(f.source_chunk_id for f in policies if f.extraction_method != "front_matter")
+    report = reports["knowledge:policies"]
+    assert report["critical_conflicts"] == 0 and report["problems"] == []
+    assert report["open_conflicts"].get(DUPLICATES, 0) > 0  # the same rule stated in several documents
+    assert all(not r["problems"] for r in reports.values())
+
+
+def test_sample_corpus_archive_does_not_contradict_the_current_rule(corpus_facts):
+    _, store, _ = corpus_facts
+    thresholds = store.list_facts("default", subject_key="livraison gratuite", predicate_key="seuil minimum d'achat")
+    relations = store.list_relations("default", fact_ids=[f.id for f in thresholds])
+    assert CONTRADICTS not in {r.kind for r in relations}
+
+
+def test_sample_corpus_second_run_creates_nothing(corpus_facts):
+    ctx, store, reports = corpus_facts
+    again = extract_namespace_facts(ctx, "knowledge:policies", store)
+    assert again["new_facts"] == 0 and again["documents_extracted"] == 0
+    assert again["documents_unchanged"] == reports["knowledge:policies"]["documents"]

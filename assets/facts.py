@@ -10,7 +10,10 @@ from resources import KnowledgeBase
 
 
 @dg.asset(
-    partitions_def=namespaces, backfill_policy=single_run, group_name="facts", kinds={"sql", "neo4j"},
+    partitions_def=namespaces,
+    backfill_policy=single_run,
+    group_name="facts",
+    kinds={"sql", "neo4j"},
     deps=["document_chunks"],
     description="Facts (subject, predicate, value, unit, validity, source) extracted by rules — front matter, "
     "'Clé : valeur' lines, two-column tables, quantified sentences — and by an LLM when one is configured, "
@@ -22,18 +25,29 @@ def extracted_facts(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
     with open_fact_store(ctx.settings) as store:
         records = [extract_namespace_facts(ctx, ns, store, log=context.log.info) for ns in context.partition_keys]
     new = [{"namespace": r["namespace"], **f} for r in records for f in r["new_fact_list"]][:50]
-    return dg.MaterializeResult(metadata={
-        "fact_store": fact_store_kind(),
-        "documents_extracted": sum(r["documents_extracted"] for r in records),
-        "documents_unchanged": sum(r["documents_unchanged"] for r in records),
-        "new_facts": sum(r["new_facts"] for r in records),
-        "critical_conflicts": sum(r["critical_conflicts"] for r in records),
-        "llm_tokens": sum(r["llm"].get("tokens", 0) or 0 for r in records),
-        "namespaces": md_table([{"namespace": r["namespace"], "documents": r["documents"],
-                                 "extracted": r["documents_extracted"], "new_facts": r["new_facts"],
-                                 "by_status": r["facts_by_status"], "open_conflicts": r["open_conflicts"]}
-                                for r in records],
-                               ["namespace", "documents", "extracted", "new_facts", "by_status", "open_conflicts"]),
-        "new_fact_list": md_table(new, ["namespace", "subject", "predicate", "object", "fact_type", "source"]),
-        "seconds": round(sum(r["seconds"] for r in records), 3),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "fact_store": fact_store_kind(),
+            "documents_extracted": sum(r["documents_extracted"] for r in records),
+            "documents_unchanged": sum(r["documents_unchanged"] for r in records),
+            "new_facts": sum(r["new_facts"] for r in records),
+            "critical_conflicts": sum(r["critical_conflicts"] for r in records),
+            "llm_tokens": sum(r["llm"].get("tokens", 0) or 0 for r in records),
+            "namespaces": md_table(
+                [
+                    {
+                        "namespace": r["namespace"],
+                        "documents": r["documents"],
+                        "extracted": r["documents_extracted"],
+                        "new_facts": r["new_facts"],
+                        "by_status": r["facts_by_status"],
+                        "open_conflicts": r["open_conflicts"],
+                    }
+                    for r in records
+                ],
+                ["namespace", "documents", "extracted", "new_facts", "by_status", "open_conflicts"],
+            ),
+            "new_fact_list": md_table(new, ["namespace", "subject", "predicate", "object", "fact_type", "source"]),
+            "seconds": round(sum(r["seconds"] for r in records), 3),
+        }
+    )

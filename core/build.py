@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from core.checks import conflicts_check, run_checks
-from core.facts.gate import critical_conflicts
-from core.facts.publish import approved_facts_snapshot
-from core.facts.store import open_fact_store
 from core.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
 from core.documents import ParsedDocument
 from core.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
+from core.facts.gate import critical_conflicts
+from core.facts.publish import approved_facts_snapshot
+from core.facts.store import open_fact_store
 from core.ids import namespace_slug, sha256_hex
 from core.index_store import delete_version, fingerprint, new_version_id, version_dir, write_version
 from core.object_store import ObjectMissing, ObjectStore

@@ -11,15 +11,22 @@ from core.secrets import find_secrets
 
 NORM_TOLERANCE = 1e-3
 CHECK_NAMES = (
-    "non_empty", "dimension", "finite_unit_norm", "unique_chunk_ids", "no_empty_text", "no_secrets",
+    "non_empty",
+    "dimension",
+    "finite_unit_norm",
+    "unique_chunk_ids",
+    "no_empty_text",
+    "no_secrets",
     "no_critical_conflicts",
 )
 
 
 def conflicts_check(critical: list[dict[str, Any]]) -> CheckResult:
     """The facts gate: an unresolved CONTRADICTS of a critical fact type blocks promotion."""
-    described = [" vs ".join(f"{f['subject']} / {f['predicate']} = {f['object']} ({f['source']})" for f in c["facts"])
-                 for c in critical[:3]]
+    described = [
+        " vs ".join(f"{f['subject']} / {f['predicate']} = {f['object']} ({f['source']})" for f in c["facts"])
+        for c in critical[:3]
+    ]
     detail = f"{len(critical)} unresolved critical contradictions" + (f": {'; '.join(described)}" if described else "")
     return CheckResult("no_critical_conflicts", not critical, detail)
 

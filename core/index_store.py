@@ -32,8 +32,9 @@ def fingerprint(
     model: str, dimension: int, payloads: list[dict[str, Any]], vectors_key: list[str], facts: list[dict] = ()
 ) -> str:
     """Identity of a version's content: same payloads, embedded texts, model and approved facts → same value."""
-    body = json.dumps([model, dimension, vectors_key, payloads, list(facts)], sort_keys=True, ensure_ascii=False,
-                      default=str)
+    body = json.dumps(
+        [model, dimension, vectors_key, payloads, list(facts)], sort_keys=True, ensure_ascii=False, default=str
+    )
     return sha256_hex(body)
 
 

@@ -46,9 +46,11 @@ def test_an_unchanged_corpus_extracts_nothing_new(settings, build_corpus):
 
 def test_a_critical_contradiction_blocks_promotion(settings, corpus, build_corpus):
     _, first = build_corpus(settings, ["knowledge:policies"])
-    sla = "---\nid: policies.sla.{n}.v1\ntitle: SLA {n}\ntruth_level: L1\nupdated: 2026-03-01\nvalid_from: 2026-03-01\n" \
-          "facts:\n  - subject: plateforme\n    predicate: SLA\n    value: {v}\n    unit: \"%\"\n" \
-          "    fact_type: SERVICE_LEVEL\n---\n# SLA {n}\n\n## Engagement\n\nDisponibilité de la plateforme.\n"
+    sla = (
+        "---\nid: policies.sla.{n}.v1\ntitle: SLA {n}\ntruth_level: L1\nupdated: 2026-03-01\nvalid_from: 2026-03-01\n"
+        'facts:\n  - subject: plateforme\n    predicate: SLA\n    value: {v}\n    unit: "%"\n'
+        "    fact_type: SERVICE_LEVEL\n---\n# SLA {n}\n\n## Engagement\n\nDisponibilité de la plateforme.\n"
+    )
     (corpus / "policies" / "sla-a.md").write_text(sla.format(n="a", v=99.7), encoding="utf-8")
     (corpus / "policies" / "sla-b.md").write_text(sla.format(n="b", v=99.5), encoding="utf-8")
     success, second = build_corpus(settings, ["knowledge:policies"])

@@ -35,6 +35,7 @@ from core.packs import Packs
 from core.parsing import PARSER_VERSION, parse_document
 from core.quarantine import DELETED_DURING_RUN, DUPLICATE_DOC_ID, QuarantinedFile, QuarantineError
 from core.registry import LATEST, ROLLBACK, Registry
+from core.retrieval import write_search_index
 from core.settings import Settings
 from core.sources import SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
 from core.triggers import COMMIT_TAG
@@ -459,7 +460,8 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
             "checks_passed": checks_passed,
             "run_id": ctx.run_id,
         }
-        write_version(path, manifest, vectors, payloads, facts)
+        # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
+        write_version(path, manifest, vectors, payloads, facts, finish=write_search_index)
         ctx.registry.add_version(namespace, version, path, manifest)
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ def write_version(
     vectors: np.ndarray,
     payloads: list[dict[str, Any]],
     facts: list[dict[str, Any]] | None = None,
+    finish: Callable[[Path], object] | None = None,
 ) -> Path:
+    """Write a version into place atomically; ``finish`` adds derived files before it becomes visible."""
     if target.exists():
         raise FileExistsError(f"index version {target} already exists; versions are immutable")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +65,8 @@ def write_version(
         with open(tmp / name, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    if finish is not None:
+        finish(tmp)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, target)
     return target

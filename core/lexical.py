@@ -3,27 +3,31 @@
 Text is lower-cased and folded to ASCII (accents and ligatures removed, so "référence",
 "reference" and "RÉFÉRENCE" meet), split on anything that is not a letter or digit (which also
 splits elisions: "l'embrayage" → "embrayage"), stripped of French and English stop words and
-reduced by a light French stemmer (plural and final -e/-r, then a 7-letter prefix), which is
-enough to make "freins", "freinage" and "freiner" share a stem without a stemming library.
+reduced by a light French stemmer (one inflectional or derivational suffix, then a 7-letter
+prefix), which is enough to make "freins", "freinage" and "freiner", or "livrez" and "livraison",
+share a stem without a stemming library.
 
-The index is built once per loaded version: a documents × terms matrix of BM25 weights in CSC
-form, so a query reads only the columns of its own terms.
+The index is a documents × terms matrix of BM25 weights in CSC form, so a query reads only the
+columns of its own terms; it is built once per loaded version, block by block, or read back from
+the arrays a build saved beside the version.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
 
-_WORD_RE = re.compile(r"[a-z0-9]+")
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "’": "'"})
+_SEPARATOR = "\x01"  # between documents in the one string a corpus is folded as
+# Lower-case letters and digits are kept, capitals lowered, the separator kept, every other byte a space.
+_BYTE_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122 or c == 1) else 32 for c in range(256)
+)
+_LIGATURES = (("œ", "oe"), ("Œ", "oe"), ("æ", "ae"), ("Æ", "ae"), ("ß", "ss"))
 STEM_LENGTH = 7
 
 STOP_WORDS = frozenset("""
@@ -39,28 +43,46 @@ do does can i you we my your our
 """.split())
 
 
+def _folded(text: str) -> bytes:
+    """ASCII letters and digits separated by spaces: accents removed, ligatures spelled out.
+
+    Whole-string C operations only (replace, normalize, encode, translate), so a corpus can be
+    folded as one string in seconds.
+    """
+    for ligature, spelled in _LIGATURES:
+        text = text.replace(ligature, spelled)
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").translate(_BYTE_TABLE)
+
+
 def fold(text: str) -> str:
-    """Lower-case ASCII without accents; characters with no ASCII form are dropped."""
-    text = text.translate(_LIGATURES).lower()
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    """Lower-case ASCII words without accents, separated by spaces."""
+    return " ".join(_folded(text.replace(_SEPARATOR, " ")).decode("ascii").split())
+
+
+# Longest first. Inflections and the commonest derivations, so that "livrez", "livrons", "livrée"
+# and "livraison" meet, as do "freins", "freinage" and "freiner".
+_SUFFIXES = tuple(sorted((
+    "issements", "issement", "ements", "ement", "aisons", "aison", "ations", "ation", "ateurs", "ateur", "atrices",
+    "atrice", "ages", "age", "euses", "euse", "ables", "able", "aient", "ions", "iez", "ons", "ez", "ent", "ait", "ais",
+    "ees", "ee", "es", "er", "e", "s", "x",
+), key=len, reverse=True))
+_MIN_STEM = 4
 
 
 def stem(word: str) -> str:
-    """A light French stemmer: plural, final -r/-e, 'aux' → 'al', then a fixed-length prefix."""
+    """A light French stemmer: one inflectional or derivational suffix, then a fixed-length prefix."""
     if len(word) > 4 and word.endswith("aux"):
-        word = word[:-3] + "al"
-    if len(word) > 3 and word[-1] in "sx":
-        word = word[:-1]
-    if len(word) > 4 and word[-1] == "r":
-        word = word[:-1]
-    if len(word) > 4 and word[-1] == "e":
-        word = word[:-1]
+        return (word[:-3] + "al")[:STEM_LENGTH]
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
+            word = word[: -len(suffix)]
+            break
     return word[:STEM_LENGTH]
 
 
 def words(text: str) -> list[str]:
     """Folded words of ``text``, stop words included (they are dropped per term, once, at indexing)."""
-    return _WORD_RE.findall(fold(text))
+    return fold(text).split()
 
 
 def term(word: str) -> str | None:
@@ -80,42 +102,97 @@ class LexicalScores:
     coverage: np.ndarray  # float32 in [0, 1]: share of the query's IDF weight found in the document
 
 
+class BM25Builder:
+    """Accumulates documents block by block, so building never holds a whole corpus' tokens at once."""
+
+    def __init__(self) -> None:
+        self._marker = _SEPARATOR.encode()
+        self._word_ids: dict[bytes, int] = {self._marker: 0}  # folded word → id
+        self._to_term: list[int] = [-1]  # word id → term id (-1: stop word)
+        self.vocabulary: dict[str, int] = {}
+        self._blocks: list[sp.csr_matrix] = []
+        self.size = 0
+
+    def add(self, texts: Sequence[str]) -> None:
+        if not texts:
+            return
+        # One folded string per block, documents separated by a marker token.
+        tokens = _folded(f" {_SEPARATOR} ".join(t.replace(_SEPARATOR, " ") for t in texts)).split()
+        word_ids = self._word_ids
+        for word in set(tokens).difference(word_ids):
+            word_ids[word] = len(word_ids)
+        raw = np.fromiter(map(word_ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        del tokens
+        # Stem each new distinct word once, not each occurrence.
+        for word in list(word_ids)[len(self._to_term):]:
+            t = term(word.decode("ascii"))
+            self._to_term.append(-1 if t is None else self.vocabulary.setdefault(t, len(self.vocabulary)))
+        is_marker = raw == 0
+        docs = np.cumsum(is_marker)[~is_marker]
+        terms = np.asarray(self._to_term, dtype=np.int64)[raw[~is_marker]]
+        keep = terms >= 0
+        block = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (docs[keep], terms[keep])),
+                              shape=(len(texts), len(self.vocabulary)), dtype=np.float32)
+        block.sum_duplicates()
+        self._blocks.append(block)
+        self.size += len(texts)
+
+    def term_frequencies(self) -> sp.csr_matrix:
+        width = len(self.vocabulary)
+        blocks = [sp.csr_matrix((b.data, b.indices, b.indptr), shape=(b.shape[0], width)) for b in self._blocks]
+        self._blocks = []
+        if not blocks:
+            return sp.csr_matrix((0, width), dtype=np.float32)
+        return sp.vstack(blocks, format="csr", dtype=np.float32)
+
+
 class BM25Index:
     """Okapi BM25 over a fixed list of documents (k1=1.2, b=0.75 by default)."""
 
-    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75):
-        self.size = len(texts)
-        per_doc = [words(t) for t in texts]
-        lengths = np.fromiter((len(w) for w in per_doc), dtype=np.int64, count=len(per_doc))
-        flat = list(chain.from_iterable(per_doc))
-        del per_doc
-        # Stem each distinct word once, not each occurrence: a corpus has far fewer words than tokens.
-        word_ids: dict[str, int] = {}
-        raw = np.fromiter((word_ids.setdefault(w, len(word_ids)) for w in flat), dtype=np.int64, count=len(flat))
-        del flat
-        self.vocabulary: dict[str, int] = {}
-        to_term = np.empty(len(word_ids), dtype=np.int64)
-        for word, index in word_ids.items():
-            t = term(word)
-            to_term[index] = -1 if t is None else self.vocabulary.setdefault(t, len(self.vocabulary))
-        terms = to_term[raw] if len(raw) else np.zeros(0, dtype=np.int64)
-        docs = np.repeat(np.arange(self.size, dtype=np.int64), lengths)
-        keep = terms >= 0
+    BLOCK = 5_000
+
+    def __init__(self, texts: Sequence[str] = (), k1: float = 1.2, b: float = 0.75,
+                 builder: BM25Builder | None = None):
+        if builder is None:
+            builder = BM25Builder()
+            for start in range(0, len(texts), self.BLOCK):
+                builder.add(texts[start : start + self.BLOCK])
+        self.size = builder.size
+        self.vocabulary = builder.vocabulary
+        tf = builder.term_frequencies()
         n_terms = len(self.vocabulary)
-        tf = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (docs[keep], terms[keep])),
-                           shape=(self.size, n_terms), dtype=np.float32)
-        tf.sum_duplicates()
         df = np.bincount(tf.indices, minlength=n_terms).astype(np.float64)
         self.idf = np.log1p((self.size - df + 0.5) / (df + 0.5)).astype(np.float32)
         self.unknown_idf = float(math.log1p((self.size + 0.5) / 0.5))  # a term no document contains
         doc_len = np.asarray(tf.sum(axis=1)).ravel()
         avg = float(doc_len.mean()) if self.size and doc_len.mean() > 0 else 1.0
         norm = (k1 * (1 - b + b * doc_len / avg)).astype(np.float32)
-        weights = tf.copy()
-        row_of = np.repeat(np.arange(self.size), np.diff(tf.indptr))
-        weights.data = self.idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm[row_of])
-        self.matrix = weights.tocsc()
+        row_of = np.repeat(np.arange(self.size, dtype=np.int32), np.diff(tf.indptr))
+        tf.data = self.idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm[row_of])  # in place: tf → weights
+        del row_of
+        self.matrix = tf.tocsc()
         self.matrix.sort_indices()
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything the index is, as plain arrays (to be saved beside a version)."""
+        m = self.matrix
+        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {"bm25_data": m.data, "bm25_indices": m.indices, "bm25_indptr": m.indptr,
+                "bm25_shape": np.array(m.shape, dtype=np.int64), "bm25_idf": self.idf,
+                "bm25_unknown_idf": np.array(self.unknown_idf), "bm25_terms": np.array(terms, dtype=str)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BM25Index:
+        index = cls.__new__(cls)
+        shape = tuple(int(x) for x in arrays["bm25_shape"])
+        index.matrix = sp.csc_matrix((arrays["bm25_data"], arrays["bm25_indices"], arrays["bm25_indptr"]), shape=shape)
+        index.size = shape[0]
+        index.idf = np.asarray(arrays["bm25_idf"], dtype=np.float32)
+        index.unknown_idf = float(arrays["bm25_unknown_idf"])
+        index.vocabulary = {str(t): i for i, t in enumerate(arrays["bm25_terms"].tolist())}
+        if len(index.vocabulary) != shape[1] or len(index.idf) != shape[1]:
+            raise ValueError("inconsistent BM25 arrays")
+        return index
 
     def query_terms(self, text: str) -> tuple[np.ndarray, float]:
         """(column ids of the known query terms, total IDF weight of all query terms, unknown ones included)."""

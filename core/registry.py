@@ -245,3 +245,143 @@ def _record(row: Any) -> VersionRecord:
         bool(row.checks_passed),
         json.loads(row.manifest),
     )
+
+
+# -- query service: caller apps and the query log ----------------------------------------------
+# Added for the read side. The caller-app registry follows Aurora Nexus: a name, an active flag,
+# seeded with the two apps every deployment has. The query log is append-only: the service only
+# ever inserts, and triggers refuse UPDATE and DELETE where the database supports them.
+
+SEEDED_CALLER_APPS = ("aurora_nexus_ui", "unknown")
+
+caller_apps = sa.Table(
+    "caller_apps", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+query_log = sa.Table(
+    "query_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("caller_app", sa.String(64), nullable=False),
+    sa.Column("source_app", sa.String(128)),
+    sa.Column("question_sha256", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("passage_ids", sa.Text, nullable=False),  # JSON list of chunk ids
+    sa.Column("index_versions", sa.Text, nullable=False),  # JSON {namespace: version}
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("flags", sa.Text, nullable=False),  # JSON list: prompt_injection, namespace_injection, personal_data…
+)
+sa.Index("ix_query_log_at", query_log.c.tenant_id, query_log.c.at)
+
+
+@sa.event.listens_for(caller_apps, "after_create")
+def _seed_caller_apps(target: sa.Table, connection: sa.Connection, **_: Any) -> None:
+    connection.execute(target.insert(), [{"name": name, "active": True, "created_at": _now()}
+                                         for name in SEEDED_CALLER_APPS])
+
+
+for _operation in ("UPDATE", "DELETE"):
+    sa.event.listen(query_log, "after_create", sa.DDL(
+        f"CREATE TRIGGER query_log_no_{_operation.lower()} BEFORE {_operation} ON query_log "
+        "BEGIN SELECT RAISE(ABORT, 'query_log is append-only'); END").execute_if(dialect="sqlite"))
+sa.event.listen(query_log, "after_create", sa.DDL(
+    "CREATE OR REPLACE FUNCTION query_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'query_log is append-only'; END $$").execute_if(dialect="postgresql"))
+sa.event.listen(query_log, "after_create", sa.DDL(
+    "CREATE TRIGGER query_log_append_only BEFORE UPDATE OR DELETE ON query_log "
+    "FOR EACH ROW EXECUTE FUNCTION query_log_append_only()").execute_if(dialect="postgresql"))
+
+
+class MissingRegistryTable(RuntimeError):
+    """A table the query service needs is not in the registry database."""
+
+    def __init__(self, table: str, url: str):
+        super().__init__(f"the registry table '{table}' is missing from the registry database "
+                         f"({sa.make_url(url).render_as_string(hide_password=True)}); "
+                         "restarting the query service or running any knowledge command against it creates it again")
+        self.table = table
+
+
+@dataclass(frozen=True)
+class CallerApp:
+    name: str
+    active: bool
+    created_at: dt.datetime
+
+
+def _guard_missing(registry: Registry, table: sa.Table, exc: sa.exc.DBAPIError) -> None:
+    if not sa.inspect(registry.engine).has_table(table.name):
+        raise MissingRegistryTable(table.name, registry.url) from exc
+
+
+def _caller_app(row: Any) -> CallerApp:
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+    return CallerApp(row.name, bool(row.active), created)
+
+
+def get_caller_app(registry: Registry, name: str) -> CallerApp | None:
+    """The registered caller app ``name``; MissingRegistryTable when the table does not exist."""
+    try:
+        with registry.engine.connect() as db:
+            row = db.execute(sa.select(caller_apps).where(caller_apps.c.name == name)).first()
+    except sa.exc.DBAPIError as exc:
+        _guard_missing(registry, caller_apps, exc)
+        raise
+    return _caller_app(row) if row else None
+
+
+def active_caller_apps(registry: Registry) -> list[CallerApp]:
+    try:
+        with registry.engine.connect() as db:
+            rows = db.execute(sa.select(caller_apps).where(caller_apps.c.active.is_(True)).order_by(caller_apps.c.name))
+            return [_caller_app(r) for r in rows]
+    except sa.exc.DBAPIError as exc:
+        _guard_missing(registry, caller_apps, exc)
+        raise
+
+
+def set_caller_app(registry: Registry, name: str, active: bool = True) -> None:
+    """Register a caller app or change its active flag (an administration task, not a service route)."""
+    with registry.engine.begin() as db:
+        updated = db.execute(caller_apps.update().where(caller_apps.c.name == name).values(active=active)).rowcount
+        if not updated:
+            db.execute(caller_apps.insert().values(name=name, active=active, created_at=_now()))
+
+
+def append_query_log(registry: Registry, entries: list[dict[str, Any]]) -> None:
+    """Insert query-log rows; JSON-valued fields may be given as Python lists and dicts."""
+    if not entries:
+        return
+    rows = []
+    for entry in entries:
+        row = {"tenant_id": registry.tenant_id, "at": _now(), **entry}
+        for name in ("passage_ids", "index_versions", "flags"):
+            if not isinstance(row.get(name), str):
+                row[name] = json.dumps(row.get(name) or ([] if name != "index_versions" else {}), ensure_ascii=False)
+        rows.append(row)
+    try:
+        with registry.engine.begin() as db:
+            db.execute(query_log.insert(), rows)
+    except sa.exc.DBAPIError as exc:
+        _guard_missing(registry, query_log, exc)
+        raise
+
+
+def query_log_entries(registry: Registry, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest entries of this tenant's query log, newest first, JSON fields decoded."""
+    with registry.engine.connect() as db:
+        rows = db.execute(sa.select(query_log).where(query_log.c.tenant_id == registry.tenant_id)
+                          .order_by(query_log.c.id.desc()).limit(limit))
+        out = []
+        for row in rows:
+            entry = dict(row._mapping)
+            for name in ("passage_ids", "index_versions", "flags"):
+                entry[name] = json.loads(entry[name])
+            out.append(entry)
+        return out

@@ -139,7 +139,7 @@ def test_objects_carry_filter_fields_folded_terms_and_the_payload():
     properties = _properties(item)
     assert properties["tenant_id"] == "acme" and properties["source_app"] == "crm"
     assert "pack_id" not in properties  # no pack: no property, so a pack filter never matches it
-    assert properties["search_text"] == "embraya patin froid"
+    assert properties["search_text"] == "embray patin froid"
     assert properties["payload_json"].startswith('{"chunk_id": "doc-0"')
 
 

@@ -1,0 +1,148 @@
+"""What the query side serves: an immutable snapshot of the versions the @latest aliases point to.
+
+A snapshot is built off to the side, checked (the quarantine checks: the aliased version is
+registered and readable, holds vectors of the model's dimension, and is not empty) and only then
+handed to readers as one reference; a reader that took the old reference finishes on the old
+versions, and they are freed when the last such reader lets go. Versions that did not change
+between two snapshots are shared, not reloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from core.embedding import DIMENSION, MODEL_NAME
+from core.index_store import VECTORS, read_manifest
+from core.registry import LATEST, Registry
+from core.retrieval import LoadedIndex
+
+FACTS_FILE = "facts.jsonl"
+log = logging.getLogger("knowledge.query")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One quarantine check; ``/knowledge/health`` lists them."""
+
+    name: str
+    passed: bool
+    detail: str
+    namespace: str | None = None
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    indexes: Mapping[str, LoadedIndex]
+    loaded_at: float
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """{namespace: version} served by this snapshot."""
+        return {ns: index.version for ns, index in self.indexes.items()}
+
+    def select(self, namespaces: Iterable[str]) -> list[LoadedIndex]:
+        return [self.indexes[ns] for ns in namespaces if ns in self.indexes]
+
+
+def current_aliases(registry: Registry) -> dict[str, str]:
+    """{namespace: @latest version} as the registry has it now."""
+    return {ns: names[LATEST] for ns, names in registry.aliases().items() if LATEST in names}
+
+
+def _read_facts(path: Path) -> list[dict[str, Any]]:
+    target = path / FACTS_FILE
+    if not target.is_file():
+        return []
+    try:
+        with open(target, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    except (OSError, ValueError) as exc:
+        log.warning("facts snapshot %s is unreadable, serving without facts: %s", target, exc)
+        return []
+
+
+def _load_one(registry: Registry, namespace: str, version: str, model: str,
+              dimension: int) -> tuple[LoadedIndex | None, list[Check]]:
+    def check(name: str, passed: bool, detail: str) -> Check:
+        return Check(name, passed, detail, namespace, version)
+
+    record = registry.version(namespace, version)
+    if record is None or record.version != version:
+        return None, [check("registered", False, "the alias points to a version the registry does not know")]
+    checks = [check("registered", True, f"registered at {record.path}")]
+    path = Path(record.path)
+    try:  # the cheap checks first: manifest and the vectors' header, before any payload is parsed
+        manifest = read_manifest(path)
+        vectors = np.load(path / VECTORS, mmap_mode="r")
+    except (OSError, ValueError, KeyError) as exc:
+        return None, [*checks, check("readable", False, f"cannot read the version: {exc}")]
+    manifest_dim = manifest.get("dimension")
+    vector_dim = vectors.shape[1] if vectors.ndim == 2 else None
+    dim_ok = manifest_dim == dimension and vector_dim == dimension
+    model_ok = manifest.get("model") == model
+    not_empty = vectors.ndim == 2 and vectors.shape[0] > 0
+    shape_checks = [
+        check("dimension", dim_ok, f"model dimension {dimension}, manifest {manifest_dim}, vectors {vector_dim}"),
+        check("model", model_ok, f"service model {model}, version built with {manifest.get('model')}"),
+        check("not_empty", not_empty, f"{vectors.shape[0] if vectors.ndim else 0} chunks"),
+    ]
+    if not (dim_ok and model_ok and not_empty):
+        return None, [*checks, check("readable", True, "manifest and vectors readable"), *shape_checks]
+    try:
+        loaded = LoadedIndex.open(path, _read_facts(path), manifest=manifest, vectors=vectors)
+    except (OSError, ValueError, KeyError) as exc:
+        return None, [*checks, check("readable", False, f"cannot read the payloads: {exc}"), *shape_checks]
+    return loaded, [*checks, check("readable", True, f"{len(loaded)} payloads and vectors {tuple(vectors.shape)}"),
+                    *shape_checks]
+
+
+def load_snapshot(
+    registry: Registry,
+    aliases: Mapping[str, str] | None = None,
+    previous: Snapshot | None = None,
+    previous_checks: Iterable[Check] = (),
+    model: str = MODEL_NAME,
+    dimension: int = DIMENSION,
+) -> tuple[Snapshot | None, list[Check]]:
+    """Load and check every aliased version; None when any check fails (the service stays quarantined)."""
+    aliases = current_aliases(registry) if aliases is None else dict(aliases)
+    if not aliases:
+        return None, [Check("aliases", False, "no @latest alias is published for this tenant yet: run a build")]
+    kept_checks = {(c.namespace, c.version): [] for c in previous_checks}
+    for c in previous_checks:
+        kept_checks[(c.namespace, c.version)].append(c)
+    indexes: dict[str, LoadedIndex] = {}
+    checks: list[Check] = [Check("aliases", True, f"{len(aliases)} namespaces have an @latest version")]
+    healthy = True
+    for namespace in sorted(aliases):
+        version = aliases[namespace]
+        reused = previous.indexes.get(namespace) if previous else None
+        if reused is not None and reused.version == version:
+            indexes[namespace] = reused
+            checks.extend(kept_checks.get((namespace, version)) or
+                          [Check("readable", True, "unchanged since the previous snapshot", namespace, version)])
+            continue
+        started = time.perf_counter()
+        loaded, version_checks = _load_one(registry, namespace, version, model, dimension)
+        checks.extend(version_checks)
+        if loaded is None:
+            healthy = False
+            continue
+        indexes[namespace] = loaded
+        log.info("loaded %s@%s: %d chunks in %.2fs", namespace, version, len(loaded), time.perf_counter() - started)
+    if not healthy:
+        return None, checks
+    return Snapshot(MappingProxyType(indexes), time.time()), checks

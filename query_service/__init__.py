@@ -1,0 +1,1 @@
+"""The runtime plane: a read-only FastAPI service answering from the published index versions."""

@@ -1,0 +1,48 @@
+"""The query service's configuration: core settings (data dir, tenant, registry) plus its own knobs.
+
+Every value comes from the environment (names in DESIGN.md's configuration contract); the
+retrieval defaults are the calibrated ones of ``core.retrieval``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.retrieval import RetrievalConfig, parse_thresholds
+
+
+class ServiceSettings(BaseSettings):
+    """Settings read by the query service only (the build plane never sees API keys)."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    api_keys: SecretStr = Field(
+        SecretStr(""), validation_alias="KNOWLEDGE_API_KEYS",
+        description="comma-separated actor=key or actor=sha256:<hex>; empty: every query is 401")
+    enforce_caller_app_registry: bool = Field(
+        False, validation_alias="ENFORCE_CALLER_APP_REGISTRY",
+        description="reject a caller_app that is not registered and active with 400")
+    rate_limit_per_minute: int = Field(
+        10, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_PER_MINUTE",
+        description="requests per minute per API key, and failed authentications per client address")
+    threads_per_request: int = Field(
+        1, ge=1, validation_alias="KNOWLEDGE_THREADS_PER_REQUEST",
+        description="torch and BLAS threads a request uses; requests run in parallel, one core each")
+    max_body_bytes: int = Field(16 * 1024, ge=1024, validation_alias="KNOWLEDGE_MAX_BODY_BYTES")
+    alias_poll_seconds: float = Field(
+        1.0, gt=0, le=5, validation_alias="KNOWLEDGE_ALIAS_POLL_SECONDS",
+        description="how often the aliases are read; a moved alias is served within this plus the load time")
+    dense_weight: float = Field(1.0, ge=0, validation_alias="KNOWLEDGE_DENSE_WEIGHT",
+                                description="reciprocal-rank-fusion weight of the dense ranking")
+    bm25_weight: float = Field(1.0, ge=0, validation_alias="KNOWLEDGE_BM25_WEIGHT",
+                               description="reciprocal-rank-fusion weight of the BM25 ranking")
+    dense_share: float = Field(0.7, ge=0, le=1, validation_alias="KNOWLEDGE_DENSE_SHARE",
+                               description="score = share × cosine + (1 − share) × lexical coverage")
+    score_thresholds: str = Field(
+        "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
+        description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")
+
+    def retrieval_config(self) -> RetrievalConfig:
+        return RetrievalConfig(dense_weight=self.dense_weight, bm25_weight=self.bm25_weight,
+                               dense_share=self.dense_share, thresholds=parse_thresholds(self.score_thresholds))

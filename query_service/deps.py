@@ -1,0 +1,76 @@
+"""Dependencies of the routes, with their Annotated aliases (``ActorDep``, ``StateDep``, ``SnapshotDep``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from core.access import Actor, key_fingerprint
+from core.registry import get_caller_app
+from core.snapshot import Snapshot
+from query_service.state import ServiceState
+
+CALLER_APP_RE = re.compile(r"[a-z0-9_-]{2,64}")
+UNKNOWN_CALLER_APP = "unknown"
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the caller's API key")
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def _too_many(wait: int) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "trop de requêtes, réessayez plus tard",
+                         headers={"Retry-After": str(wait)})
+
+
+def current_actor(request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> Actor:
+    """The actor owning the X-API-Key; 401 without a valid key, 429 over the rate limits."""
+    address = request.client.host if request.client else "unknown"
+    wait = state.auth_failure_limiter.retry_after(address)
+    if wait:
+        raise _too_many(wait)
+    actor = state.keyring.authenticate(api_key)
+    if actor is None:
+        state.auth_failure_limiter.record(address)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "clé API absente ou invalide",
+                            headers={"WWW-Authenticate": "APIKey"})
+    wait = state.key_limiter.hit(key_fingerprint(api_key or ""))
+    if wait:
+        raise _too_many(wait)
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def serving_snapshot(state: StateDep) -> Snapshot:
+    """The snapshot to answer from; 503 while the service is quarantined."""
+    snapshot = state.snapshot
+    if snapshot is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "service en quarantaine : les versions publiées n'ont pas (encore) passé leurs contrôles, "
+                            "voir /knowledge/health", headers={"Retry-After": "5"})
+    return snapshot
+
+
+SnapshotDep = Annotated[Snapshot, Depends(serving_snapshot)]
+
+
+def checked_caller_app(state: ServiceState, name: str | None) -> str:
+    """The caller_app to log: validated, and registered and active when the registry is enforced."""
+    if name is None:
+        name = UNKNOWN_CALLER_APP
+    elif not CALLER_APP_RE.fullmatch(name):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "caller_app invalide : attendu ^[a-z0-9_-]{2,64}$")
+    if state.service.enforce_caller_app_registry:
+        app = get_caller_app(state.registry, name)  # MissingRegistryTable → 500 with its message
+        if app is None or not app.active:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "caller_app inconnu ou inactif")
+    return name

@@ -1,0 +1,106 @@
+"""Request and response bodies of the query service (they are the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _scrub(value: str) -> str:
+    """Replace lone surrogates (valid JSON escapes, invalid text) so nothing downstream chokes on them."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+Text = Annotated[str, AfterValidator(_scrub)]
+Status = Literal["success", "low_confidence", "needs_clarification", "refused", "redirect"]
+
+
+class QueryBody(BaseModel):
+    """A question and the optional filters that narrow where its answer may come from."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"question": "Combien de temps ai-je pour retourner une pièce ?", "caller_app": "aurora_nexus_ui"}]})
+
+    question: Text = Field(min_length=1, max_length=1000, description="the user's question, 1-1000 characters")
+    tenant_id: Text | None = Field(None, max_length=64, description="must be the deployment's tenant if given")
+    pack_id: Text | None = Field(None, max_length=128, description="only passages of this pack")
+    pack_ids: list[Annotated[Text, Field(max_length=128)]] | None = Field(
+        None, max_length=50, description="only passages of these packs (with pack_id: either)")
+    source_app: Text | None = Field(None, max_length=128, description="only passages ingested by this application")
+    workspace: Text | None = Field(None, max_length=128, description="the source_app's workspace (requires source_app)")
+    caller_app: Text | None = Field(
+        None, description="the calling application, ^[a-z0-9_-]{2,64}$; 'unknown' when absent")
+    thread_id: Text | None = Field(None, max_length=128, description="the conversation, for the caller's own tracing")
+    namespaces: list[Annotated[Text, Field(max_length=160)]] | None = Field(
+        None, max_length=32, description="narrow the search to some of the key's namespaces (never widens it)")
+    top_k: int = Field(5, ge=1, le=20, description="passages returned at most")
+
+    @model_validator(mode="after")
+    def _workspace_needs_source_app(self) -> QueryBody:
+        if self.workspace is not None and self.source_app is None:
+            raise ValueError("workspace requires source_app")
+        return self
+
+    def all_pack_ids(self) -> tuple[str, ...] | None:
+        if self.pack_id is None and self.pack_ids is None:
+            return None
+        return tuple(dict.fromkeys([*([self.pack_id] if self.pack_id is not None else []), *(self.pack_ids or [])]))
+
+
+class Passage(BaseModel):
+    chunk_id: str
+    doc_id: str
+    doc_version: str
+    citation: str = Field(description="doc_id@doc_version")
+    title: str
+    namespace: str
+    source_path: str
+    location: str
+    text: str
+    score: float = Field(description="dense_share × cosine + (1 − dense_share) × lexical coverage (dense_share "
+                                     "0.7 by default): the scale the per-namespace thresholds apply to")
+    truth_level: str
+    index_version: str
+
+
+class QueryResponse(BaseModel):
+    status: Status
+    passages: list[Passage]
+    confidence: float = Field(ge=0, le=1)
+    facts: list[dict[str, Any]]
+    suggestions: list[str]
+    message: str | None = None
+    index_versions: dict[str, str] = Field(description="{namespace: version} of the namespaces searched")
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    detail: Any
+
+
+class HealthCheck(BaseModel):
+    name: str
+    passed: bool
+    detail: str
+    namespace: str | None = None
+    version: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["serving", "quarantined"]
+    checks: list[HealthCheck]
+    index_versions: dict[str, str]
+    model: str
+    dimension: int
+    loaded_at: dt.datetime | None = None
+
+
+class CallerAppOut(BaseModel):
+    name: str
+    created_at: dt.datetime
+
+
+class CallerAppsResponse(BaseModel):
+    caller_apps: list[CallerAppOut]

@@ -1,0 +1,122 @@
+"""Fixtures of the query-service tests: one built corpus per session, apps over it or over copies.
+
+The sample corpus is built once with the build plane's stage functions (no Dagster run needed).
+``internal:code`` is built from a small stand-in project holding three real modules, so the
+chatbot's isolation is tested against real code passages without embedding the whole code base.
+Tests that move aliases or break versions work on a copy of the registry and write their own
+versions: the shared build is never modified.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.query.support import CODE_SAMPLE, PROJECT_ROOT, keys_env, settings_for
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The service's query encoder (torch threads left as they are in the test process)."""
+    from core.query_encoder import QueryEncoder
+
+    return QueryEncoder(torch_threads=None)
+
+
+@pytest.fixture(scope="session")
+def build_embedder():
+    from core.embedding import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, build_embedder) -> Path:
+    """A data dir holding the sample corpus, built and promoted; read-only for the tests."""
+    from core.build import (
+        BuildContext,
+        chunk_embeddings,
+        document_chunks,
+        index_aliases,
+        index_versions,
+        parsed_documents,
+        raw_documents,
+    )
+    from core.settings import Settings
+    from core.sources import discover_namespaces
+
+    root = tmp_path_factory.mktemp("query-corpus")
+    project = root / "project"
+    for relative in CODE_SAMPLE:
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / relative, project / relative)
+    data = root / "data"
+    settings = Settings.from_env(
+        data_dir=data,
+        registry_url=f"sqlite:///{data / 'registry.db'}",
+        project_root=project,
+        knowledge_dir=PROJECT_ROOT / "knowledge",
+    )
+    ctx = BuildContext(settings, run_id="query-tests", embedder=build_embedder)
+    namespaces = discover_namespaces(settings)
+    for ns in namespaces:
+        raw_documents(ctx, ns)
+        parsed_documents(ctx, ns)
+        document_chunks(ctx, ns)
+    chunk_embeddings(ctx, namespaces)
+    for ns in namespaces:
+        index_versions(ctx, ns)
+        index_aliases(ctx, ns)
+    ctx.registry.engine.dispose()
+    return data
+
+
+@pytest.fixture
+def data_copy(built: Path, tmp_path: Path) -> Path:
+    """A private data dir whose registry is a copy of the built one (versions stay shared, read-only)."""
+    target = tmp_path / "data"
+    target.mkdir()
+    with sqlite3.connect(built / "registry.db") as source, sqlite3.connect(target / "registry.db") as copy:
+        source.backup(copy)
+    return target
+
+
+@pytest.fixture
+def make_client(embedder, built: Path) -> Iterator[Callable[..., TestClient]]:
+    """make_client(data_dir=None, ready=True, **service_settings) → a started TestClient."""
+    from query_service.app import create_app
+    from query_service.config import ServiceSettings
+
+    started: list[TestClient] = []
+
+    def make(data_dir: Path | None = None, ready: bool = True, **overrides) -> TestClient:
+        values = {
+            "api_keys": keys_env(),
+            "rate_limit_per_minute": 100_000,
+            "enforce_caller_app_registry": False,
+            "alias_poll_seconds": 0.2,
+            "score_thresholds": "",
+            **overrides,
+        }
+        app = create_app(settings_for(data_dir or built), ServiceSettings(**values), embedder)
+        client = TestClient(app)
+        client.__enter__()
+        started.append(client)
+        serving = app.state.service.wait_ready(60)
+        if ready:
+            assert serving, app.state.service.checks
+        return client
+
+    yield make
+    for client in started:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client) -> TestClient:
+    return make_client()

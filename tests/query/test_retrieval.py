@@ -1,0 +1,168 @@
+"""Hybrid search, filters before ranking, thresholds, gating and truth levels (core.retrieval)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.index_store import IndexVersion
+from core.retrieval import (
+    LOW_CONFIDENCE,
+    NEEDS_CLARIFICATION,
+    REFUSED,
+    SUCCESS,
+    Filters,
+    LoadedIndex,
+    RetrievalConfig,
+    parse_thresholds,
+    search,
+)
+
+DIM = 8
+QUERY = np.eye(DIM, dtype=np.float32)[0]
+
+
+def vector(cosine: float) -> np.ndarray:
+    """A unit vector at ``cosine`` from the query."""
+    v = np.zeros(DIM, dtype=np.float32)
+    v[0], v[1] = cosine, np.sqrt(1 - cosine**2)
+    return v
+
+
+def index(namespace: str, rows: list[dict]) -> LoadedIndex:
+    payloads = [
+        {
+            "chunk_id": f"{namespace}-{i}",
+            "doc_id": f"doc{i}",
+            "doc_version": "1",
+            "title": row.get("title", f"T{i}"),
+            "namespace": namespace,
+            "source_path": "x.md",
+            "heading_path": [],
+            "location": "",
+            "text": row["text"],
+            "truth_level": row.get("truth", "L1"),
+            "tenant_id": row.get("tenant", "default"),
+            "pack_id": row.get("pack"),
+            "source_app": row.get("app", "git"),
+        }
+        for i, row in enumerate(rows)
+    ]
+    vectors = np.stack([vector(row["cos"]) for row in rows])
+    manifest = {"namespace": namespace, "version": "v1", "dimension": DIM}
+    return LoadedIndex.from_version(IndexVersion(Path("."), manifest, vectors, payloads))
+
+
+CONFIG = RetrievalConfig(thresholds={"default": 0.5})
+
+
+DEFAULT_FILTERS = Filters("default")
+
+
+def run(indexes, text="freins usés", filters=DEFAULT_FILTERS, top_k=5, config=CONFIG, verified_only=False):
+    return search(indexes, QUERY, text, filters, top_k, config, verified_only)
+
+
+def test_success_with_three_passages_above_threshold():
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": c} for c in (0.9, 0.85, 0.8, 0.1)])
+    result = run([ix])
+    assert result.status == SUCCESS
+    assert [h.row for h in result.passages] == [0, 1, 2]
+    assert all(h.score >= 0.5 for h in result.passages)
+    assert result.passages[0].score == pytest.approx(0.7 * 0.9 + 0.3 * 1.0, abs=1e-5)
+
+
+def test_fewer_than_three_above_threshold_needs_clarification():
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": c, "title": f"Doc {c}"} for c in (0.9, 0.8, 0.2, 0.1)])
+    result = run([ix])
+    assert result.status == NEEDS_CLARIFICATION
+    assert result.passages == []
+    assert len(result.suggestions) >= 2 and "Doc 0.9" in result.suggestions[1]
+
+
+def test_filters_apply_before_ranking():
+    rows = [
+        {"text": "freins usés", "cos": 0.95, "tenant": "other"},
+        {"text": "freins usés", "cos": 0.94, "pack": "p2"},
+        *[{"text": "freins usés", "cos": 0.8, "pack": "p1"} for _ in range(3)],
+    ]
+    ix = index("knowledge:a", rows)
+    result = run([ix], filters=Filters("default", frozenset({"p1"})))
+    assert result.status == SUCCESS
+    assert result.candidates == 3
+    assert {h.payload["pack_id"] for h in result.passages} == {"p1"}
+    assert run([ix], filters=Filters("default", source_app="nope")).status == NEEDS_CLARIFICATION
+    assert run([ix], filters=Filters("tenant-x")).status == NEEDS_CLARIFICATION
+
+
+def test_thresholds_are_per_namespace():
+    config = RetrievalConfig(thresholds=parse_thresholds("default=0.5,knowledge:*=0.4,internal:*=0.95"))
+    assert config.threshold("knowledge:faq") == 0.4
+    assert config.threshold("internal:code") == 0.95
+    assert config.threshold("other:x") == 0.5
+    code = index("internal:code", [{"text": "freins usés", "cos": 0.9} for _ in range(3)])
+    docs = index("knowledge:a", [{"text": "freins usés", "cos": 0.6} for _ in range(3)])
+    result = run([code, docs], config=config)
+    assert {h.index.namespace for h in result.passages} == {"knowledge:a"}
+
+
+def test_threshold_syntax_errors():
+    with pytest.raises(ValueError):
+        parse_thresholds("default=high")
+    with pytest.raises(ValueError):
+        parse_thresholds("default=3")
+
+
+def test_truth_levels_weigh_confidence():
+    l1 = run([index("knowledge:a", [{"text": "freins usés", "cos": 0.9, "truth": "L1"} for _ in range(3)])])
+    l2 = run([index("knowledge:a", [{"text": "freins usés", "cos": 0.9, "truth": "L2"} for _ in range(3)])])
+    l3 = run([index("knowledge:a", [{"text": "freins usés", "cos": 0.9, "truth": "L3"} for _ in range(3)])])
+    l4 = run([index("knowledge:a", [{"text": "freins usés", "cos": 0.9, "truth": "L4"} for _ in range(3)])])
+    assert (l1.confidence, l2.confidence, l3.confidence, l4.confidence) == (1.0, 0.9, 0.6, 0.4)
+    assert (l1.status, l2.status, l3.status, l4.status) == (SUCCESS, SUCCESS, LOW_CONFIDENCE, LOW_CONFIDENCE)
+
+
+def test_unverified_sources_only_are_refused_for_the_verified_only_actor():
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": 0.9, "truth": t} for t in ("L3", "L4", "L3")])
+    assert run([ix], verified_only=True).status == REFUSED
+    assert run([ix], verified_only=True).passages == []
+    mixed = index("knowledge:a", [{"text": "freins usés", "cos": 0.9, "truth": t} for t in ("L3", "L2", "L3")])
+    assert run([mixed], verified_only=True).status in (SUCCESS, LOW_CONFIDENCE)
+
+
+def test_rank_fusion_weights():
+    rows = [{"text": "batterie", "cos": 0.95}, *[{"text": "freins usés freins usés", "cos": 0.7} for _ in range(3)]]
+    ix = index("knowledge:a", rows)
+    dense_only = RetrievalConfig(thresholds={"default": 0.0}, bm25_weight=0.0)
+    lexical_heavy = RetrievalConfig(thresholds={"default": 0.0}, dense_weight=0.1, bm25_weight=1.0)
+    assert run([ix], config=dense_only).passages[0].row == 0
+    assert run([ix], config=lexical_heavy).passages[0].row != 0
+
+
+def test_top_k_limits_passages():
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": 0.9} for _ in range(10)])
+    assert len(run([ix], top_k=2).passages) == 2
+
+
+def test_a_precomputed_search_index_opens_to_the_same_results(tmp_path):
+    from core.index_store import write_version
+    from core.retrieval import SEARCH_INDEX, write_search_index
+
+    rows = [{"text": f"freins usés disque {i}", "cos": 0.5 + i / 40, "pack": f"p{i % 2}", "truth": ("L1", "L3")[i % 2]}
+            for i in range(12)]
+    source = index("knowledge:a", rows)
+    payloads = [source.payload(i) for i in range(len(rows))]
+    write_version(tmp_path / "v1", source.manifest, np.asarray(source.vectors), payloads)
+    scanned = LoadedIndex.open(tmp_path / "v1")
+    write_search_index(tmp_path / "v1")
+    assert (tmp_path / "v1" / SEARCH_INDEX).is_file()
+    stored = LoadedIndex.open(tmp_path / "v1")
+    for ix in (scanned, stored):
+        result = run([ix], filters=Filters("default", frozenset({"p1"})))
+        assert [(h.row, round(h.score, 5)) for h in result.passages] == \
+            [(h.row, round(h.score, 5)) for h in run([source], filters=Filters("default", frozenset({"p1"}))).passages]
+        assert ix.payload(3) == payloads[3] and ix.truth_level(3) == "L3"
+    (tmp_path / "v1" / SEARCH_INDEX).write_bytes(b"not a zip")
+    assert len(LoadedIndex.open(tmp_path / "v1")) == 12  # an unusable file falls back to the payloads

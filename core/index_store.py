@@ -98,5 +98,14 @@ def read_version(path: Path) -> IndexVersion:
     return IndexVersion(path, manifest, vectors, payloads)
 
 
+def read_facts(path: Path) -> list[dict[str, Any]]:
+    """The approved-facts snapshot a version carries (empty for versions built before facts)."""
+    target = path / FACTS
+    if not target.is_file():
+        return []
+    with open(target, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def delete_version(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)

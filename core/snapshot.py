@@ -9,7 +9,6 @@ between two snapshots are shared, not reloaded.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.embedding import DIMENSION, MODEL_NAME
-from core.index_store import VECTORS, read_manifest
+from core.index_store import VECTORS, read_facts, read_manifest
 from core.registry import LATEST, Registry
 from core.retrieval import LoadedIndex
 
@@ -63,14 +62,10 @@ def current_aliases(registry: Registry) -> dict[str, str]:
 
 
 def _read_facts(path: Path) -> list[dict[str, Any]]:
-    target = path / FACTS_FILE
-    if not target.is_file():
-        return []
     try:
-        with open(target, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return read_facts(path)
     except (OSError, ValueError) as exc:
-        log.warning("facts snapshot %s is unreadable, serving without facts: %s", target, exc)
+        log.warning("facts snapshot %s is unreadable, serving without facts: %s", path / FACTS_FILE, exc)
         return []
 
 

@@ -3,7 +3,9 @@
 import dagster as dg
 
 from assets.partitions import namespaces
+from assets.metadata import md_table
 from core import build
+from core.drift import drift_check
 from core.triggers import TRIGGER_TAG, range_tags
 from resources import KnowledgeBase
 
@@ -48,6 +50,33 @@ def nightly_rebuild(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(tags=range_tags(keys[0], keys[-1], **{TRIGGER_TAG: "schedule"}))
 
 
+class DriftConfig(dg.Config):
+    remove_orphans: bool = False
+
+
+@dg.op(description="Compare fact references in every @latest version with the fact store.")
+def check_fact_drift(context: dg.OpExecutionContext, config: DriftConfig, knowledge: KnowledgeBase) -> None:
+    reports = drift_check(knowledge.settings(), config.remove_orphans)
+    for r in reports:
+        context.log.info(f"{r['namespace']}@{r['version']}: drift {r['drift_pct']} %, dangling {len(r['dangling'])}, "
+                         f"orphans {len(r['orphans'])}, unpublished {len(r['unpublished'])}")
+    context.add_output_metadata({"reports": md_table(
+        [{k: (len(v) if isinstance(v, list) else v) for k, v in r.items()} for r in reports],
+        ["namespace", "version", "drift_pct", "dangling", "orphans", "unpublished"])})
+
+
+@dg.job(description="Drift between index payloads and the fact store; removes orphan facts when asked.")
+def fact_drift_check() -> None:
+    check_fact_drift()
+
+
+drift_every_6h = dg.ScheduleDefinition(
+    job=fact_drift_check, cron_schedule="0 */6 * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="The drift check every 6 hours (orphans reported, not removed).",
+)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[build_knowledge, rollback_index], schedules=[nightly_rebuild])
+    return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check],
+                          schedules=[nightly_rebuild, drift_every_6h])

@@ -58,3 +58,21 @@ def test_a_critical_contradiction_blocks_promotion(settings, corpus, build_corpu
     assert "no_critical_conflicts" in second["knowledge:policies"]["reason"]
     registry = Registry(settings.registry_url, settings.tenant_id)
     assert registry.aliases()["knowledge:policies"]["latest"] == first["knowledge:policies"]["version"]
+
+
+def test_drift_check_job_reports_unpublished_facts_until_the_next_build(settings, build_corpus):
+    from core.drift import drift_check
+    from definitions import defs
+    from resources import build_resources
+
+    build_corpus(settings, ["knowledge:policies"])
+    assert all(r["drift_pct"] == 0 for r in drift_check(settings))
+    with open_fact_store(settings) as store:
+        fact = store.list_facts("default", namespace="knowledge:policies", statuses=[PROPOSED])[0]
+        approve(store, "default", [fact.id], by="reviewer@test")
+    policies = next(r for r in drift_check(settings) if r["namespace"] == "knowledge:policies")
+    assert policies["unpublished"] == [fact.id] and policies["drift_pct"] > 0
+    result = defs.resolve_job_def("fact_drift_check").execute_in_process(resources=build_resources(settings))
+    assert result.success
+    build_corpus(settings, ["knowledge:policies"])
+    assert all(r["drift_pct"] == 0 for r in drift_check(settings))

@@ -119,6 +119,7 @@ entity_types = sa.Table(
 )
 
 _BATCH = 500  # ids per IN (...) list: far below SQLite's and Postgres's parameter limits
+_ANALYZE_AFTER = 5_000  # facts inserted in one call after which Postgres statistics are refreshed
 _GROUPABLE = {"status", "fact_type", "extraction_method", "namespace", "entity_type", "source_document"}
 
 
@@ -218,6 +219,10 @@ class SqlFactStore(FactStore):
             new = [f for i, f in unique.items() if i not in held]
             for batch in _batches(new, 5000):
                 db.execute(facts.insert(), [_fact_row(f) for f in batch])
+            if len(new) >= _ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
+                # Fresh statistics after a bulk load: without them Postgres scans every fact of the
+                # tenant for the id lookups above (measured: 16,000 → 900 facts/s by 90,000 facts).
+                db.execute(sa.text("ANALYZE facts"))
             refresh = [{"b_id": f.id, "b_version": f.source_version, "b_chunk": f.source_chunk_id,
                         "b_hash": f.source_hash, "b_path": f.source_path, "b_now": _now()}
                        for i, f in unique.items() if i in held]

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from assets.partitions import namespaces
 from assets.metadata import md_table
+from assets.partitions import namespaces
 from core import build
 from core.drift import drift_check
 from core.triggers import TRIGGER_TAG, range_tags

@@ -6,10 +6,13 @@ retrieval defaults are the calibrated ones of ``core.retrieval``.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.retrieval import RetrievalConfig, parse_thresholds
+from core.settings import env_value
 
 
 class ServiceSettings(BaseSettings):
@@ -42,6 +45,16 @@ class ServiceSettings(BaseSettings):
     score_thresholds: str = Field(
         "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
         description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_from_secret_file(cls, data: Any) -> Any:
+        # Docker/Kubernetes secrets: KNOWLEDGE_API_KEYS_FILE names a file holding the keys.
+        if isinstance(data, dict) and not data.get("KNOWLEDGE_API_KEYS") and not data.get("api_keys"):
+            keys = env_value("KNOWLEDGE_API_KEYS")
+            if keys:
+                data = {**data, "KNOWLEDGE_API_KEYS": keys}
+        return data
 
     def retrieval_config(self) -> RetrievalConfig:
         return RetrievalConfig(dense_weight=self.dense_weight, bm25_weight=self.bm25_weight,

@@ -104,3 +104,13 @@ def test_secret_files_are_read_from_FILE_variables(tmp_path, monkeypatch):
     monkeypatch.delenv("KNOWLEDGE_REGISTRY_URL", raising=False)
     monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL_FILE", str(secret))
     assert Settings.from_env().registry_url == f"sqlite:///{tmp_path}/from-secret.db"
+
+
+def test_api_keys_are_read_from_a_secret_file(tmp_path, monkeypatch):
+    from query_service.config import ServiceSettings
+
+    secret = tmp_path / "keys"
+    secret.write_text("chatbot_prod=sha256:" + "ab" * 32 + "\n")
+    monkeypatch.delenv("KNOWLEDGE_API_KEYS", raising=False)
+    monkeypatch.setenv("KNOWLEDGE_API_KEYS_FILE", str(secret))
+    assert ServiceSettings().api_keys.get_secret_value() == "chatbot_prod=sha256:" + "ab" * 32

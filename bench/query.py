@@ -266,15 +266,7 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
     """A data dir holding a build of the sample corpus: the given one, else a fresh build."""
     if requested:
         return Path(requested)
-    from core.build import (
-        BuildContext,
-        chunk_embeddings,
-        document_chunks,
-        index_aliases,
-        index_versions,
-        parsed_documents,
-        raw_documents,
-    )
+    from core.build import BuildContext, build_in_process
     from core.settings import Settings
     from core.sources import discover_namespaces
 
@@ -282,15 +274,7 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
     settings = Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}")
     print(f"building the sample corpus into {data} (embeddings are cached in {settings.cache_dir}) …", flush=True)
     ctx = BuildContext(settings, run_id="bench")
-    namespaces = discover_namespaces(settings)
-    for ns in namespaces:
-        raw_documents(ctx, ns)
-        parsed_documents(ctx, ns)
-        document_chunks(ctx, ns)
-    chunk_embeddings(ctx, namespaces)
-    for ns in namespaces:
-        index_versions(ctx, ns)
-        index_aliases(ctx, ns)
+    build_in_process(ctx, discover_namespaces(settings))
     return data
 
 

@@ -555,6 +555,19 @@ def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
     return deleted
 
 
+def build_in_process(ctx: BuildContext, namespaces: list[str]) -> dict[str, dict[str, Any]]:
+    """Every stage in order without Dagster, for benchmarks and test fixtures; ``knowledge build``
+    runs the same stage functions as a Dagster run. Facts are not extracted here."""
+    for namespace in namespaces:
+        raw_documents(ctx, namespace)
+        parsed_documents(ctx, namespace)
+        document_chunks(ctx, namespace)
+    chunk_embeddings(ctx, namespaces)
+    for namespace in namespaces:
+        index_versions(ctx, namespace)
+    return {namespace: index_aliases(ctx, namespace) for namespace in namespaces}
+
+
 def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     target = ctx.registry.aliases(namespace).get(namespace, {}).get(ROLLBACK)
     with vector_backend(ctx) as backend:

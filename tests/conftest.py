@@ -37,12 +37,39 @@ def corpus(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def postgres_registry():
+    """With KNOWLEDGE_TEST_REGISTRY=postgres, a throwaway Postgres cluster for the registry; else None."""
+    if os.environ.get("KNOWLEDGE_TEST_REGISTRY", "sqlite") != "postgres":
+        yield None
+        return
+    from tests.facts.servers import postgres_server
+
+    with postgres_server("registry_template") as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path, corpus: Path):
+def registry_url(postgres_registry, tmp_path: Path) -> str:
+    """A fresh registry database per test: SQLite in the test's directory, or a new Postgres database."""
+    if postgres_registry is None:
+        return f"sqlite:///{tmp_path / 'data' / 'registry.db'}"
+    import uuid
+
+    import psycopg
+
+    name = f"registry_{uuid.uuid4().hex[:12]}"
+    server = postgres_registry.removeprefix("postgresql+psycopg://").rsplit("/", 1)[0]
+    with psycopg.connect(f"postgresql://{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://{server}/{name}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path, registry_url: str):
     from core.settings import Settings
 
-    data = tmp_path / "data"
-    return Settings.from_env(data_dir=data, knowledge_dir=corpus, registry_url=f"sqlite:///{data / 'registry.db'}")
+    return Settings.from_env(data_dir=tmp_path / "data", knowledge_dir=corpus, registry_url=registry_url)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def payloads(settings, namespace: str, version: str) -> list[dict]:
 
 
 def test_full_build_promotes_every_namespace_with_complete_payloads(settings, build_corpus):
+    if os.environ.get("KNOWLEDGE_TEST_REGISTRY") == "postgres":
+        assert settings.registry_url.startswith("postgresql+psycopg://")
     success, reports = build_corpus(settings)
     assert success
     assert set(reports) >= {"internal:code", "knowledge:faq", "knowledge:policies", "knowledge:runbooks"}

@@ -17,8 +17,8 @@ def knowledge(settings, *args: str) -> subprocess.CompletedProcess:
         "KNOWLEDGE_DATA_DIR": str(settings.data_dir),
         "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir),
         "DAGSTER_HOME": str(settings.data_dir / "dagster"),
+        "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
     }
-    env.pop("KNOWLEDGE_REGISTRY_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         cwd=PROJECT_ROOT,

@@ -38,15 +38,7 @@ def build_embedder():
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, build_embedder) -> Path:
     """A data dir holding the sample corpus, built and promoted; read-only for the tests."""
-    from core.build import (
-        BuildContext,
-        chunk_embeddings,
-        document_chunks,
-        index_aliases,
-        index_versions,
-        parsed_documents,
-        raw_documents,
-    )
+    from core.build import BuildContext, build_in_process
     from core.settings import Settings
     from core.sources import discover_namespaces
 
@@ -63,15 +55,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, build_embedder) -> Path:
         knowledge_dir=PROJECT_ROOT / "knowledge",
     )
     ctx = BuildContext(settings, run_id="query-tests", embedder=build_embedder)
-    namespaces = discover_namespaces(settings)
-    for ns in namespaces:
-        raw_documents(ctx, ns)
-        parsed_documents(ctx, ns)
-        document_chunks(ctx, ns)
-    chunk_embeddings(ctx, namespaces)
-    for ns in namespaces:
-        index_versions(ctx, ns)
-        index_aliases(ctx, ns)
+    build_in_process(ctx, discover_namespaces(settings))
     ctx.registry.engine.dispose()
     return data
 

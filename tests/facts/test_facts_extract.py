@@ -264,3 +264,24 @@ def test_sample_corpus_second_run_creates_nothing(corpus_facts):
     again = extract_namespace_facts(ctx, "knowledge:policies", store)
     assert again["new_facts"] == 0 and again["documents_extracted"] == 0
     assert again["documents_unchanged"] == reports["knowledge:policies"]["documents"]
+
+
+def test_untyped_percentages_and_amounts_never_make_a_critical_conflict(tmp_path):
+    """Command output and prices the ontology does not name must not block a promotion."""
+    from core.facts.config import load_rules
+    from core.facts.conflicts import detect
+    from core.facts.extract import DocumentContext, extract_document
+
+    def facts_of(doc_id: str, text: str):
+        doc = {"doc_id": doc_id, "doc_version": "v1", "content_hash": doc_id * 4, "namespace": "knowledge:guides",
+               "source_path": f"{doc_id}.md", "title": doc_id, "truth_level": "L2", "updated": "2026-01-01",
+               "meta": {}, "sections": [{"heading_path": ["x"], "text": text, "location": "§ x", "kind": "prose"}]}
+        return extract_document(DocumentContext("default", doc, [])).facts
+
+    first = facts_of("raid-a", "Rebuild Status : 13% complete\nPrix indicatif : 12 €")
+    second = facts_of("raid-b", "Rebuild Status : 47% complete\nPrix indicatif : 15 €")
+    assert first and second
+    rules = load_rules()
+    assert not {f.fact_type for f in first + second} & rules.critical_fact_types
+    relations = [r for f in second for r in detect(f, first, rules)]
+    assert not [r for r in relations if r.severity == "critical"]

@@ -71,6 +71,7 @@ def fact_drift_check() -> None:
 
 
 drift_every_6h = dg.ScheduleDefinition(
+    name="drift_every_6h",
     job=fact_drift_check, cron_schedule="0 */6 * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
     description="The drift check every 6 hours (orphans reported, not removed).",
 )

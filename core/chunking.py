@@ -85,15 +85,22 @@ def _header(doc: ParsedDocument, section: Section) -> str:
     return " > ".join([doc.title, *path])
 
 
+# Word pieces never span white space, so the count of pieces joined by new lines is the sum of
+# their counts: packing keeps running sums instead of re-tokenizing the growing text (quadratic).
+
+
 def _split_table(text: str, budget: int, counter: TokenCounter) -> list[str]:
     lines = text.splitlines()
     head, rows = lines[:2], lines[2:]
-    pieces, current = [], list(head)
+    head_tokens = sum(counter.count(line) for line in head)
+    pieces, current, used = [], list(head), head_tokens
     for row in rows:
-        if len(current) > len(head) and counter.count("\n".join(current + [row])) > budget:
+        tokens = counter.count(row)
+        if len(current) > len(head) and used + tokens > budget:
             pieces.append("\n".join(current))
-            current = list(head)
+            current, used = list(head), head_tokens
         current.append(row)
+        used += tokens
     pieces.append("\n".join(current))
     return pieces
 
@@ -112,13 +119,15 @@ def _split_block(block: str, budget: int, counter: TokenCounter) -> list[str]:
 def _pack(pieces: list[str], budget: int, counter: TokenCounter, joiner: str) -> list[str]:
     chunks: list[str] = []
     current: list[str] = []
+    used = 0
     for piece in pieces:
-        candidate = joiner.join(current + [piece])
-        if current and counter.count(candidate) > budget:
+        tokens = counter.count(piece)
+        if current and used + tokens > budget:
             chunks.append(joiner.join(current))
-            current = [piece]
+            current, used = [piece], tokens
         else:
             current.append(piece)
+            used += tokens
     if current:
         chunks.append(joiner.join(current))
     return chunks

@@ -65,6 +65,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from core.registry import Registry, append_query_log
     from core.settings import Settings
     from core.snapshot import load_snapshot
+    from core.vector_backends import open_vector_backend
     from query_service.config import ServiceSettings
     from query_service.schemas import QueryResponse
 
@@ -75,19 +76,24 @@ def cmd_query(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         config = ServiceSettings().retrieval_config()
+        backend = open_vector_backend(settings, read_only=True)  # None: the local version files
     except ValueError as exc:
         return fail(str(exc), args.json)
     registry = Registry(settings.registry_url, settings.tenant_id)
-    snapshot, checks = load_snapshot(registry)
-    if snapshot is None:
-        failed = "; ".join(f"{c.namespace or '-'} {c.name}: {c.detail}" for c in checks if not c.passed)
-        return fail(f"nothing to answer from (quarantined): {failed}", args.json)
-    started = time.perf_counter()
-    engine = QueryEngine(QueryEncoder(torch_threads=None), config, settings.tenant_id)
-    request = QueryRequest(question=args.question, namespaces=tuple(args.namespace),
-                           pack_ids=tuple(args.pack_id) if args.pack_id else None, top_k=args.top_k)
-    who = ACTORS[args.actor]
-    outcome = engine.answer(snapshot, who, request)
+    try:
+        snapshot, checks = load_snapshot(registry, backend=backend)
+        if snapshot is None:
+            failed = "; ".join(f"{c.namespace or '-'} {c.name}: {c.detail}" for c in checks if not c.passed)
+            return fail(f"nothing to answer from (quarantined): {failed}", args.json)
+        started = time.perf_counter()
+        engine = QueryEngine(QueryEncoder(torch_threads=None), config, settings.tenant_id)
+        request = QueryRequest(question=args.question, namespaces=tuple(args.namespace),
+                               pack_ids=tuple(args.pack_id) if args.pack_id else None, top_k=args.top_k)
+        who = ACTORS[args.actor]
+        outcome = engine.answer(snapshot, who, request)
+    finally:
+        if backend is not None:
+            backend.close()
     response = QueryResponse.model_validate(outcome.response).model_dump(mode="json")
     append_query_log(registry, [outcome.log_entry(who, request, (time.perf_counter() - started) * 1000)])
     emit(args.json, response, render)

@@ -29,7 +29,15 @@ from core.facts.gate import critical_conflicts
 from core.facts.publish import approved_facts_snapshot
 from core.facts.store import open_fact_store
 from core.ids import namespace_slug, sha256_hex
-from core.index_store import delete_version, fingerprint, new_version_id, version_dir, write_version
+from core.index_store import (
+    delete_version,
+    fingerprint,
+    new_version_id,
+    read_facts,
+    read_version,
+    version_dir,
+    write_version,
+)
 from core.object_store import ObjectMissing, ObjectStore
 from core.packs import Packs
 from core.parsing import PARSER_VERSION, parse_document
@@ -465,7 +473,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         ctx.registry.add_version(namespace, version, path, manifest)
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
-    published = _publish(ctx, namespace, version, vectors, payloads) if checks_passed else None
+    published = _publish(ctx, namespace, version, vectors, payloads, facts) if checks_passed else None
     record = {
         "namespace": namespace,
         "version": version,
@@ -482,13 +490,15 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     return record
 
 
-def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list) -> dict | None:
-    """Mirror a checked version into the vector store (idempotent: a complete collection is reused)."""
+def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list,
+             facts: list) -> dict | None:
+    """Mirror a checked version, with its approved facts, into the vector store (idempotent: a
+    complete collection is reused)."""
     with vector_backend(ctx) as backend:
         if backend is None:
             return None
         started = time.perf_counter()
-        result = backend.publish(namespace, version, vectors, payloads)
+        result = backend.publish(namespace, version, vectors, payloads, facts)
         return {"collection": result.collection, "points": result.points, "reused": result.reused,
                 "seconds": round(time.perf_counter() - started, 3)}
 
@@ -509,6 +519,7 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
     else:
         _promote(ctx, namespace, candidate["version"], before.get(LATEST))
         promoted, reason = True, "new version passed every check"
+    mirrored = _mirror_alias(ctx, namespace)
     deleted = prune_versions(ctx, namespace)
     after = registry.aliases(namespace).get(namespace, {})
     log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
@@ -520,6 +531,7 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
         "latest": after.get(LATEST),
         "rollback": after.get(ROLLBACK),
         "deleted_versions": deleted,
+        "store_alias_repaired": mirrored,
     }
     ctx.write_stage(namespace, "index_aliases", record)
     return record
@@ -536,6 +548,24 @@ def _promote(ctx: BuildContext, namespace: str, version: str, previous: str | No
             if backend is not None and previous:
                 backend.switch_alias(namespace, previous)
             raise
+
+
+def _mirror_alias(ctx: BuildContext, namespace: str) -> str | None:
+    """Bring the store's alias to the registry's @latest when they differ, publishing that version
+    from its files if the store lacks it: a vector store configured after the version was built
+    (unchanged content promotes nothing, so nothing else would ever publish it), or a store restored
+    from a backup. Returns the version the alias was moved to, or None when it already matched."""
+    latest = ctx.registry.aliases(namespace).get(namespace, {}).get(LATEST)
+    with vector_backend(ctx) as backend:
+        if backend is None or latest is None or backend.current_alias_target(namespace) == latest:
+            return None
+        if backend.read_version_info(namespace, latest) is None:
+            record = ctx.registry.version(namespace, latest)
+            assert record is not None  # the registry never aliases a version it does not hold
+            stored = read_version(Path(record.path))
+            backend.publish(namespace, latest, stored.vectors, stored.payloads, read_facts(Path(record.path)))
+        backend.switch_alias(namespace, latest)
+        return latest
 
 
 def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:

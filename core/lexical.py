@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -214,3 +216,58 @@ class BM25Index:
         present.data = np.repeat(self.idf[ids], np.diff(columns.indptr))
         coverage = np.asarray(present.sum(axis=1), dtype=np.float32).ravel() / np.float32(total)
         return LexicalScores(bm25, np.minimum(coverage, 1.0))
+
+
+def lexical_text(payload: Mapping[str, Any]) -> str:
+    """What keyword search reads of a chunk: its title, heading path and text."""
+    heading = " ".join(payload.get("heading_path") or [])
+    return f"{payload.get('title') or ''} {heading} {payload.get('text') or ''}"
+
+
+def idf(documents: int, df: float) -> float:
+    """BM25's IDF, the same formula as BM25Index (a term no document contains: df = 0)."""
+    return math.log1p((documents - df + 0.5) / (df + 0.5))
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """How many of a version's chunks contain each term: IDF and query coverage without the BM25 matrix.
+
+    A vector store ranks with its own keyword index, but the gate's coverage needs the version's
+    IDF; the build publishes these statistics with the version so the query service can compute
+    exactly the coverage BM25Index.score gives on the same chunks.
+    """
+
+    documents: int
+    df: Mapping[str, int]
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> TermStats:
+        counts: Counter[str] = Counter()
+        documents = 0
+        for text in texts:
+            counts.update(set(tokenize(text)))
+            documents += 1
+        return cls(documents, dict(counts))
+
+    def coverage(self, query_text: str, passage_text: str) -> float:
+        """Share of the query's IDF weight whose terms the passage contains (BM25Index.score's coverage)."""
+        query = list(dict.fromkeys(tokenize(query_text)))
+        weights = {t: idf(self.documents, self.df.get(t, 0)) for t in query}
+        total = sum(weights.values())
+        # Terms the version never uses weigh in the total but can match no passage (as in BM25Index).
+        known = [t for t in query if self.df.get(t)]
+        if total <= 0 or not known:
+            return 0.0
+        present = set(tokenize(passage_text))
+        return min(1.0, sum(weights[t] for t in known if t in present) / total)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"documents": self.documents, "df": dict(self.df)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TermStats:
+        documents, df = data.get("documents"), data.get("df")
+        if not isinstance(documents, int) or documents < 0 or not isinstance(df, Mapping):
+            raise ValueError("term statistics need a non-negative 'documents' count and a 'df' mapping")
+        return cls(documents, {str(t): int(n) for t, n in df.items()})

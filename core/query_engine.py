@@ -28,7 +28,6 @@ from core.retrieval import (
     REDIRECT,
     Filters,
     Hit,
-    LoadedIndex,
     RetrievalConfig,
     search,
 )
@@ -148,7 +147,7 @@ class QueryEngine:
             flags.append("namespace_injection")
             log.warning("request %s: injection attempt: actor %s asked for namespaces outside its grant: %s",
                         request_id, actor.name, ", ".join(repr(ns[:140]) for ns in resolution.ignored))
-        indexes: list[LoadedIndex] = snapshot.select(resolution.namespaces)
+        indexes = snapshot.select(resolution.namespaces)
         versions = {index.namespace: index.version for index in indexes}
 
         if request.tenant_id is not None and request.tenant_id != self.tenant_id:
@@ -165,6 +164,8 @@ class QueryEngine:
         result = search(indexes, vector, scan.cleaned, filters, request.top_k, self.config,
                         verified_only=actor.verified_sources_only)
         timings["search"] = (time.perf_counter() - started) * 1000
+        # A store's alias may have moved since the snapshot: report the version that answered.
+        versions.update({hit.index.namespace: hit.index.version for hit in result.passages})
         facts: list[dict[str, Any]] = []
         if result.passages and self._match_facts is not None:
             started = time.perf_counter()
@@ -173,7 +174,7 @@ class QueryEngine:
         return reply(result.status, result.passages, result.confidence, result.suggestions, result.message,
                      versions, facts)
 
-    def _facts(self, indexes: Sequence[LoadedIndex], question: str) -> list[dict[str, Any]]:
+    def _facts(self, indexes: Sequence[Any], question: str) -> list[dict[str, Any]]:
         candidates = [f for index in indexes for f in index.facts
                       if f.get("tenant_id", self.tenant_id) == self.tenant_id]
         if not candidates or self._match_facts is None:

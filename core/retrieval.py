@@ -14,6 +14,10 @@ Two numbers per candidate passage, each with one job:
 
 Filters (tenant, pack, source application) select rows before anything is ranked, so a filtered
 out passage can neither be returned nor push another one down.
+
+A namespace served by a vector store (core.backend_index) ranks with the store's own hybrid
+fusion, but its passages are gated on the same score, computed from the stored vector and the
+version's term statistics: one calibration holds for every backend.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from core.index_store import PAYLOADS, VECTORS, IndexVersion, read_manifest
-from core.lexical import BM25Builder, BM25Index
+from core.lexical import BM25Builder, BM25Index, lexical_text
 
 log = logging.getLogger("knowledge.query")
 SEARCH_INDEX = "search_index.npz"  # optional, written by the build beside vectors.npy (write_search_index)
@@ -179,7 +183,7 @@ class LoadedIndex:
         columns = _Columns()
         for payload in version.payloads:
             columns.add(payload)
-        bm25 = BM25Index([_lexical_text(p) for p in version.payloads])
+        bm25 = BM25Index([lexical_text(p) for p in version.payloads])
         return cls(version.path, version.manifest, version.vectors, version.payloads, bm25, columns.finish(), facts)
 
     @classmethod
@@ -236,7 +240,7 @@ def _scan_payloads(path: Path) -> _Parts:
                 starts.append(position)
                 lengths.append(len(line))
                 columns.add(payload)
-                block.append(_lexical_text(payload))
+                block.append(lexical_text(payload))
                 if len(block) >= BM25Index.BLOCK:
                     builder.add(block)
                     block = []
@@ -286,16 +290,33 @@ def _read_search_index(path: Path, rows: int) -> _Parts | None:
         return None
 
 
-def _lexical_text(payload: dict[str, Any]) -> str:
-    heading = " ".join(payload.get("heading_path") or [])
-    return f"{payload.get('title') or ''} {heading} {payload.get('text') or ''}"
+class PassageSource(Protocol):
+    """Where a hit's passage lives: a loaded version (by row), or one passage found through a store."""
+
+    namespace: str
+    version: str
+
+    def payload(self, row: int) -> dict[str, Any]: ...
+
+    def truth_level(self, row: int) -> str: ...
+
+
+class RemoteIndex(Protocol):
+    """A namespace searched by a vector store: its own candidates, gated here like local ones."""
+
+    namespace: str
+    version: str
+    facts: list[dict[str, Any]]
+
+    def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
+                   config: RetrievalConfig) -> list[Hit]: ...
 
 
 @dataclass(frozen=True)
 class Hit:
     """A candidate passage with the numbers that placed it."""
 
-    index: LoadedIndex
+    index: PassageSource
     row: int
     cosine: float
     coverage: float
@@ -319,7 +340,7 @@ class RetrievalResult:
     confidence: float
     suggestions: list[str] = field(default_factory=list)
     message: str | None = None
-    candidates: int = 0  # rows that passed the filters
+    candidates: int = 0  # rows that passed the filters (passages a store returned, for a store's namespace)
     above_threshold: int = 0
 
 
@@ -332,7 +353,7 @@ def _top(values: np.ndarray, count: int) -> np.ndarray:
 
 
 def search(
-    indexes: Sequence[LoadedIndex],
+    indexes: Sequence[LoadedIndex | RemoteIndex],
     query_vector: np.ndarray,
     query_text: str,
     filters: Filters,
@@ -341,6 +362,22 @@ def search(
     verified_only: bool = False,
 ) -> RetrievalResult:
     """Rank, gate and weigh the passages of ``indexes`` for one question."""
+    local = [index for index in indexes if isinstance(index, LoadedIndex)]
+    ranked, total = _local_candidates(local, query_vector, query_text, filters, config)
+    remote = [index for index in indexes if not isinstance(index, LoadedIndex)]
+    for index in remote:
+        found = index.candidates(query_vector, query_text, filters, config)
+        ranked.extend(found)
+        total += len(found)
+    if remote:  # each store ranked its own namespace; the fused scores use the same formula
+        ranked.sort(key=lambda h: (-h.fused, -h.score))
+    return gate(ranked, total, top_k, config, verified_only)
+
+
+def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, query_text: str, filters: Filters,
+                      config: RetrievalConfig) -> tuple[list[Hit], int]:
+    """The loaded versions' candidates in fused order (RRF of one dense and one BM25 ranking over
+    all rows), and how many rows passed the filters."""
     parts: list[tuple[LoadedIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     vector = np.asarray(query_vector, dtype=np.float32)
     for index in indexes:
@@ -356,15 +393,14 @@ def search(
         parts.append((index, rows, np.asarray(cosine, dtype=np.float32), lexical.coverage[rows], lexical.bm25[rows]))
     total = sum(len(p[1]) for p in parts)
     if not total:
-        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT])
+        return [], 0
 
     owner = np.concatenate([np.full(len(p[1]), i, dtype=np.int32) for i, p in enumerate(parts)])
     rows = np.concatenate([p[1] for p in parts])
     cosine = np.concatenate([p[2] for p in parts])
     coverage = np.concatenate([p[3] for p in parts])
     bm25 = np.concatenate([p[4] for p in parts])
-    score = config.dense_share * cosine + (1.0 - config.dense_share) * coverage
-    thresholds = np.array([config.threshold(p[0].namespace) for p in parts], dtype=np.float32)[owner]
+    score = gate_score(cosine, coverage, config)
 
     fused: dict[int, float] = {}
     for rank, i in enumerate(_top(cosine, config.candidates), start=1):
@@ -375,14 +411,24 @@ def search(
         fused[i] = fused.get(i, 0.0) + config.bm25_weight / (config.rrf_k + rank)
     order = sorted(fused, key=lambda i: (-fused[i], -float(score[i])))
 
-    def hit(i: int) -> Hit:
-        return Hit(parts[owner[i]][0], int(rows[i]), float(cosine[i]), float(coverage[i]), float(bm25[i]),
-                   float(score[i]), fused[i])
+    return [Hit(parts[owner[i]][0], int(rows[i]), float(cosine[i]), float(coverage[i]), float(bm25[i]),
+                float(score[i]), fused[i]) for i in order], total
 
-    above = [hit(i) for i in order if score[i] >= thresholds[i]]
+
+def gate_score(cosine: float, coverage: float, config: RetrievalConfig) -> float:
+    """The relevance score thresholds apply to (see the module docstring)."""
+    return config.dense_share * cosine + (1.0 - config.dense_share) * coverage
+
+
+def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
+         verified_only: bool = False) -> RetrievalResult:
+    """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them."""
+    if not total or not ranked:
+        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT])
+    above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
     if len(above) < config.min_passages:
-        near = sorted(order, key=lambda i: -float(score[i]))
-        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions([hit(i) for i in near[:10]], config),
+        near = sorted(ranked, key=lambda h: -h.score)[:10]
+        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config),
                                candidates=total, above_threshold=len(above))
     passages = above[:top_k]
     if verified_only and not any(h.truth_level in VERIFIED_LEVELS for h in passages):

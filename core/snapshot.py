@@ -5,6 +5,10 @@ registered and readable, holds vectors of the model's dimension, and is not empt
 handed to readers as one reference; a reader that took the old reference finishes on the old
 versions, and they are freed when the last such reader lets go. Versions that did not change
 between two snapshots are shared, not reloaded.
+
+With a vector store (``backend``), the versions served are those the store's aliases point to
+(for the namespaces that have an @latest in the registry), and the checks read each version's
+record in the store instead of the files: complete, same model and dimension, not empty.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from core.backend_index import BackendIndex
 from core.embedding import DIMENSION, MODEL_NAME
 from core.index_store import VECTORS, read_facts, read_manifest
 from core.registry import LATEST, Registry
 from core.retrieval import LoadedIndex
+from core.vector_backends import VectorBackend
 
 FACTS_FILE = "facts.jsonl"
 log = logging.getLogger("knowledge.query")
@@ -44,7 +50,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Snapshot:
-    indexes: Mapping[str, LoadedIndex]
+    indexes: Mapping[str, LoadedIndex | BackendIndex]
     loaded_at: float
 
     @property
@@ -52,13 +58,15 @@ class Snapshot:
         """{namespace: version} served by this snapshot."""
         return {ns: index.version for ns, index in self.indexes.items()}
 
-    def select(self, namespaces: Iterable[str]) -> list[LoadedIndex]:
+    def select(self, namespaces: Iterable[str]) -> list[LoadedIndex | BackendIndex]:
         return [self.indexes[ns] for ns in namespaces if ns in self.indexes]
 
 
-def current_aliases(registry: Registry) -> dict[str, str]:
-    """{namespace: @latest version} as the registry has it now."""
-    return {ns: names[LATEST] for ns, names in registry.aliases().items() if LATEST in names}
+def current_aliases(registry: Registry, backend: VectorBackend | None = None) -> dict[str, str | None]:
+    """{namespace: version served}: the registry's @latest, or with a store what its alias points
+    to (None when the store has no alias for a namespace the registry has published)."""
+    latest = {ns: names[LATEST] for ns, names in registry.aliases().items() if LATEST in names}
+    return latest if backend is None else backend.alias_targets(sorted(latest))
 
 
 def _read_facts(path: Path) -> list[dict[str, Any]]:
@@ -67,6 +75,36 @@ def _read_facts(path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError) as exc:
         log.warning("facts snapshot %s is unreadable, serving without facts: %s", path / FACTS_FILE, exc)
         return []
+
+
+def _shape_checks(check, dimension: int, found_dims: str, dims_ok: bool, model: str, found_model: str | None,
+                  chunks: int) -> list[Check]:
+    return [
+        check("dimension", dims_ok, f"model dimension {dimension}, {found_dims}"),
+        check("model", found_model == model, f"service model {model}, version built with {found_model}"),
+        check("not_empty", chunks > 0, f"{chunks} chunks"),
+    ]
+
+
+def _load_from_backend(backend: VectorBackend, namespace: str, version: str | None, model: str,
+                       dimension: int) -> tuple[BackendIndex | None, list[Check]]:
+    def check(name: str, passed: bool, detail: str) -> Check:
+        return Check(name, passed, detail, namespace, version)
+
+    if version is None:
+        return None, [check("alias", False, f"{backend.kind} has no alias {backend.alias_name(namespace)}: "
+                                            f"publish the namespace with a build using this backend")]
+    try:
+        info = backend.read_version_info(namespace, version)
+    except Exception as exc:  # an unreachable store or a damaged record: not servable
+        return None, [check("readable", False, f"cannot read the version record from {backend.kind}: {exc}")]
+    collection = f"{backend.kind} collection {backend.collection_name(namespace, version)}"
+    if info is None:
+        return None, [check("readable", False, f"{collection} has no version record: the publication did not finish")]
+    checks = [check("readable", True, collection),
+              *_shape_checks(check, dimension, f"collection {info.dimension}", info.dimension == dimension, model,
+                             info.model, info.chunks)]
+    return (BackendIndex(backend, info) if all(c.passed for c in checks) else None), checks
 
 
 def _load_one(registry: Registry, namespace: str, version: str, model: str,
@@ -86,15 +124,10 @@ def _load_one(registry: Registry, namespace: str, version: str, model: str,
         return None, [*checks, check("readable", False, f"cannot read the version: {exc}")]
     manifest_dim = manifest.get("dimension")
     vector_dim = vectors.shape[1] if vectors.ndim == 2 else None
-    dim_ok = manifest_dim == dimension and vector_dim == dimension
-    model_ok = manifest.get("model") == model
-    not_empty = vectors.ndim == 2 and vectors.shape[0] > 0
-    shape_checks = [
-        check("dimension", dim_ok, f"model dimension {dimension}, manifest {manifest_dim}, vectors {vector_dim}"),
-        check("model", model_ok, f"service model {model}, version built with {manifest.get('model')}"),
-        check("not_empty", not_empty, f"{vectors.shape[0] if vectors.ndim else 0} chunks"),
-    ]
-    if not (dim_ok and model_ok and not_empty):
+    shape_checks = _shape_checks(check, dimension, f"manifest {manifest_dim}, vectors {vector_dim}",
+                                 manifest_dim == dimension and vector_dim == dimension, model, manifest.get("model"),
+                                 vectors.shape[0] if vectors.ndim == 2 else 0)
+    if not all(c.passed for c in shape_checks):
         return None, [*checks, check("readable", True, "manifest and vectors readable"), *shape_checks]
     try:
         loaded = LoadedIndex.open(path, _read_facts(path), manifest=manifest, vectors=vectors)
@@ -106,20 +139,21 @@ def _load_one(registry: Registry, namespace: str, version: str, model: str,
 
 def load_snapshot(
     registry: Registry,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str | None] | None = None,
     previous: Snapshot | None = None,
     previous_checks: Iterable[Check] = (),
     model: str = MODEL_NAME,
     dimension: int = DIMENSION,
+    backend: VectorBackend | None = None,
 ) -> tuple[Snapshot | None, list[Check]]:
     """Load and check every aliased version; None when any check fails (the service stays quarantined)."""
-    aliases = current_aliases(registry) if aliases is None else dict(aliases)
+    aliases = current_aliases(registry, backend) if aliases is None else dict(aliases)
     if not aliases:
         return None, [Check("aliases", False, "no @latest alias is published for this tenant yet: run a build")]
     kept_checks = {(c.namespace, c.version): [] for c in previous_checks}
     for c in previous_checks:
         kept_checks[(c.namespace, c.version)].append(c)
-    indexes: dict[str, LoadedIndex] = {}
+    indexes: dict[str, LoadedIndex | BackendIndex] = {}
     checks: list[Check] = [Check("aliases", True, f"{len(aliases)} namespaces have an @latest version")]
     healthy = True
     for namespace in sorted(aliases):
@@ -131,7 +165,10 @@ def load_snapshot(
                           [Check("readable", True, "unchanged since the previous snapshot", namespace, version)])
             continue
         started = time.perf_counter()
-        loaded, version_checks = _load_one(registry, namespace, version, model, dimension)
+        if backend is None:
+            loaded, version_checks = _load_one(registry, namespace, version, model, dimension)
+        else:
+            loaded, version_checks = _load_from_backend(backend, namespace, version, model, dimension)
         checks.extend(version_checks)
         if loaded is None:
             healthy = False

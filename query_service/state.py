@@ -5,6 +5,9 @@ new version beside the old (unchanged namespaces are shared), runs the quarantin
 replaces the snapshot reference in one assignment: a request holds the reference it started with,
 so it is answered from one set of versions, and the old versions are freed with the last request
 that holds them. Until a snapshot passes its checks, queries get 503.
+
+With ``KNOWLEDGE_VECTOR_BACKEND`` set to qdrant or weaviate, the service opens that store
+read-only (with the runtime's read-only key) and serves through its aliases instead of the files.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from core.query_engine import QueryEmbedder, QueryEngine
 from core.registry import Registry
 from core.settings import Settings
 from core.snapshot import Check, Snapshot, current_aliases, load_snapshot
+from core.vector_backends import open_vector_backend
 from query_service.config import ServiceSettings
 from query_service.querylog import QueryLogWriter
 from query_service.ratelimit import RateLimiter
@@ -57,6 +61,7 @@ class ServiceState:
         self.service = service
         self.keyring = ApiKeyring.parse(service.api_keys.get_secret_value())
         self.registry = Registry(settings.registry_url, settings.tenant_id)
+        self.backend = open_vector_backend(settings, read_only=True)  # None: the local version files
         limit_blas_threads(service.threads_per_request)
         self.engine = QueryEngine(embedder or QueryEncoder(service.threads_per_request), service.retrieval_config(),
                                   settings.tenant_id)
@@ -99,6 +104,8 @@ class ServiceState:
             self._thread = None
         if self.query_log is not None:
             self.query_log.close()
+        if self.backend is not None:
+            self.backend.close()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for the first refresh to finish; True when it is serving."""
@@ -143,7 +150,7 @@ class ServiceState:
     def refresh(self, force: bool = False) -> bool:
         """Swap to the versions the aliases point to now; True when the served snapshot changed."""
         with self._lock:
-            aliases = current_aliases(self.registry)
+            aliases = current_aliases(self.registry, self.backend)
             serving = self._snapshot
             if not force and serving is not None and serving.aliases == aliases:
                 return False
@@ -154,7 +161,8 @@ class ServiceState:
             self._attempted, self._polls_since_attempt = dict(aliases), 0
             started = time.perf_counter()
             snapshot, checks = load_snapshot(self.registry, aliases, previous=self._loaded,
-                                             previous_checks=self.checks, model=self.model, dimension=self.dimension)
+                                             previous_checks=self.checks, model=self.model, dimension=self.dimension,
+                                             backend=self.backend)
             self.checks = checks = [self._model_check(), *checks]
             if snapshot is None:
                 self._snapshot = None

@@ -42,7 +42,7 @@ def test_qdrant_alias_follows_promotion_rollback_and_pruning(qdrant_env, setting
         assert backend.list_versions("knowledge:faq") == sorted(versions[1:])  # keep 3
         vector = Embedder().encode_query("Livrez-vous en point relais ?")
         hits = backend.search("knowledge:faq", vector, "point relais", 3, {"tenant_id": "default"})
-    assert hits and all(p["namespace"] == "knowledge:faq" for p, _ in hits)
+    assert hits and all(h.payload["namespace"] == "knowledge:faq" for h in hits)
     rollback(BuildContext(settings), "knowledge:faq")
     assert alias_target(settings, "knowledge:faq") == versions[2] == registry.aliases()["knowledge:faq"]["latest"]
 

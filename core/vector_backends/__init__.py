@@ -6,6 +6,12 @@ version. The query service searches through the alias only, never a version coll
 read-only credentials. The default ``local`` backend needs none of this (the service reads the
 immutable version files itself), so ``open_vector_backend`` returns None for it.
 
+Each version also holds one record that is not a chunk (``VERSION_INFO_ID``, no vector, a
+tenant no caller can have): the model and dimension the vectors were made with, the version's
+term statistics (what the service's gate needs to compute the same lexical coverage as the local
+index, so one calibration serves every backend), and its approved facts. It is written last, so
+a version without it is incomplete.
+
 The registry stays the record of versions and aliases (Qdrant's aliases are not in its
 snapshots); a backend mirrors it. The environment below is read here and nowhere else.
 
@@ -28,6 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from core.embedding import MODEL_NAME
+from core.lexical import TermStats, lexical_text
+
 BACKENDS = ("local", "qdrant", "weaviate")
 # Versions end up inside collection names; the registry's form (v20250101-120000-abc123) fits.
 # No '_' and no upper case, so a backend can use those as unambiguous separators.
@@ -35,8 +44,10 @@ VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 # Point ids are derived from chunk ids, so re-publishing a version writes the same points.
 CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "knowledge-plane:chunk")
 FILTER_KEYS = ("tenant_id", "pack_ids", "source_app")
-
-Hit = tuple[dict[str, Any], float]
+VERSION_INFO_ID = str(uuid.uuid5(CHUNK_NAMESPACE, "knowledge-plane:version-info"))
+VERSION_INFO_TENANT = "-"  # not a valid tenant id: the record never passes a search's tenant filter
+VERSION_INFO_FORMAT = 1
+RRF_K = 60  # the rank-fusion constant of the local retrieval, so every backend fuses alike
 
 
 class ReadOnlyBackend(PermissionError):
@@ -98,6 +109,58 @@ class PublishResult:
 
 
 @dataclass(frozen=True)
+class StoredHit:
+    """One passage found through an alias: its payload, the store's fusion score, its stored vector."""
+
+    payload: dict[str, Any]
+    score: float  # the store's fused score: it orders one result list and means nothing outside it
+    vector: np.ndarray  # unit length (cosine collections), so ``vector @ query`` is the cosine
+
+    @property
+    def chunk_id(self) -> str:
+        return str(self.payload.get("chunk_id"))
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """The version record published beside the chunks (see the module docstring)."""
+
+    namespace: str
+    version: str
+    model: str
+    dimension: int
+    chunks: int
+    terms: TermStats
+    facts: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, namespace: str, version: str, payloads: list[dict[str, Any]],
+           facts: list[dict[str, Any]], dimension: int) -> VersionInfo:
+        terms = TermStats.from_texts(lexical_text(p) for p in payloads)
+        return cls(namespace, version, MODEL_NAME, dimension, len(payloads), terms, list(facts))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"record": "version_info", "format": VERSION_INFO_FORMAT, "tenant_id": VERSION_INFO_TENANT,
+                "namespace": self.namespace, "version": self.version, "model": self.model,
+                "dimension": self.dimension, "chunks": self.chunks, "terms": self.terms.to_dict(),
+                "facts": self.facts}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> VersionInfo:
+        if payload.get("record") != "version_info" or payload.get("format") != VERSION_INFO_FORMAT:
+            raise ValueError(f"not a version record of format {VERSION_INFO_FORMAT}: "
+                             f"record={payload.get('record')!r}, format={payload.get('format')!r}")
+        return cls(str(payload["namespace"]), str(payload["version"]), str(payload["model"]),
+                   int(payload["dimension"]), int(payload["chunks"]), TermStats.from_dict(payload["terms"]),
+                   list(payload.get("facts") or []))
+
+
+def stored_payload(payload: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """A chunk's payload as stored: with the version it belongs to, so a hit says where it came from."""
+    return {**payload, "index_version": version}
+
+
+@dataclass(frozen=True)
 class SearchFilters:
     """What a search may see. tenant_id is mandatory; pack_ids None means every pack."""
 
@@ -128,12 +191,6 @@ def validate_version(version: str) -> str:
     if not VERSION_RE.match(version):
         raise ValueError(f"invalid index version {version!r}: expected lowercase letters, digits and '-'")
     return version
-
-
-def lexical_text(payload: Mapping[str, Any]) -> str:
-    """What keyword search reads of a chunk: title, headings and text, as the local retrieval does."""
-    heading = " ".join(payload.get("heading_path") or [])
-    return f"{payload.get('title') or ''} {heading} {payload.get('text') or ''}"
 
 
 def check_points(vectors: np.ndarray, payloads: list[dict[str, Any]]) -> np.ndarray:
@@ -175,9 +232,19 @@ class VectorBackend(ABC):
 
     @abstractmethod
     def publish(
-        self, namespace: str, version: str, vectors: np.ndarray, payloads: list[dict[str, Any]]
+        self,
+        namespace: str,
+        version: str,
+        vectors: np.ndarray,
+        payloads: list[dict[str, Any]],
+        facts: list[dict[str, Any]] | None = None,
     ) -> PublishResult:
-        """Create the version's collection and upload its points; reuse it if already complete."""
+        """Create the version's collection, upload its points, then its version record (with
+        ``facts``, the approved facts published with the version); reuse it if already complete."""
+
+    @abstractmethod
+    def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
+        """The version's record, or None when the version is absent or incomplete."""
 
     @abstractmethod
     def switch_alias(self, namespace: str, version: str) -> None:
@@ -190,6 +257,10 @@ class VectorBackend(ABC):
     @abstractmethod
     def current_alias_target(self, namespace: str) -> str | None:
         """The version the alias points at, or None when the namespace was never switched."""
+
+    def alias_targets(self, namespaces: list[str]) -> dict[str, str | None]:
+        """{namespace: version its alias points at}; a backend may answer in one request."""
+        return {ns: self.current_alias_target(ns) for ns in namespaces}
 
     @abstractmethod
     def delete_version(self, namespace: str, version: str) -> None:
@@ -207,12 +278,13 @@ class VectorBackend(ABC):
         query_text: str,
         top_k: int,
         filters: Mapping[str, Any],
-    ) -> list[Hit]:
-        """Hybrid search through the alias: [(payload, fused score)], best first.
+    ) -> list[StoredHit]:
+        """Hybrid search through the alias, best first, with each passage's stored vector.
 
         ``filters``: tenant_id (required), pack_ids (any of a list), source_app. They apply before
         ranking, so top_k=1 returns the best allowed passage. The score is the store's fusion
-        score (not a cosine), comparable only within one result list.
+        score (not a cosine), comparable only within one result list; the query service gates on
+        the cosine of the returned vector and the lexical coverage, as for the local index.
         """
 
     def close(self) -> None:  # noqa: B027 - a backend without a connection has nothing to close

@@ -6,17 +6,22 @@ French-aware tokenizer (core.lexical: lower case, accents folded, split on non-a
 words dropped, light stemming) and hashed token ids; the sparse vector is declared with
 ``Modifier.IDF`` so the server multiplies in IDF from its own statistics at query time. A search
 runs both through the Query API — a dense and a sparse prefetch, each carrying the payload
-filter, fused with RRF — so filtering happens before ranking.
+filter, fused with RRF (k = 60, as the local retrieval; a parameterised RRF needs Qdrant 1.16 or
+later) — so filtering happens before ranking, and returns each hit's dense vector for the gate.
+The version record (core.vector_backends.VersionInfo) is a point with no vector, upserted last.
 
 The alias switch is one ``update_collection_aliases`` request holding delete + create, which Qdrant
 applies atomically. The same code runs against a server (``QdrantClient(url=…)``) and against
 qdrant-client's local mode (``QdrantClient(path=…)``), which is brute force in pure Python and
-locks its directory (one client per path): a test double, not a store to serve from.
+locks its directory: a test double, not a store to serve from. Backends opened on the same path
+in one process share one client (reference-counted), so a build and a query service in one
+process can both use it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -26,17 +31,20 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from core.ids import namespace_slug, validate_tenant_id
-from core.lexical import tokenize
+from core.lexical import lexical_text, tokenize
 from core.vector_backends import (
+    RRF_K,
+    VERSION_INFO_ID,
     VERSION_RE,
-    Hit,
     PublishResult,
     SearchFilters,
+    StoredHit,
     VectorBackend,
+    VersionInfo,
     VersionInUse,
     check_points,
-    lexical_text,
     point_uuid,
+    stored_payload,
     validate_version,
 )
 
@@ -76,12 +84,40 @@ def query_sparse_vector(text: str) -> models.SparseVector | None:
     return models.SparseVector(indices=ids, values=[1.0] * len(ids)) if ids else None
 
 
+class _LocalClients:
+    """One local-mode client per directory in this process, closed when its last backend closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, tuple[QdrantClient, int]] = {}
+
+    def acquire(self, path: str) -> QdrantClient:
+        with self._lock:
+            client, users = self._clients.get(path) or (QdrantClient(path=path), 0)
+            self._clients[path] = (client, users + 1)
+            return client
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            client, users = self._clients[path]
+            if users > 1:
+                self._clients[path] = (client, users - 1)
+            else:
+                del self._clients[path]
+                client.close()
+
+
+_local_clients = _LocalClients()
+
+
 class QdrantBackend(VectorBackend):
     kind = "qdrant"
 
-    def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool):
+    def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool, local_path: str | None = None):
         super().__init__(validate_tenant_id(tenant_id), read_only)
         self.client = client
+        self._local_path = local_path  # set when the client is a shared local-mode one
+        self._closed = False
 
     @classmethod
     def connect(
@@ -94,15 +130,19 @@ class QdrantBackend(VectorBackend):
         api_key: str | None = None,
     ) -> QdrantBackend:
         if url:
-            client = QdrantClient(url=url, api_key=api_key, timeout=60)
-        elif path:
-            client = QdrantClient(path=path)
-        else:
-            raise ValueError("Qdrant needs a server URL or a local-mode path")
-        return cls(client, tenant_id, read_only)
+            return cls(QdrantClient(url=url, api_key=api_key, timeout=60), tenant_id, read_only)
+        if path:
+            return cls(_local_clients.acquire(path), tenant_id, read_only, local_path=path)
+        raise ValueError("Qdrant needs a server URL or a local-mode path")
 
     def close(self) -> None:
-        self.client.close()
+        if self._closed:
+            return
+        self._closed = True
+        if self._local_path is not None:
+            _local_clients.release(self._local_path)
+        else:
+            self.client.close()
 
     # -- names ------------------------------------------------------------------------------
     def alias_name(self, namespace: str) -> str:
@@ -120,14 +160,24 @@ class QdrantBackend(VectorBackend):
 
     # -- build plane ------------------------------------------------------------------------
     def publish(
-        self, namespace: str, version: str, vectors: np.ndarray, payloads: list[dict[str, Any]]
+        self,
+        namespace: str,
+        version: str,
+        vectors: np.ndarray,
+        payloads: list[dict[str, Any]],
+        facts: list[dict[str, Any]] | None = None,
     ) -> PublishResult:
         self._require_write("publish")
         matrix = check_points(vectors, payloads)
         name = self.collection_name(namespace, version)
+        info = VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
         if self.client.collection_exists(name):
-            if self.client.count(name, exact=True).count == len(payloads):
-                self._index_payload(name)  # in case an earlier publish stopped right after the points
+            has_info = self._read_info(name) is not None
+            if self.client.count(name, exact=True).count == len(payloads) + has_info:
+                # Complete, or every chunk is there and only the record is missing (a publish that
+                # stopped just before it, or one made before records existed): finish it.
+                self._index_payload(name)
+                self._write_info(name, info)
                 return PublishResult(name, len(payloads), reused=True)
             if self.current_alias_target(namespace) == version:
                 raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
@@ -147,9 +197,22 @@ class QdrantBackend(VectorBackend):
                 if sparse[row] is not None:
                     vector[SPARSE] = sparse[row]
                 points.append(models.PointStruct(id=point_uuid(payloads[row]["chunk_id"]), vector=vector,
-                                                 payload=payloads[row]))
+                                                 payload=stored_payload(payloads[row], version)))
             self.client.upsert(name, points=points, wait=True)
+        self._write_info(name, info)  # last: its presence says the version is complete
         return PublishResult(name, len(payloads), reused=False)
+
+    def _write_info(self, name: str, info: VersionInfo) -> None:
+        record = models.PointStruct(id=VERSION_INFO_ID, vector={}, payload=info.to_payload())
+        self.client.upsert(name, points=[record], wait=True)
+
+    def _read_info(self, name: str) -> VersionInfo | None:
+        records = self.client.retrieve(name, ids=[VERSION_INFO_ID], with_payload=True, with_vectors=False)
+        return VersionInfo.from_payload(records[0].payload or {}) if records else None
+
+    def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
+        name = self.collection_name(namespace, version)
+        return self._read_info(name) if self.client.collection_exists(name) else None
 
     def _index_payload(self, name: str) -> None:
         for field_name in INDEXED_FIELDS:
@@ -171,11 +234,15 @@ class QdrantBackend(VectorBackend):
         )
 
     def current_alias_target(self, namespace: str) -> str | None:
-        alias = self.alias_name(namespace)
-        for description in self.client.get_aliases().aliases:
-            if description.alias_name == alias:
-                return self._version_of(namespace, description.collection_name)
-        return None
+        return self.alias_targets([namespace])[namespace]
+
+    def alias_targets(self, namespaces: list[str]) -> dict[str, str | None]:
+        targets = {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}  # one request
+        out: dict[str, str | None] = {}
+        for namespace in namespaces:
+            collection = targets.get(self.alias_name(namespace))
+            out[namespace] = self._version_of(namespace, collection) if collection else None
+        return out
 
     def delete_version(self, namespace: str, version: str) -> None:
         self._require_write("delete_version")
@@ -195,7 +262,7 @@ class QdrantBackend(VectorBackend):
         query_text: str,
         top_k: int,
         filters: Mapping[str, Any],
-    ) -> list[Hit]:
+    ) -> list[StoredHit]:
         allowed = SearchFilters.parse(filters)
         if allowed.pack_ids == ():
             return []  # an explicit empty list of packs grants nothing
@@ -211,15 +278,21 @@ class QdrantBackend(VectorBackend):
             response = self.client.query_points(
                 alias,
                 prefetch=prefetch,
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
                 limit=top_k,
                 with_payload=True,
+                with_vectors=[DENSE],
             )
         except (ValueError, UnexpectedResponse) as exc:  # local mode raises ValueError, a server 404
             if self.current_alias_target(namespace) is None:
                 raise LookupError(f"{namespace} has no published version in Qdrant (no alias {alias})") from exc
             raise
-        return [(point.payload or {}, float(point.score)) for point in response.points]
+        return [StoredHit(point.payload or {}, float(point.score), _dense(point.vector)) for point in response.points]
+
+
+def _dense(vector: Any) -> np.ndarray:
+    value = vector.get(DENSE) if isinstance(vector, dict) else vector
+    return np.asarray(value if value is not None else (), dtype=np.float32)
 
 
 def _payload_filter(allowed: SearchFilters) -> models.Filter:

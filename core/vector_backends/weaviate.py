@@ -7,7 +7,9 @@ tokenizer produced them (core.lexical), tokenised on whitespace: Weaviate's BM25
 JSON in ``payload_json``; the fields searches filter on are also properties of their own.
 
 A search is a hybrid query with an explicit alpha (relative-score fusion) through the alias, with
-the tenant / pack / source-app filter applied by Weaviate before ranking. Switching is an alias
+the tenant / pack / source-app filter applied by Weaviate before ranking; it returns each object's
+vector for the query service's gate. The version record (core.vector_backends.VersionInfo) is an
+object without a vector, inserted last. Switching is an alias
 update, one request that Weaviate applies atomically; aliases exist from Weaviate 1.32, and an
 older server is refused with an error that says so.
 
@@ -27,16 +29,18 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from core.ids import namespace_slug, validate_tenant_id
-from core.lexical import tokenize
+from core.lexical import lexical_text, tokenize
 from core.vector_backends import (
-    Hit,
+    VERSION_INFO_ID,
     PublishResult,
     SearchFilters,
+    StoredHit,
     VectorBackend,
+    VersionInfo,
     VersionInUse,
     check_points,
-    lexical_text,
     point_uuid,
+    stored_payload,
     validate_version,
 )
 
@@ -157,16 +161,25 @@ class WeaviateBackend(VectorBackend):
 
     # -- build plane ------------------------------------------------------------------------
     def publish(
-        self, namespace: str, version: str, vectors: np.ndarray, payloads: list[dict[str, Any]]
+        self,
+        namespace: str,
+        version: str,
+        vectors: np.ndarray,
+        payloads: list[dict[str, Any]],
+        facts: list[dict[str, Any]] | None = None,
     ) -> PublishResult:
         from weaviate.classes.data import DataObject
 
         self._require_write("publish")
         matrix = check_points(vectors, payloads)
         name = self.collection_name(namespace, version)
+        info = VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
         if self.client.collections.exists(name):
+            has_info = self._read_info(name) is not None
             count = self.client.collections.use(name).aggregate.over_all(total_count=True).total_count
-            if count == len(payloads):
+            if count == len(payloads) + has_info:
+                if not has_info:  # every chunk is there, only the record is missing: finish the version
+                    self._write_info(name, info)
                 return PublishResult(name, len(payloads), reused=True)
             if self.current_alias_target(namespace) == version:
                 raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
@@ -178,7 +191,7 @@ class WeaviateBackend(VectorBackend):
             rows = range(start, min(start + UPLOAD_BATCH, len(payloads)))
             objects = [
                 DataObject(
-                    properties=_properties(payloads[row]),
+                    properties=_properties(stored_payload(payloads[row], version)),
                     uuid=point_uuid(payloads[row]["chunk_id"]),
                     vector=matrix[row].tolist(),
                 )
@@ -188,7 +201,21 @@ class WeaviateBackend(VectorBackend):
             if result.has_errors:
                 first = next(iter(result.errors.values()))
                 raise RuntimeError(f"Weaviate refused {len(result.errors)} objects of {name}: {first.message}")
+        self._write_info(name, info)  # last: its presence says the version is complete
         return PublishResult(name, len(payloads), reused=False)
+
+    def _write_info(self, name: str, info: VersionInfo) -> None:
+        properties = {"tenant_id": info.to_payload()["tenant_id"], "payload_json": json.dumps(info.to_payload())}
+        self.client.collections.use(name).data.insert(properties=properties, uuid=VERSION_INFO_ID)
+
+    def _read_info(self, name: str) -> VersionInfo | None:
+        record = self.client.collections.use(name).query.fetch_object_by_id(VERSION_INFO_ID,
+                                                                           return_properties=["payload_json"])
+        return None if record is None else VersionInfo.from_payload(json.loads(record.properties["payload_json"]))
+
+    def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
+        name = self.collection_name(namespace, version)
+        return self._read_info(name) if self.client.collections.exists(name) else None
 
     def _create(self, name: str, namespace: str, version: str) -> None:
         from weaviate.classes.config import (
@@ -251,7 +278,7 @@ class WeaviateBackend(VectorBackend):
         query_text: str,
         top_k: int,
         filters: Mapping[str, Any],
-    ) -> list[Hit]:
+    ) -> list[StoredHit]:
         from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
         from weaviate.exceptions import WeaviateBaseError
 
@@ -280,6 +307,7 @@ class WeaviateBackend(VectorBackend):
                     limit=top_k,
                     return_metadata=MetadataQuery(score=True),
                     return_properties=["payload_json"],
+                    include_vector=True,
                 )
                 scores = [o.metadata.score for o in response.objects]
             else:  # nothing for BM25 to match: a plain vector search, scored as a cosine
@@ -289,6 +317,7 @@ class WeaviateBackend(VectorBackend):
                     limit=top_k,
                     return_metadata=MetadataQuery(distance=True),
                     return_properties=["payload_json"],
+                    include_vector=True,
                 )
                 scores = [1.0 - (o.metadata.distance or 0.0) for o in response.objects]
         except WeaviateBaseError as exc:
@@ -296,9 +325,15 @@ class WeaviateBackend(VectorBackend):
                 raise LookupError(f"{namespace} has no published version in Weaviate (no alias {alias})") from exc
             raise
         return [
-            (json.loads(o.properties["payload_json"]), float(score or 0.0))
+            StoredHit(json.loads(o.properties["payload_json"]), float(score or 0.0), _vector(o.vector))
             for o, score in zip(response.objects, scores, strict=True)
         ]
+
+
+def _vector(vectors: Any) -> np.ndarray:
+    """The object's vector: v4 returns {"default": [...]} for a collection's single unnamed vector."""
+    value = vectors.get("default", next(iter(vectors.values()), None)) if isinstance(vectors, dict) else vectors
+    return np.asarray(value if value is not None else (), dtype=np.float32)
 
 
 def _properties(payload: dict[str, Any]) -> dict[str, Any]:

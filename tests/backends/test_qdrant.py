@@ -12,8 +12,11 @@ import uuid
 import numpy as np
 import pytest
 
+from core.embedding import MODEL_NAME
+from core.lexical import BM25Index, lexical_text
 from core.vector_backends import (
     CHUNK_NAMESPACE,
+    VERSION_INFO_ID,
     ReadOnlyBackend,
     VectorSettings,
     VersionInUse,
@@ -34,7 +37,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect i
 
 
 def chunk_ids(hits) -> list[str]:
-    return [p["chunk_id"] for p, _ in hits]
+    return [h.chunk_id for h in hits]
+
+
+def chunk_points(version: Version) -> set[str]:
+    """The point ids a complete version holds: one per chunk, and its version record."""
+    return {str(uuid.uuid5(CHUNK_NAMESPACE, c)) for c in version.chunk_ids} | {VERSION_INFO_ID}
 
 
 def best(version: Version, query: np.ndarray, keep) -> str:
@@ -50,7 +58,7 @@ def test_publish_is_idempotent_and_point_ids_come_from_chunk_ids(backend, probe)
     first = backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads)
     assert (first.points, first.reused) == (200, False)
     assert first.collection == backend.collection_name(NAMESPACE, "v1")
-    assert probe.point_ids(first.collection) == {str(uuid.uuid5(CHUNK_NAMESPACE, c)) for c in v1.chunk_ids}
+    assert probe.point_ids(first.collection) == chunk_points(v1)
 
     again = backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads)
     assert (again.points, again.reused) == (200, True)
@@ -60,13 +68,54 @@ def test_publish_is_idempotent_and_point_ids_come_from_chunk_ids(backend, probe)
 def test_a_partial_version_is_replaced(backend, probe):
     v1 = make_version(backend.tenant_id, "v1")
     collection = backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads).collection
-    lost = sorted(probe.point_ids(collection))[:50]
-    probe.delete_points(collection, lost)  # as if the upload had stopped half-way
+    lost = sorted(probe.point_ids(collection) - {VERSION_INFO_ID})[:50]
+    probe.delete_points(collection, [*lost, VERSION_INFO_ID])  # as if the upload had stopped half-way
     assert len(probe.point_ids(collection)) == 150
+    assert backend.read_version_info(NAMESPACE, "v1") is None  # incomplete: no record
 
     result = backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads)
     assert not result.reused
-    assert probe.point_ids(collection) == {point_uuid(c) for c in v1.chunk_ids}
+    assert probe.point_ids(collection) == chunk_points(v1)
+
+
+def test_a_version_missing_only_its_record_is_completed_in_place(backend, reader, probe):
+    v1 = make_version(backend.tenant_id, "v1", n=20)
+    collection = backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads).collection
+    backend.switch_alias(NAMESPACE, "v1")
+    probe.delete_points(collection, [VERSION_INFO_ID])  # published before records existed, or stopped there
+
+    result = backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads, facts=[{"id": "f1"}])
+    assert result.reused  # served, so it must not be rebuilt; the record is simply added
+    assert probe.point_ids(collection) == chunk_points(v1)
+    assert reader.read_version_info(NAMESPACE, "v1").facts == [{"id": "f1"}]
+
+
+def test_the_version_record_carries_model_terms_and_facts(backend, reader):
+    v1 = make_version(backend.tenant_id, "v1", n=30)
+    facts = [{"id": "f1", "subject": "retour", "predicate": "délai", "value": "30 jours"}]
+    backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads, facts=facts)
+    info = reader.read_version_info(NAMESPACE, "v1")
+    assert (info.namespace, info.version, info.model, info.dimension, info.chunks) == (
+        NAMESPACE, "v1", MODEL_NAME, 384, 30)
+    assert info.facts == facts
+    # The record's IDF gives the same coverage as the local BM25 index over the same chunks.
+    texts = [lexical_text(p) for p in v1.payloads]
+    local = BM25Index(texts).score("entretien du véhicule, passage 7").coverage
+    remote = [info.terms.coverage("entretien du véhicule, passage 7", t) for t in texts]
+    assert np.allclose(local, remote, atol=1e-5) and max(remote) == 1.0
+    assert reader.read_version_info(NAMESPACE, "v9") is None
+
+
+def test_hits_carry_their_version_and_unit_vectors(backend, reader):
+    v1 = make_version(backend.tenant_id, "v1", n=20)
+    backend.publish(NAMESPACE, "v1", v1.vectors, v1.payloads)
+    backend.switch_alias(NAMESPACE, "v1")
+    query = v1.vectors[3]
+    hits = reader.search(NAMESPACE, query, "entretien", 5, {"tenant_id": backend.tenant_id})
+    assert hits[0].chunk_id == v1.payloads[3]["chunk_id"]
+    assert all(h.payload["index_version"] == "v1" for h in hits)
+    assert float(hits[0].vector @ query) == pytest.approx(1.0, abs=1e-5)  # the stored vector: cosine by dot
+    assert VERSION_INFO_ID not in {point_uuid(h.chunk_id) for h in hits}
 
 
 def test_search_goes_through_the_alias_which_switches_and_rolls_back(backend, reader, probe):
@@ -132,19 +181,19 @@ def test_filters_apply_before_ranking(backend, reader):
     only_b = search(1, pack_ids=["pack-b"])
     assert chunk_ids(only_b) == [best(data, query, lambda p: p["tenant_id"] == tenant and p["pack_id"] == "pack-b")]
     b_or_c = search(8, pack_ids=["pack-b", "pack-c"])
-    assert len(b_or_c) == 8 and {p["pack_id"] for p, _ in b_or_c} <= {"pack-b", "pack-c"}
+    assert len(b_or_c) == 8 and {h.payload["pack_id"] for h in b_or_c} <= {"pack-b", "pack-c"}
     assert chunk_ids(b_or_c)[0] == best(
         data, query, lambda p: p["tenant_id"] == tenant and p["pack_id"] in ("pack-b", "pack-c")
     )
     crm = search(20, source_app="crm")
-    assert len(crm) == 20 and {p["source_app"] for p, _ in crm} == {"crm"}
+    assert len(crm) == 20 and {h.payload["source_app"] for h in crm} == {"crm"}
     assert search(5, pack_ids=[]) == []
 
     other = next(i for i, p in enumerate(data.payloads) if p["tenant_id"] == OTHER_TENANT)
     mine = reader.search(NAMESPACE, data.vectors[other], "", 1, {"tenant_id": tenant})
     assert chunk_ids(mine) == [best(data, data.vectors[other], lambda p: p["tenant_id"] == tenant)]
     theirs = reader.search(NAMESPACE, query, "", 50, {"tenant_id": OTHER_TENANT})
-    assert len(theirs) == 20 and {p["tenant_id"] for p, _ in theirs} == {OTHER_TENANT}
+    assert len(theirs) == 20 and {h.payload["tenant_id"] for h in theirs} == {OTHER_TENANT}
 
 
 def test_search_filters_are_checked(reader):
@@ -172,7 +221,7 @@ def test_hybrid_search_ranks_an_exact_keyword_match_first(backend, reader):
     assert int(np.argmax(np.stack(vectors) @ query)) == 0  # the dense ranking alone
     hits = reader.search(NAMESPACE, query, "Que signifie le code P0420 ?", 5, {"tenant_id": tenant})
     assert chunk_ids(hits)[0] == "doc1-0"
-    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     folded = reader.search(NAMESPACE, query, "CODE p0420", 1, {"tenant_id": tenant})
     assert chunk_ids(folded) == ["doc1-0"]
 
@@ -289,7 +338,7 @@ def test_collections_hold_dense_and_idf_weighted_bm25_vectors(backend, monkeypat
     assert params.sparse_vectors["bm25"].modifier == models.Modifier.IDF
     assert {"tenant_id", "pack_id", "source_app", "namespace"} <= set(indexed) == set(INDEXED_FIELDS)
     point = backend.client.retrieve(name, [point_uuid(data.payloads[0]["chunk_id"])], with_vectors=True)[0]
-    assert set(point.vector) == {"dense", "bm25"} and point.payload == data.payloads[0]
+    assert set(point.vector) == {"dense", "bm25"} and point.payload == {**data.payloads[0], "index_version": "v1"}
 
 
 def test_bm25_terms_fold_accents_and_case():

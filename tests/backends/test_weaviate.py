@@ -25,8 +25,10 @@ from core.vector_backends.weaviate import (
 from tests.backends.conftest import NAMESPACE, Probe, Target, fresh_tenant, make_version, payload
 from tests.backends.test_qdrant import (  # noqa: F401 - the same behaviours, collected again against Weaviate
     test_a_partial_version_is_replaced,
+    test_a_version_missing_only_its_record_is_completed_in_place,
     test_bad_input_is_refused,
     test_filters_apply_before_ranking,
+    test_hits_carry_their_version_and_unit_vectors,
     test_hybrid_search_ranks_an_exact_keyword_match_first,
     test_keep_three_versions,
     test_publish_is_idempotent_and_point_ids_come_from_chunk_ids,
@@ -35,6 +37,7 @@ from tests.backends.test_qdrant import (  # noqa: F401 - the same behaviours, co
     test_search_goes_through_the_alias_which_switches_and_rolls_back,
     test_switching_to_an_unpublished_version_is_refused,
     test_the_query_service_cannot_write,
+    test_the_version_record_carries_model_terms_and_facts,
 )
 
 WEAVIATE_NAME = re.compile(r"^[A-Z][_0-9A-Za-z]{0,254}$")

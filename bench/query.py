@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/query.py                    # 10k and 100k chunks + calibration
     PYTHONPATH=. .venv/bin/python bench/query.py --sizes 10000 --requests 200 --no-calibration
+    PYTHONPATH=. .venv/bin/python bench/query.py --no-scale --calibration-backends local,qdrant
 
 For each size a synthetic version is published (random unit vectors, French-like text drawn from
 the sample corpus' vocabulary) and the real service runs under uvicorn in a subprocess; clients
@@ -13,7 +14,9 @@ clear the calibrated ones: every request goes the whole way and returns ``top_k`
 Then, under four clients, a new version of the same size is promoted: the report gives the time
 until the first answer from it and the requests that failed meanwhile. RSS is the server
 process' resident set (VmRSS) and its peak (VmHWM). Calibration runs the question sets of
-``bench/calibration/`` through the engine on a build of the sample corpus.
+``bench/calibration/`` through the engine on a build of the sample corpus; with
+``--calibration-backends local,qdrant`` once more through the Qdrant adapter (the build's versions
+published to qdrant-client's local mode), where Qdrant ranks and the same gate decides.
 """
 
 from __future__ import annotations
@@ -278,19 +281,45 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
     return data
 
 
-def calibrate(data: Path) -> None:
-    from core.query_encoder import QueryEncoder
-    from core.query_engine import QueryEngine
-    from core.retrieval import RetrievalConfig
+def qdrant_mirror(registry: Registry, workdir: Path):
+    """The build's aliased versions published to a Qdrant local-mode store, aliases switched."""
+    from core.index_store import read_facts, read_version
+    from core.snapshot import current_aliases
+    from core.vector_backends.qdrant import QdrantBackend
+
+    backend = QdrantBackend.connect(path=str(workdir / "qdrant"), tenant_id="default", read_only=False)
+    for namespace, version in current_aliases(registry).items():
+        path = Path(registry.version(namespace, version).path)
+        stored = read_version(path)
+        backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(path))
+        backend.switch_alias(namespace, version)
+    return backend
+
+
+def calibrate(data: Path, backend_name: str = "local", workdir: Path | None = None) -> None:
     from core.snapshot import load_snapshot
 
     registry = Registry(f"sqlite:///{data / 'registry.db'}", "default")
-    snapshot, checks = load_snapshot(registry)
-    if snapshot is None:
-        raise SystemExit(f"{data} holds no servable build: {[c for c in checks if not c.passed]}")
+    backend = qdrant_mirror(registry, workdir or data) if backend_name == "qdrant" else None
+    try:
+        snapshot, checks = load_snapshot(registry, backend=backend)
+        if snapshot is None:
+            raise SystemExit(f"{data} holds no servable build: {[c for c in checks if not c.passed]}")
+        report_calibration(snapshot, backend_name, data)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def report_calibration(snapshot, backend_name: str, data: Path) -> None:
+    from core.query_encoder import QueryEncoder
+    from core.query_engine import QueryEngine
+    from core.retrieval import RetrievalConfig
+
     config = RetrievalConfig()
     engine = QueryEngine(QueryEncoder(), config, "default")
-    print(f"\n== calibration on {data} ({', '.join(f'{ns}@{v}' for ns, v in sorted(snapshot.aliases.items()))})")
+    print(f"\n== calibration through the {backend_name} backend on {data} "
+          f"({', '.join(f'{ns}@{v}' for ns, v in sorted(snapshot.aliases.items()))})")
     print(f"thresholds {dict(config.thresholds)}, score = {config.dense_share} × cosine + "
           f"{1 - config.dense_share:.1f} × lexical coverage")
     for label, suffix in (("tuning set", ""), ("first held-out set (then tuned on)", "_holdout"),
@@ -310,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300, help="requests per concurrency level")
     parser.add_argument("--corpus-data", help="a data dir with a build of the sample corpus (default: build one)")
     parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--calibration-backends", default="local",
+                        help="comma-separated: local, qdrant (the build mirrored into qdrant-client's local mode)")
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument("--no-search-index", action="store_true",
                         help="publish versions without search_index.npz (the service builds BM25 at load)")
@@ -326,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(results, indent=2, default=str))
         if not args.no_calibration:
-            calibrate(calibration_data(args.corpus_data, workdir))
+            data = calibration_data(args.corpus_data, workdir)
+            for backend_name in args.calibration_backends.split(","):
+                calibrate(data, backend_name.strip(), workdir)
     return 0
 
 

@@ -6,7 +6,7 @@ French-aware tokenizer (core.lexical: lower case, accents folded, split on non-a
 words dropped, light stemming) and hashed token ids; the sparse vector is declared with
 ``Modifier.IDF`` so the server multiplies in IDF from its own statistics at query time. A search
 runs both through the Query API — a dense and a sparse prefetch, each carrying the payload
-filter, fused with RRF (k = 60, as the local retrieval; a parameterised RRF needs Qdrant 1.16 or
+filter, fused with RRF (the local retrieval's constant; a parameterised RRF needs Qdrant 1.16 or
 later) — so filtering happens before ranking, and returns each hit's dense vector for the gate.
 The version record (core.vector_backends.VersionInfo) is a point with no vector, upserted last.
 
@@ -53,6 +53,8 @@ K1, B = 1.2, 0.75  # BM25 constants, the same as core.lexical's index
 INDEXED_FIELDS = ("tenant_id", "pack_id", "source_app", "namespace", "doc_id", "chunk_id")
 UPLOAD_BATCH = 256
 MIN_CANDIDATES = 50  # per prefetch: RRF can only reorder what the prefetches found
+# Qdrant counts ranks from 0 (the best scores 1/k): k + 1 gives the local 1/(60 + rank from 1).
+QDRANT_RRF_K = RRF_K + 1
 
 
 def token_id(token: str) -> int:
@@ -278,7 +280,7 @@ class QdrantBackend(VectorBackend):
             response = self.client.query_points(
                 alias,
                 prefetch=prefetch,
-                query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                query=models.RrfQuery(rrf=models.Rrf(k=QDRANT_RRF_K)),
                 limit=top_k,
                 with_payload=True,
                 with_vectors=[DENSE],

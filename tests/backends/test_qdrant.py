@@ -375,3 +375,16 @@ def test_open_vector_backend_reads_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "pinecone")
     with pytest.raises(ValueError, match="local, qdrant, weaviate"):
         open_vector_backend(settings, read_only=False)
+
+
+@pytest.mark.parametrize("target", ["local"], indirect=True)
+def test_qdrant_fuses_with_the_local_rank_constant(backend, reader):
+    """First in both rankings scores 2 / (60 + 1), as RetrievalConfig's RRF does: namespaces served by
+    Qdrant merge on the same scale as local ones."""
+    texts = ["Code défaut P0420 : catalyseur.", "Vidange et filtres.", "Pression des pneus."]
+    vectors = random_unit(np.random.default_rng(3), 3)
+    backend.publish(NAMESPACE, "v1", vectors, [payload(f"d{i}-0", t, backend.tenant_id) for i, t in enumerate(texts)])
+    backend.switch_alias(NAMESPACE, "v1")
+    hits = reader.search(NAMESPACE, vectors[0], "code P0420", 3, {"tenant_id": backend.tenant_id})
+    assert hits[0].chunk_id == "d0-0" and hits[0].score == pytest.approx(2 / 61)
+    assert hits[1].score == pytest.approx(1 / 62)  # second in the dense ranking, absent from BM25's

@@ -230,7 +230,6 @@ class VectorBackend(ABC):
     def alias_name(self, namespace: str) -> str:
         """The alias the query service reads ``namespace`` through."""
 
-    @abstractmethod
     def publish(
         self,
         namespace: str,
@@ -241,10 +240,59 @@ class VectorBackend(ABC):
     ) -> PublishResult:
         """Create the version's collection, upload its points, then its version record (with
         ``facts``, the approved facts published with the version); reuse it if already complete."""
+        self._require_write("publish")
+        matrix = check_points(vectors, payloads)
+        name = self.collection_name(namespace, version)
+        info = VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
+        if self._exists(name):
+            has_info = self._read_info(name) is not None
+            if self._count(name) == len(payloads) + has_info:
+                # Complete, or every chunk is there and only the record is missing (a publish that
+                # stopped just before it, or one made before records existed): finish it.
+                self._complete(name, info, has_info)
+                return PublishResult(name, len(payloads), reused=True)
+            if self.current_alias_target(namespace) == version:
+                raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
+            # A publish that stopped half-way: versions are immutable, so rebuild it whole.
+            self._drop(name)
+        self._create(name, namespace, version, matrix.shape[1])
+        self._upload(name, matrix, [stored_payload(p, version) for p in payloads])
+        self._write_info(name, info)  # last: its presence says the version is complete
+        return PublishResult(name, len(payloads), reused=False)
 
-    @abstractmethod
     def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
         """The version's record, or None when the version is absent or incomplete."""
+        name = self.collection_name(namespace, version)
+        return self._read_info(name) if self._exists(name) else None
+
+    def _complete(self, name: str, info: VersionInfo, has_info: bool) -> None:
+        """Finish a collection whose chunks are all there (by default: add the missing record)."""
+        if not has_info:
+            self._write_info(name, info)
+
+    # The store's primitives, on collection names, used by publish and read_version_info.
+    @abstractmethod
+    def _exists(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def _count(self, name: str) -> int:
+        """Every object in the collection, the version record included."""
+
+    @abstractmethod
+    def _drop(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None: ...
+
+    @abstractmethod
+    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+        """Write one object per row, its id from its chunk_id (``point_uuid``)."""
+
+    @abstractmethod
+    def _write_info(self, name: str, info: VersionInfo) -> None: ...
+
+    @abstractmethod
+    def _read_info(self, name: str) -> VersionInfo | None: ...
 
     @abstractmethod
     def switch_alias(self, namespace: str, version: str) -> None:

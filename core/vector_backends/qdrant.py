@@ -36,15 +36,12 @@ from core.vector_backends import (
     RRF_K,
     VERSION_INFO_ID,
     VERSION_RE,
-    PublishResult,
     SearchFilters,
     StoredHit,
     VectorBackend,
     VersionInfo,
     VersionInUse,
-    check_points,
     point_uuid,
-    stored_payload,
     validate_version,
 )
 
@@ -161,48 +158,38 @@ class QdrantBackend(VectorBackend):
         return version if collection.startswith(prefix) and VERSION_RE.match(version) else None
 
     # -- build plane ------------------------------------------------------------------------
-    def publish(
-        self,
-        namespace: str,
-        version: str,
-        vectors: np.ndarray,
-        payloads: list[dict[str, Any]],
-        facts: list[dict[str, Any]] | None = None,
-    ) -> PublishResult:
-        self._require_write("publish")
-        matrix = check_points(vectors, payloads)
-        name = self.collection_name(namespace, version)
-        info = VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
-        if self.client.collection_exists(name):
-            has_info = self._read_info(name) is not None
-            if self.client.count(name, exact=True).count == len(payloads) + has_info:
-                # Complete, or every chunk is there and only the record is missing (a publish that
-                # stopped just before it, or one made before records existed): finish it.
-                self._index_payload(name)
-                self._write_info(name, info)
-                return PublishResult(name, len(payloads), reused=True)
-            if self.current_alias_target(namespace) == version:
-                raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
-            # A publish that stopped half-way: versions are immutable, so rebuild it whole.
-            self.client.delete_collection(name)
+    def _exists(self, name: str) -> bool:
+        return self.client.collection_exists(name)
+
+    def _count(self, name: str) -> int:
+        return self.client.count(name, exact=True).count
+
+    def _drop(self, name: str) -> None:
+        self.client.delete_collection(name)
+
+    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
         self.client.create_collection(
             name,
-            vectors_config={DENSE: models.VectorParams(size=matrix.shape[1], distance=models.Distance.COSINE)},
+            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
         )
         self._index_payload(name)
+
+    def _complete(self, name: str, info: VersionInfo, has_info: bool) -> None:
+        self._index_payload(name)  # in case an earlier publish stopped right after the points
+        super()._complete(name, info, has_info)
+
+    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
         sparse = bm25_vectors([lexical_text(p) for p in payloads])
         for start in range(0, len(payloads), UPLOAD_BATCH):
             points = []
             for row in range(start, min(start + UPLOAD_BATCH, len(payloads))):
-                vector: dict[str, Any] = {DENSE: matrix[row].tolist()}
+                vector: dict[str, Any] = {DENSE: vectors[row].tolist()}
                 if sparse[row] is not None:
                     vector[SPARSE] = sparse[row]
                 points.append(models.PointStruct(id=point_uuid(payloads[row]["chunk_id"]), vector=vector,
-                                                 payload=stored_payload(payloads[row], version)))
+                                                 payload=payloads[row]))
             self.client.upsert(name, points=points, wait=True)
-        self._write_info(name, info)  # last: its presence says the version is complete
-        return PublishResult(name, len(payloads), reused=False)
 
     def _write_info(self, name: str, info: VersionInfo) -> None:
         record = models.PointStruct(id=VERSION_INFO_ID, vector={}, payload=info.to_payload())
@@ -211,10 +198,6 @@ class QdrantBackend(VectorBackend):
     def _read_info(self, name: str) -> VersionInfo | None:
         records = self.client.retrieve(name, ids=[VERSION_INFO_ID], with_payload=True, with_vectors=False)
         return VersionInfo.from_payload(records[0].payload or {}) if records else None
-
-    def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
-        name = self.collection_name(namespace, version)
-        return self._read_info(name) if self.client.collection_exists(name) else None
 
     def _index_payload(self, name: str) -> None:
         for field_name in INDEXED_FIELDS:

@@ -32,15 +32,12 @@ from core.ids import namespace_slug, validate_tenant_id
 from core.lexical import lexical_text, tokenize
 from core.vector_backends import (
     VERSION_INFO_ID,
-    PublishResult,
     SearchFilters,
     StoredHit,
     VectorBackend,
     VersionInfo,
     VersionInUse,
-    check_points,
     point_uuid,
-    stored_payload,
     validate_version,
 )
 
@@ -160,40 +157,26 @@ class WeaviateBackend(VectorBackend):
         return found
 
     # -- build plane ------------------------------------------------------------------------
-    def publish(
-        self,
-        namespace: str,
-        version: str,
-        vectors: np.ndarray,
-        payloads: list[dict[str, Any]],
-        facts: list[dict[str, Any]] | None = None,
-    ) -> PublishResult:
+    def _exists(self, name: str) -> bool:
+        return self.client.collections.exists(name)
+
+    def _count(self, name: str) -> int:
+        return self.client.collections.use(name).aggregate.over_all(total_count=True).total_count
+
+    def _drop(self, name: str) -> None:
+        self.client.collections.delete(name)
+
+    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
         from weaviate.classes.data import DataObject
 
-        self._require_write("publish")
-        matrix = check_points(vectors, payloads)
-        name = self.collection_name(namespace, version)
-        info = VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
-        if self.client.collections.exists(name):
-            has_info = self._read_info(name) is not None
-            count = self.client.collections.use(name).aggregate.over_all(total_count=True).total_count
-            if count == len(payloads) + has_info:
-                if not has_info:  # every chunk is there, only the record is missing: finish the version
-                    self._write_info(name, info)
-                return PublishResult(name, len(payloads), reused=True)
-            if self.current_alias_target(namespace) == version:
-                raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
-            # A publish that stopped half-way: versions are immutable, so rebuild it whole.
-            self.client.collections.delete(name)
-        self._create(name, namespace, version)
         collection = self.client.collections.use(name)
         for start in range(0, len(payloads), UPLOAD_BATCH):
             rows = range(start, min(start + UPLOAD_BATCH, len(payloads)))
             objects = [
                 DataObject(
-                    properties=_properties(stored_payload(payloads[row], version)),
+                    properties=_properties(payloads[row]),
                     uuid=point_uuid(payloads[row]["chunk_id"]),
-                    vector=matrix[row].tolist(),
+                    vector=vectors[row].tolist(),
                 )
                 for row in rows
             ]
@@ -201,8 +184,6 @@ class WeaviateBackend(VectorBackend):
             if result.has_errors:
                 first = next(iter(result.errors.values()))
                 raise RuntimeError(f"Weaviate refused {len(result.errors)} objects of {name}: {first.message}")
-        self._write_info(name, info)  # last: its presence says the version is complete
-        return PublishResult(name, len(payloads), reused=False)
 
     def _write_info(self, name: str, info: VersionInfo) -> None:
         properties = {"tenant_id": info.to_payload()["tenant_id"], "payload_json": json.dumps(info.to_payload())}
@@ -213,11 +194,7 @@ class WeaviateBackend(VectorBackend):
                                                                            return_properties=["payload_json"])
         return None if record is None else VersionInfo.from_payload(json.loads(record.properties["payload_json"]))
 
-    def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
-        name = self.collection_name(namespace, version)
-        return self._read_info(name) if self.client.collections.exists(name) else None
-
-    def _create(self, name: str, namespace: str, version: str) -> None:
+    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
         from weaviate.classes.config import (
             Configure,
             DataType,

@@ -10,6 +10,7 @@ from core.query_encoder import QueryEncoder
 from core.query_engine import QueryEngine, QueryRequest
 from core.registry import Registry
 from core.snapshot import load_snapshot
+from core.vector_backends import open_vector_backend
 from query_service.config import ServiceSettings
 
 NOTE_A = """# Serrage des roues
@@ -37,14 +38,20 @@ def uploads_index(s3_settings, build_corpus):
     store.put("uploads/default/pack-b/serrage-206.md", NOTE_B.encode(), {"source_app": "wiki"})
     success, reports = build_corpus(s3_settings, ["knowledge:policies", "knowledge:uploads"])
     assert success and reports["knowledge:uploads"]["promoted"]
-    snapshot, checks = load_snapshot(Registry(s3_settings.registry_url, s3_settings.tenant_id))
+    # Through the vector store's aliases when one is configured (KNOWLEDGE_TEST_VECTOR_BACKEND=qdrant).
+    backend = open_vector_backend(s3_settings, read_only=True)
+    snapshot, checks = load_snapshot(Registry(s3_settings.registry_url, s3_settings.tenant_id), backend=backend)
     assert snapshot is not None, checks
+    if backend is not None:
+        assert {type(index).__name__ for index in snapshot.indexes.values()} == {"BackendIndex"}
     engine = QueryEngine(QueryEncoder(torch_threads=None), ServiceSettings().retrieval_config(), "default")
 
     def ask(actor: str, **request) -> dict:
         return engine.answer(snapshot, ACTORS[actor], QueryRequest(question=QUESTION, **request)).response
 
-    return ask
+    yield ask
+    if backend is not None:
+        backend.close()
 
 
 def sources(response: dict) -> set[str]:

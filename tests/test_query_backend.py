@@ -109,6 +109,7 @@ def test_the_service_answers_through_the_qdrant_alias_with_the_local_gate(
 def test_a_namespace_missing_from_the_store_quarantines_until_it_is_published(
     settings, build_corpus, serve, monkeypatch, tmp_path
 ):
+    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "local")
     success, _ = build_corpus(settings, ["knowledge:policies"])  # built with the local default only
     assert success
     monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")

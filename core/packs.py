@@ -1,6 +1,7 @@
 """The packs registry: a tenant's document packs, created by uploads or by hand, and disabled by hand.
 
-Kept in the registry database next to versions and aliases; its own table, its own module.
+Kept in the registry database next to versions and aliases; its own table, its own module. The
+schema is migrated by core/schema.py (a no-op here when the registry that made ``engine`` did it).
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from core.schema import metadata, upgrade
 from core.uploads import PACK_ID_RE
 
-_metadata = sa.MetaData()
 packs = sa.Table(
     "packs",
-    _metadata,
+    metadata,
     sa.Column("tenant_id", sa.String(64), primary_key=True),
     sa.Column("pack_id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
@@ -27,7 +28,7 @@ class Packs:
     def __init__(self, engine: sa.Engine, tenant_id: str):
         self.engine = engine
         self.tenant_id = tenant_id
-        _metadata.create_all(engine)
+        upgrade(engine)
 
     def create(self, pack_id: str, name: str | None = None, active: bool = True) -> None:
         if not PACK_ID_RE.match(pack_id):

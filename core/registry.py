@@ -2,6 +2,12 @@
 
 SQLite by default and Postgres in production, through the same SQLAlchemy Core statements. The
 aliases are the only mutable thing about published knowledge and they change in one transaction.
+
+The schema is migrated by Alembic (core/schema.py): ``Registry(url, tenant_id)`` brings the
+database to the newest revision the first time a process opens it. The query service only reads
+the registry and appends to ``query_log``; with ``migrate=False`` it opens it without touching the
+schema, so it can run with credentials that have no DDL rights once ``knowledge db upgrade`` has
+run with the build plane's. A table it needs that is missing is then a ``MissingRegistryTable``.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-LATEST, ROLLBACK = "latest", "rollback"
+from core.schema import ensure_sqlite_dir, metadata, upgrade
 
-metadata = sa.MetaData()
+LATEST, ROLLBACK = "latest", "rollback"
 
 index_versions = sa.Table(
     "index_versions",
@@ -61,11 +67,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-
 @dataclass(frozen=True)
 class VersionRecord:
     namespace: str
@@ -80,14 +81,16 @@ class VersionRecord:
 
 
 class Registry:
-    def __init__(self, url: str, tenant_id: str):
-        _ensure_sqlite_dir(url)
+    def __init__(self, url: str, tenant_id: str, migrate: bool = True):
+        """``migrate=False``: leave the schema alone (a role without DDL rights, see the module docstring)."""
+        ensure_sqlite_dir(url)
         self.url = url
         self.tenant_id = tenant_id
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        if migrate:
+            upgrade(self.engine)
 
     # -- versions ---------------------------------------------------------------------------
     def add_version(self, namespace: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
@@ -249,10 +252,9 @@ def _record(row: Any) -> VersionRecord:
 
 # -- query service: caller apps and the query log ----------------------------------------------
 # Added for the read side. The caller-app registry follows Aurora Nexus: a name, an active flag,
-# seeded with the two apps every deployment has. The query log is append-only: the service only
-# ever inserts, and triggers refuse UPDATE and DELETE where the database supports them.
-
-SEEDED_CALLER_APPS = ("aurora_nexus_ui", "unknown")
+# seeded by the initial migration with the two apps every deployment has (aurora_nexus_ui,
+# unknown). The query log is append-only: the service only ever inserts, and triggers created by
+# the migration refuse UPDATE and DELETE.
 
 caller_apps = sa.Table(
     "caller_apps", metadata,
@@ -280,31 +282,13 @@ query_log = sa.Table(
 sa.Index("ix_query_log_at", query_log.c.tenant_id, query_log.c.at)
 
 
-@sa.event.listens_for(caller_apps, "after_create")
-def _seed_caller_apps(target: sa.Table, connection: sa.Connection, **_: Any) -> None:
-    connection.execute(target.insert(), [{"name": name, "active": True, "created_at": _now()}
-                                         for name in SEEDED_CALLER_APPS])
-
-
-for _operation in ("UPDATE", "DELETE"):
-    sa.event.listen(query_log, "after_create", sa.DDL(
-        f"CREATE TRIGGER query_log_no_{_operation.lower()} BEFORE {_operation} ON query_log "
-        "BEGIN SELECT RAISE(ABORT, 'query_log is append-only'); END").execute_if(dialect="sqlite"))
-sa.event.listen(query_log, "after_create", sa.DDL(
-    "CREATE OR REPLACE FUNCTION query_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'query_log is append-only'; END $$").execute_if(dialect="postgresql"))
-sa.event.listen(query_log, "after_create", sa.DDL(
-    "CREATE TRIGGER query_log_append_only BEFORE UPDATE OR DELETE ON query_log "
-    "FOR EACH ROW EXECUTE FUNCTION query_log_append_only()").execute_if(dialect="postgresql"))
-
-
 class MissingRegistryTable(RuntimeError):
     """A table the query service needs is not in the registry database."""
 
     def __init__(self, table: str, url: str):
         super().__init__(f"the registry table '{table}' is missing from the registry database "
                          f"({sa.make_url(url).render_as_string(hide_password=True)}); "
-                         "restarting the query service or running any knowledge command against it creates it again")
+                         "`knowledge db upgrade`, run with the build plane's credentials, creates the schema")
         self.table = table
 
 

@@ -60,7 +60,8 @@ class ServiceState:
         self.settings = settings
         self.service = service
         self.keyring = ApiKeyring.parse(service.api_keys.get_secret_value())
-        self.registry = Registry(settings.registry_url, settings.tenant_id)
+        # Read and append to query_log only: the build plane (or `knowledge db upgrade`) owns the schema.
+        self.registry = Registry(settings.registry_url, settings.tenant_id, migrate=False)
         self.backend = open_vector_backend(settings, read_only=True)  # None: the local version files
         limit_blas_threads(service.threads_per_request)
         self.engine = QueryEngine(embedder or QueryEncoder(service.threads_per_request), service.retrieval_config(),

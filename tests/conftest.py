@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "knowledge"
@@ -38,37 +40,72 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_registry():
-    """With KNOWLEDGE_TEST_REGISTRY=postgres, a throwaway Postgres cluster for the registry; else None."""
+def postgres_cluster() -> Iterator[str]:
+    """A throwaway Postgres cluster for the session (the test is skipped without Debian's binaries).
+
+    Its URL names the registry template: a database migrated once, which ``registry_url`` copies.
+    """
+    from core.schema import upgrade
+    from tests.facts.servers import ServerUnavailable, postgres_server
+
+    try:
+        with postgres_server("registry_template") as url:
+            upgrade(url)
+            yield url
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_registry(request: pytest.FixtureRequest) -> str | None:
+    """With KNOWLEDGE_TEST_REGISTRY=postgres, the session's Postgres cluster; else None (SQLite)."""
     if os.environ.get("KNOWLEDGE_TEST_REGISTRY", "sqlite") != "postgres":
-        yield None
-        return
-    from tests.facts.servers import postgres_server
-
-    with postgres_server("registry_template") as url:
-        yield url
+        return None
+    return request.getfixturevalue("postgres_cluster")
 
 
-@pytest.fixture
-def registry_url(postgres_registry, tmp_path: Path) -> str:
-    """A fresh registry database per test: SQLite in the test's directory, or a new Postgres database."""
-    if postgres_registry is None:
-        return f"sqlite:///{tmp_path / 'data' / 'registry.db'}"
-    import uuid
+@pytest.fixture(scope="session")
+def new_registry_url(postgres_registry: str | None) -> Callable[[Path], str]:
+    """new_registry_url(directory) → a fresh registry database: a SQLite file in ``directory``, or a
+    new Postgres database with KNOWLEDGE_TEST_REGISTRY=postgres.
 
-    import psycopg
+    The Postgres one is a copy of the migrated template, which is much faster than migrating it.
+    """
+    from tests.facts.servers import create_database
 
-    name = f"registry_{uuid.uuid4().hex[:12]}"
-    server = postgres_registry.removeprefix("postgresql+psycopg://").rsplit("/", 1)[0]
-    with psycopg.connect(f"postgresql://{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://{server}/{name}"
+    def new(directory: Path) -> str:
+        if postgres_registry is None:
+            return f"sqlite:///{directory / 'registry.db'}"
+        return create_database(postgres_registry, template=sa.make_url(postgres_registry).database)
+
+    return new
 
 
 @pytest.fixture
-def settings(tmp_path: Path, corpus: Path, registry_url: str):
+def registry_url(new_registry_url: Callable[[Path], str], tmp_path: Path) -> Iterator[str]:
+    """A fresh registry database per test (see ``new_registry_url``), dropped after it on Postgres."""
+    url = new_registry_url(tmp_path / "data")
+    yield url
+    if not url.startswith("sqlite"):
+        from tests.facts.servers import drop_database
+
+        drop_database(url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path, registry_url: str, monkeypatch: pytest.MonkeyPatch):
+    """A build plane's settings over a private copy of the corpus.
+
+    With KNOWLEDGE_TEST_VECTOR_BACKEND=qdrant, the build publishes to Qdrant as well (a local-mode
+    directory of the test's own, or QDRANT_URL's server) and readers built from the environment
+    (the query service, ``knowledge query``) read through its aliases.
+    """
     from core.settings import Settings
 
+    if os.environ.get("KNOWLEDGE_TEST_VECTOR_BACKEND") == "qdrant":
+        monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
+        if not os.environ.get("QDRANT_URL"):
+            monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
     return Settings.from_env(data_dir=tmp_path / "data", knowledge_dir=corpus, registry_url=registry_url)
 
 

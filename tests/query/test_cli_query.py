@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cli.main import main
-from tests.query.support import headers
+from tests.query.support import headers, registry_url_of
 
 QUESTION = "Combien de temps ai-je pour retourner une pièce ?"
 
@@ -16,7 +16,7 @@ QUESTION = "Combien de temps ai-je pour retourner une pièce ?"
 @pytest.fixture
 def cli_env(built, embedder, monkeypatch):
     monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(built))
-    monkeypatch.delenv("KNOWLEDGE_REGISTRY_URL", raising=False)
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", registry_url_of(built))
     monkeypatch.setattr("core.query_encoder.QueryEncoder", lambda **_: embedder)
 
 
@@ -47,9 +47,10 @@ def test_the_grant_applies_to_the_cli(cli_env, capsys):
     assert "internal:code" not in out["index_versions"]
 
 
-def test_a_quarantined_data_dir_fails(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(tmp_path / "empty"))
-    monkeypatch.delenv("KNOWLEDGE_REGISTRY_URL", raising=False)
+def test_a_quarantined_data_dir_fails(new_data_dir, tmp_path, monkeypatch, capsys):
+    data = new_data_dir(tmp_path / "empty")
+    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(data))
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", registry_url_of(data))
     assert main(["query", QUESTION, "--actor", "chatbot_prod"]) == 1
     assert "quarantined" in capsys.readouterr().err
 

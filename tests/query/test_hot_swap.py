@@ -9,15 +9,15 @@ import weakref
 from pathlib import Path
 
 from core.registry import Registry
-from tests.query.support import headers, state, synthetic_version
+from tests.query.support import headers, registry_url_of, state, synthetic_version
 
 NAMESPACE = "knowledge:faq"
 TEXTS = [f"Garantie et retour des pièces détachées, fiche {i}" for i in range(40)]
 
 
-def test_alias_moves_under_concurrent_requests(make_client, tmp_path: Path):
-    data = tmp_path / "swap"
-    registry = Registry(f"sqlite:///{data / 'registry.db'}", "default")
+def test_alias_moves_under_concurrent_requests(make_client, new_data_dir, tmp_path: Path):
+    data = new_data_dir(tmp_path / "swap")
+    registry = Registry(registry_url_of(data), "default")
     v1 = synthetic_version(registry, data, NAMESPACE, TEXTS, tag="aaaaaa")
     client = make_client(data, score_thresholds="knowledge:*=-1", alias_poll_seconds=0.2)
     first = weakref.ref(state(client).snapshot.indexes[NAMESPACE])

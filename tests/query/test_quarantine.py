@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.registry import Registry
-from tests.query.support import headers, state, synthetic_version
+from tests.query.support import headers, registry_url_of, state, synthetic_version
 
 TEXTS = [f"Garantie des pièces détachées, cas numéro {i}" for i in range(6)]
 
@@ -27,10 +27,10 @@ def query_status(client) -> int:
     return client.post("/knowledge/query", json={"question": "garantie"}, headers=headers("support_prod")).status_code
 
 
-def test_nothing_published_is_quarantined_until_a_version_passes(make_client, tmp_path: Path, caplog):
+def test_nothing_published_is_quarantined_until_a_version_passes(make_client, new_data_dir, tmp_path: Path, caplog):
     caplog.set_level(logging.INFO, logger="knowledge.query")
-    data = tmp_path / "empty"
-    registry = Registry(f"sqlite:///{data / 'registry.db'}", "default")
+    data = new_data_dir(tmp_path / "empty")
+    registry = Registry(registry_url_of(data), "default")
     client = make_client(data, ready=False)
     response = client.post("/knowledge/query", json={"question": "garantie"}, headers=headers("support_prod"))
     assert response.status_code == 503 and response.headers["retry-after"]
@@ -67,7 +67,7 @@ def _bad_version(kind: str, registry: Registry, data: Path) -> str:
 @pytest.mark.parametrize("kind", ["dimension", "not_empty", "model", "readable"])
 def test_a_bad_alias_change_quarantines_and_a_rollback_recovers(make_client, data_copy, kind):
     client = make_client(data_copy)
-    registry = Registry(f"sqlite:///{data_copy / 'registry.db'}", "default")
+    registry = Registry(registry_url_of(data_copy), "default")
     assert query_status(client) == 200
     version = _bad_version(kind, registry, data_copy)
     wait_for(lambda: query_status(client) == 503)

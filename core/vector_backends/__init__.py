@@ -318,7 +318,6 @@ class VectorBackend(ABC):
     def list_versions(self, namespace: str) -> list[str]:
         """Versions of the namespace present in the store, sorted by name."""
 
-    @abstractmethod
     def search(
         self,
         namespace: str,
@@ -334,6 +333,15 @@ class VectorBackend(ABC):
         score (not a cosine), comparable only within one result list; the query service gates on
         the cosine of the returned vector and the lexical coverage, as for the local index.
         """
+        allowed = SearchFilters.parse(filters)
+        if allowed.pack_ids == ():
+            return []  # an explicit empty list of packs grants nothing
+        return self._search(namespace, np.asarray(query_vector, dtype=np.float32).ravel(), query_text, top_k, allowed)
+
+    @abstractmethod
+    def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
+                allowed: SearchFilters) -> list[StoredHit]:
+        """The store's hybrid search through the alias, filtered by ``allowed`` before ranking."""
 
     def close(self) -> None:  # noqa: B027 - a backend without a connection has nothing to close
         pass

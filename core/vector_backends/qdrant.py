@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -240,20 +239,11 @@ class QdrantBackend(VectorBackend):
         return sorted(v for v in (self._version_of(namespace, n) for n in names) if v)
 
     # -- query service ----------------------------------------------------------------------
-    def search(
-        self,
-        namespace: str,
-        query_vector: np.ndarray,
-        query_text: str,
-        top_k: int,
-        filters: Mapping[str, Any],
-    ) -> list[StoredHit]:
-        allowed = SearchFilters.parse(filters)
-        if allowed.pack_ids == ():
-            return []  # an explicit empty list of packs grants nothing
+    def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
+                allowed: SearchFilters) -> list[StoredHit]:
         condition = _payload_filter(allowed)
         limit = max(top_k, MIN_CANDIDATES)
-        dense = np.asarray(query_vector, dtype=np.float32).ravel().tolist()
+        dense = query_vector.tolist()
         prefetch = [models.Prefetch(query=dense, using=DENSE, filter=condition, limit=limit)]
         sparse = query_sparse_vector(query_text)
         if sparse is not None:

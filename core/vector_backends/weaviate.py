@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -248,27 +247,18 @@ class WeaviateBackend(VectorBackend):
         return sorted(self._collections(namespace).values())
 
     # -- query service ----------------------------------------------------------------------
-    def search(
-        self,
-        namespace: str,
-        query_vector: np.ndarray,
-        query_text: str,
-        top_k: int,
-        filters: Mapping[str, Any],
-    ) -> list[StoredHit]:
+    def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
+                allowed: SearchFilters) -> list[StoredHit]:
         from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
         from weaviate.exceptions import WeaviateBaseError
 
-        allowed = SearchFilters.parse(filters)
-        if allowed.pack_ids == ():
-            return []  # an explicit empty list of packs grants nothing
         conditions = [Filter.by_property("tenant_id").equal(allowed.tenant_id)]
         if allowed.pack_ids:
             conditions.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
         if allowed.source_app:
             conditions.append(Filter.by_property("source_app").equal(allowed.source_app))
         where = Filter.all_of(conditions)
-        vector = np.asarray(query_vector, dtype=np.float32).ravel().tolist()
+        vector = query_vector.tolist()
         terms = " ".join(tokenize(query_text))
         alias = self.alias_name(namespace)
         collection = self.client.collections.use(alias)

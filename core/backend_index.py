@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core.lexical import lexical_text
+from core.lexical import covered, lexical_text
 from core.retrieval import Filters, Hit, RetrievalConfig, gate_score
 from core.vector_backends import VectorBackend, VersionInfo
 
@@ -78,6 +78,7 @@ class BackendIndex:
         if filters.pack_ids is not None:
             allowed["pack_ids"] = sorted(filters.pack_ids)
         query = np.asarray(query_vector, dtype=np.float32).ravel()
+        shares: dict[str, dict[str, float]] = {}  # per version answering: the question's terms, weighed once
         hits = []
         for found in self.backend.search(self.namespace, query, query_text, config.candidates, allowed):
             if found.vector.shape != query.shape:
@@ -85,7 +86,9 @@ class BackendIndex:
                                  f"{found.chunk_id} in {self.namespace}; the query has {query.shape}")
             version = str(found.payload.get("index_version") or self.version)
             cosine = float(found.vector @ query)
-            coverage = self._info(version).terms.coverage(query_text, lexical_text(found.payload))
+            if version not in shares:
+                shares[version] = self._info(version).terms.query_shares(query_text)
+            coverage = covered(shares[version], lexical_text(found.payload))
             hits.append(Hit(StoredPassage(self.namespace, version, found.payload), 0, cosine, coverage, 0.0,
                             gate_score(cosine, coverage, config), found.score))
         return hits

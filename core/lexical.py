@@ -218,6 +218,14 @@ class BM25Index:
         return LexicalScores(bm25, np.minimum(coverage, 1.0))
 
 
+def covered(query_shares: Mapping[str, float], passage_text: str) -> float:
+    """The coverage of a passage for a question's ``TermStats.query_shares``."""
+    if not query_shares:
+        return 0.0
+    present = set(tokenize(passage_text))
+    return min(1.0, sum(share for t, share in query_shares.items() if t in present))
+
+
 def lexical_text(payload: Mapping[str, Any]) -> str:
     """What keyword search reads of a chunk: its title, heading path and text."""
     heading = " ".join(payload.get("heading_path") or [])
@@ -250,17 +258,20 @@ class TermStats:
             documents += 1
         return cls(documents, dict(counts))
 
-    def coverage(self, query_text: str, passage_text: str) -> float:
-        """Share of the query's IDF weight whose terms the passage contains (BM25Index.score's coverage)."""
+    def query_shares(self, query_text: str) -> dict[str, float]:
+        """Each query term the version uses, with its share of the query's total IDF weight.
+
+        Terms the version never uses weigh in the total but can match no passage (as in BM25Index).
+        Computed once per question; ``covered`` then scores each passage against it.
+        """
         query = list(dict.fromkeys(tokenize(query_text)))
         weights = {t: idf(self.documents, self.df.get(t, 0)) for t in query}
         total = sum(weights.values())
-        # Terms the version never uses weigh in the total but can match no passage (as in BM25Index).
-        known = [t for t in query if self.df.get(t)]
-        if total <= 0 or not known:
-            return 0.0
-        present = set(tokenize(passage_text))
-        return min(1.0, sum(weights[t] for t in known if t in present) / total)
+        return {t: weights[t] / total for t in query if self.df.get(t)} if total > 0 else {}
+
+    def coverage(self, query_text: str, passage_text: str) -> float:
+        """Share of the query's IDF weight whose terms the passage contains (BM25Index.score's coverage)."""
+        return covered(self.query_shares(query_text), passage_text)
 
     def to_dict(self) -> dict[str, Any]:
         return {"documents": self.documents, "df": dict(self.df)}

@@ -243,13 +243,18 @@ class VectorBackend(ABC):
         self._require_write("publish")
         matrix = check_points(vectors, payloads)
         name = self.collection_name(namespace, version)
-        info = VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
+
+        def record() -> VersionInfo:  # tokenises every chunk: only when a record is to be written
+            return VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
+
         if self._exists(name):
             has_info = self._read_info(name) is not None
             if self._count(name) == len(payloads) + has_info:
                 # Complete, or every chunk is there and only the record is missing (a publish that
                 # stopped just before it, or one made before records existed): finish it.
-                self._complete(name, info, has_info)
+                self._complete(name)
+                if not has_info:
+                    self._write_info(name, record())
                 return PublishResult(name, len(payloads), reused=True)
             if self.current_alias_target(namespace) == version:
                 raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
@@ -257,7 +262,7 @@ class VectorBackend(ABC):
             self._drop(name)
         self._create(name, namespace, version, matrix.shape[1])
         self._upload(name, matrix, [stored_payload(p, version) for p in payloads])
-        self._write_info(name, info)  # last: its presence says the version is complete
+        self._write_info(name, record())  # last: its presence says the version is complete
         return PublishResult(name, len(payloads), reused=False)
 
     def read_version_info(self, namespace: str, version: str) -> VersionInfo | None:
@@ -265,10 +270,8 @@ class VectorBackend(ABC):
         name = self.collection_name(namespace, version)
         return self._read_info(name) if self._exists(name) else None
 
-    def _complete(self, name: str, info: VersionInfo, has_info: bool) -> None:
-        """Finish a collection whose chunks are all there (by default: add the missing record)."""
-        if not has_info:
-            self._write_info(name, info)
+    def _complete(self, name: str) -> None:  # noqa: B027 - a hook; most stores have nothing to redo
+        """Store housekeeping for a collection whose chunks are all there, before it is reused."""
 
     # The store's primitives, on collection names, used by publish and read_version_info.
     @abstractmethod

@@ -174,9 +174,8 @@ class QdrantBackend(VectorBackend):
         )
         self._index_payload(name)
 
-    def _complete(self, name: str, info: VersionInfo, has_info: bool) -> None:
+    def _complete(self, name: str) -> None:
         self._index_payload(name)  # in case an earlier publish stopped right after the points
-        super()._complete(name, info, has_info)
 
     def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
         sparse = bm25_vectors([lexical_text(p) for p in payloads])

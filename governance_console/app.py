@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, console_settings: ConsoleSettin
     @app.exception_handler(NotFound)
     @app.exception_handler(UnknownFact)
     async def not_found(request: Request, exc: LookupError) -> Response:
-        return _error(request, 404, str(exc).strip("'\""))
+        return _error(request, 404, str(exc))
 
     @app.exception_handler(ReviewError)
     @app.exception_handler(QueueError)

@@ -19,10 +19,12 @@ FACT_COLOURS = {"approved": STATUS_COLOURS["success"], "proposed": "#1565c0", "c
 
 
 def highlight(text: str, value: str | None) -> Markup:
-    """The passage with each occurrence of the fact's value (case-insensitive) in <mark>."""
+    """The passage with each occurrence of the fact's value in <mark>: case, the decimal separator and
+    spaces may differ from the text (the stored value is normalised: "99.7 %" for "99,7%")."""
     if not value or not value.strip():
         return escape(text)
-    parts = re.split(f"({re.escape(value.strip())})", text, flags=re.IGNORECASE)
+    pattern = re.escape(value.strip()).replace(",", r"\.").replace(r"\.", "[.,]").replace(r"\ ", r"\s*")
+    parts = re.split(f"({pattern})", text, flags=re.IGNORECASE)
     return Markup("").join(Markup("<mark>{}</mark>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 

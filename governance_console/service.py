@@ -131,7 +131,7 @@ class Console:
         try:
             return review.resolve_ids(self.store, self.tenant, refs)
         except UnknownFact as exc:
-            raise NotFound(str(exc).strip("'\"")) from exc
+            raise NotFound(str(exc)) from exc
 
     def approve(self, ids: list[str], who: Principal, skip_conflicted: bool = False) -> dict[str, list[str]]:
         return review.approve(self.store, self.tenant, self._ids(ids), who.actor, skip_conflicted=skip_conflicted)
@@ -185,7 +185,7 @@ class Console:
         try:
             self.ctx.packs.set_active(pack_id, active)
         except LookupError as exc:
-            raise NotFound(str(exc).strip("'\"")) from exc
+            raise NotFound(str(exc)) from exc
         self._audit("pack_enabled" if active else "pack_disabled", who, pack_id=pack_id)
 
     def caller_apps(self) -> list[dict[str, Any]]:

@@ -211,7 +211,10 @@ class Console:
     def rollback(self, namespace: str, who: Principal) -> dict[str, Any]:
         if namespace not in self.registry.namespaces():
             raise NotFound(f"no index versions for namespace {namespace!r}")
-        result = build.rollback(self.ctx, namespace)
+        try:
+            result = build.rollback(self.ctx, namespace)
+        except LookupError as exc:  # no @rollback version to go back to
+            raise NotFound(str(exc)) from exc
         self._audit("index_rollback", who, **result)
         return result
 

@@ -39,8 +39,9 @@ def _error(request: Request, status: int, message: str) -> Response:
     if _is_api(request):
         return JSONResponse({"detail": message}, status_code=status)
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
-                                      status_code=status)
+    context = {"status": status, "message": message, "principal": getattr(request.state, "principal", None),
+               "csrf": request.state.session.get("csrf", "")}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def create_app(settings: Settings | None = None, console_settings: ConsoleSettings | None = None,

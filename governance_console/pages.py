@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from core.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_STATUSES
 from governance_console.auth import csrf_matches, new_csrf_token
 from governance_console.insight import insight
-from governance_console.queue import SORTS, QueueFilter
+from governance_console.queue import SORTS, QueueError, QueueFilter
 from governance_console.security import Admin, Forbidden, Reviewer, Viewer
 from governance_console.service import Console
 
@@ -80,16 +80,20 @@ def home(who: Viewer) -> Response:
 # -- review queue -----------------------------------------------------------------------------
 @router.get("/queue")
 def queue(request: Request, who: Viewer, namespace: str = "", fact_type: str = "", subject: str = "",
-          status: Annotated[list[str] | None, Query()] = None, critical: bool = False,
-          age: Annotated[int | None, Query(ge=0, le=36500)] = None, sort: str = "oldest",
-          cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+          status: Annotated[list[str] | None, Query()] = None, critical: str = "", age: str = "",
+          sort: str = "oldest", cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
           rows_only: bool = False) -> Response:
+    # A filter form sends empty fields for unset filters: "" means no filter, not a bad value.
+    if age and not age.isdigit():
+        raise QueueError(f"age must be a whole number of days, got {age!r}")
     wanted = QueueFilter(namespace=namespace or None, fact_type=fact_type or None, subject=subject or None,
-                         statuses=[s for s in status or [] if s] or [PROPOSED, CONFLICTED], critical=critical,
-                         min_age_days=age, sort=sort, limit=limit)
+                         statuses=[s for s in status or [] if s] or [PROPOSED, CONFLICTED],
+                         critical=critical in ("true", "on", "1"), min_age_days=int(age) if age else None, sort=sort,
+                         limit=limit)
     result = _console(request).queue(wanted, cursor)
-    params = {"namespace": namespace, "fact_type": fact_type, "subject": subject, "critical": critical or "",
-              "age": "" if age is None else age, "sort": sort, "limit": limit}
+    params = {k: v for k, v in {"namespace": namespace, "fact_type": fact_type, "subject": subject,
+                                "critical": "true" if wanted.critical else "", "age": age, "sort": sort,
+                                "limit": limit}.items() if v}
     return render(request, "queue_rows.html" if rows_only else "queue.html", page=result, wanted=wanted,
                   params=params, statuses=STATUSES, sorts=list(SORTS))
 

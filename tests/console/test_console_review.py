@@ -35,6 +35,9 @@ def test_queue_filters_and_keyset_pages(browser, seeded):
     assert api.get("/api/v1/facts", params={"subject": "retour"}).json()["total"] == 1
     assert api.get("/api/v1/facts", params={"age": 1}).json()["total"] == 0  # all created just now
     assert api.get("/api/v1/facts", params={"cursor": "garbage"}).status_code == 400
+    blank_form = vera.client.get("/queue", params={"namespace": "", "age": "", "critical": "", "sort": "oldest"})
+    assert blank_form.status_code == 200  # the filter form sends unset filters as empty fields
+    assert vera.client.get("/queue", params={"age": "old"}).status_code == 400
     html = vera.client.get("/queue", params={"limit": 10}).text
     assert html.count('class="fact-row"') == 10 and 'hx-get="/queue?' in html and "rows_only=true" in html
     rows = vera.client.get("/queue", params={"limit": 10, "rows_only": "true"}).text

@@ -192,3 +192,21 @@ def test_a_token_signed_by_another_key_is_refused(oidc_client):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     response = oidc_client.get("/api/v1/facts", headers={"Authorization": f"Bearer {token(other)}"})
     assert response.status_code == 401 and "Signature verification failed" in response.json()["detail"]
+
+
+def test_cli_hashes_a_password_and_refuses_to_start_without_accounts(capsys, monkeypatch):
+    import io
+
+    from argon2 import PasswordHasher
+
+    from cli.main import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
+    assert main(["console", "--hash-password", "--json"]) == 0
+    hashed = json.loads(capsys.readouterr().out)["hash"]
+    assert hashed.startswith("$argon2id$") and PasswordHasher().verify(hashed, "s3cret")
+    parse_accounts(f"rita:reviewer:{hashed}")  # the line the README tells people to write
+    monkeypatch.delenv("KNOWLEDGE_CONSOLE_ACCOUNTS", raising=False)
+    monkeypatch.delenv("KNOWLEDGE_CONSOLE_OIDC_JWKS_URL", raising=False)
+    assert main(["console", "--port", "0"]) == 1
+    assert "nobody could sign in" in capsys.readouterr().err

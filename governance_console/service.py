@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from core.facts import review
 from core.facts.model import OPEN, AuditEntry, Fact, Relation
 from core.facts.queries import facts_at, timeline
 from core.facts.store import FactStore, UnknownFact, open_fact_store
-from core.registry import caller_apps, set_caller_app
+from core.registry import Registry, caller_apps, set_caller_app
 from core.settings import Settings
 from core.uploads import APP_NAME_RE
 from governance_console.auth import Principal
@@ -60,8 +59,8 @@ class Console:
     def close(self) -> None:
         self.store.close()
 
-    @cached_property
-    def registry(self):
+    @property
+    def registry(self) -> Registry:
         return self.ctx.registry
 
     # -- facts ------------------------------------------------------------------------------
@@ -98,8 +97,10 @@ class Console:
         for fact_id in (match.from_id, match.to_id):
             fact = self.fact(fact_id)
             sides.append({"fact": fact, "passage": self.passage(fact)})
-        audit = [e for e in self.store.audit_log(self.tenant, fact_id=match.from_id)
-                 + self.store.audit_log(self.tenant, fact_id=match.to_id)]
+        audit = self.store.audit_log(self.tenant, fact_id=match.from_id)
+        audit += self.store.audit_log(self.tenant, fact_id=match.to_id)
+        # entries about the relation itself (detected, resolved) name no fact: the store has no
+        # lookup by relation, so they are picked from the tenant's log
         audit += [e for e in self.store.audit_log(self.tenant) if e.relation_id == match.id and e.fact_id is None]
         audit.sort(key=lambda e: e.at)
         return {"relation": match, "sides": sides, "audit": audit}

@@ -122,6 +122,11 @@ def test_an_oversized_form_is_refused_and_changes_nothing(browser, seeded):
     rita = browser("rita")
     response = rita.post("/queue/decide", {"action": "reject", "ids": [seeded.ids["retour"]], "reason": "x" * 20000})
     assert response.status_code == 413 and "request body too large" in response.text
+    # a body that does not announce its length (chunked) is cut off at the limit too
+    body = f"action=reject&ids={seeded.ids['retour']}&csrf_token={rita.csrf()}&reason=".encode() + b"x" * 20000
+    streamed = rita.client.post("/queue/decide", content=iter([body[i:i + 4096] for i in range(0, len(body), 4096)]),
+                                headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413, streamed.text
     assert seeded.store.get_facts(TENANT, [seeded.ids["retour"]])[0].status == "proposed"
 
 

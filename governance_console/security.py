@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from governance_console.auth import (
@@ -123,8 +124,12 @@ def current_principal(request: Request) -> Principal | None:
     return principal
 
 
-def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
-    async def check(request: Request) -> Principal:
+# Declared so OpenAPI documents the bearer scheme; the header itself is read in current_principal.
+_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="An OIDC access token (JWT) with a console role")
+
+
+def require(role: str) -> Callable[..., Awaitable[Principal]]:
+    async def check(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         principal = current_principal(request)  # an invalid bearer token raises AuthError → 401
         if principal is None:
             raise NotSignedIn()

@@ -210,3 +210,11 @@ def test_cli_hashes_a_password_and_refuses_to_start_without_accounts(capsys, mon
     monkeypatch.delenv("KNOWLEDGE_CONSOLE_OIDC_JWKS_URL", raising=False)
     assert main(["console", "--port", "0"]) == 1
     assert "nobody could sign in" in capsys.readouterr().err
+
+
+def test_openapi_documents_the_api_and_its_bearer_scheme(app):
+    spec = TestClient(app).get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert {"/api/v1/facts", "/api/v1/facts/approve", "/api/v1/conflicts", "/api/v1/indexes/rollback",
+            "/api/v1/packs", "/api/v1/caller-apps", "/api/v1/insight"} <= set(spec["paths"])
+    assert not [p for p in spec["paths"] if not p.startswith("/api/v1/")]  # pages stay out of the API

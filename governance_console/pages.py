@@ -100,8 +100,11 @@ def queue(request: Request, who: Viewer, namespace: str = "", fact_type: str = "
 
 @router.post("/queue/decide")
 def decide(request: Request, who: Reviewer, action: Annotated[str, Form(pattern="^(approve|reject)$")],
-           ids: Annotated[list[str], Form(max_length=500)], reason: Annotated[str, Form(max_length=2000)] = "",
+           ids: Annotated[list[str] | None, Form(max_length=500)] = None,
+           reason: Annotated[str, Form(max_length=2000)] = "",
            back: Annotated[str, Form(max_length=2000)] = "/queue") -> Response:
+    if not ids:
+        raise ValueError(f"select at least one fact to {action}")
     console = _console(request)
     if action == "approve":
         result = console.approve(ids, who, skip_conflicted=True)

@@ -52,6 +52,8 @@ def test_bulk_approve_and_reject_with_a_reason(browser, seeded):
     page = rita.client.get(response.headers["location"]).text
     assert "approved 1; skipped 1 in an open contradiction" in page
     assert seeded.store.get_facts(TENANT, [ids["retour"]])[0].approved_by == "account:rita"
+    nothing = rita.post("/queue/decide", {"action": "approve"})
+    assert nothing.status_code == 400 and "select at least one fact to approve" in nothing.text
     refused = rita.post("/queue/decide", {"action": "reject", "ids": [ids["xss"]], "reason": ""})
     assert refused.status_code == 409 and "a rejection needs a reason" in refused.text
     rita.post("/queue/decide", {"action": "reject", "ids": [ids["xss"]], "reason": "not a fact"})

@@ -86,11 +86,17 @@ def test_reviewer_resolves_a_conflict_side_by_side_and_sees_the_audit_entry(driv
     assert seeded.store.get_facts(TENANT, [kept])[0].status == "approved"
 
 
-def test_queue_keyboard_bulk_approve(driver, live, seeded):
+def test_queue_next_page_by_htmx_then_keyboard_bulk_approve(driver, live, seeded):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     sign_in(driver, live, "rita")
-    driver.get(f"{live}/queue?status=proposed&sort=subject")
+    url = f"{live}/queue?status=proposed&sort=subject&limit=1"
+    driver.get(url)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "tr.fact-row")) == 1
+    driver.find_element(By.ID, "more").click()  # htmx swaps the next rows in: no page load
+    WebDriverWait(driver, 5).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.fact-row")) == 2)
+    assert driver.current_url == url
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys("j")  # first row: subject "note" (xss fact), then "retour"
     body.send_keys("j")

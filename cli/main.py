@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules that add sub-commands: each exposes register(subparsers); a handler returns an exit code.
-COMMAND_MODULES = ("cli.build", "cli.sources", "cli.query", "cli.facts", "cli.db")
+COMMAND_MODULES = ("cli.build", "cli.sources", "cli.query", "cli.facts", "cli.db", "governance_console.cli")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ PROFILES = {
     "aurora": {"postgres", "qdrant", "minio"},
     "sapkb": {"postgres", "qdrant", "neo4j"},
 }
-APP_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon", "query"}
+APP_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon", "query", "console"}
 
 
 def merged() -> dict:
@@ -74,9 +74,9 @@ def test_stores_publish_no_port_and_live_on_an_internal_network():
     assert "--console-address" not in " ".join(compose["services"]["minio"].get("command", "").split())
 
 
-def test_only_ui_and_api_are_published_and_only_on_loopback():
+def test_only_uis_and_api_are_published_and_only_on_loopback():
     published = {n: s["ports"] for n, s in merged()["services"].items() if "ports" in s}
-    assert set(published) == {"dagster-webserver", "query"}
+    assert set(published) == {"dagster-webserver", "console", "query"}
     assert all(p.startswith("127.0.0.1:") for ports in published.values() for p in ports)
 
 
@@ -85,7 +85,7 @@ def test_runtime_gets_read_only_credentials_and_build_secrets_stay_in_the_build_
     query = services["query"]
     assert not [s for s in query["secrets"] if s.startswith("build_") or s == "postgres_password"]
     assert all(v.endswith(":ro") for v in query["volumes"])
-    for name in ("dagster-code", "dagster-daemon"):
+    for name in ("dagster-code", "dagster-daemon", "console"):
         assert not [s for s in services[name]["secrets"] if s.startswith("runtime_") or s == "knowledge_api_keys"]
     declared = set(merged()["secrets"])
     assert {s for svc in services.values() for s in svc.get("secrets", [])} <= declared

@@ -1,0 +1,134 @@
+"""Fixtures of the console tests: a real registry and SQL fact store (SQLite, or the throwaway Postgres
+with KNOWLEDGE_TEST_REGISTRY=postgres), seeded with facts, a conflict, index versions, build records
+and a query log, and the console app over them with one account per role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.build import BuildContext
+from core.facts import review
+from core.facts.sql_store import SqlFactStore
+from core.registry import Registry, append_query_log
+from core.settings import Settings
+from governance_console.app import create_app
+from governance_console.auth import hash_password
+from governance_console.config import ConsoleSettings
+from tests.facts.support import NAMESPACE, make_fact
+
+TENANT, OTHER_TENANT = "acme", "globex"
+PASSWORDS = {"vera": "viewer-pass", "rita": "reviewer-pass", "adam": "admin-pass"}
+ROLES = {"vera": "viewer", "rita": "reviewer", "adam": "admin"}
+XSS = '<script>alert("x")</script>'
+SECRET = "s" * 40
+
+
+@pytest.fixture(scope="session")
+def accounts_text() -> str:
+    return "# name:role:hash\n" + "".join(f"{n}:{ROLES[n]}:{hash_password(p)}\n" for n, p in PASSWORDS.items())
+
+
+@dataclass
+class Seeded:
+    settings: Settings
+    store: SqlFactStore
+    ids: dict[str, str]
+    accounts_file: Path
+
+
+def seed_versions(registry: Registry, namespace: str, versions: list[str]) -> None:
+    for version in versions:
+        registry.add_version(namespace, version, Path("/nonexistent") / version,
+                             {"fingerprint": version, "counts": {"chunks": 3, "documents": 1}, "checks_passed": True})
+        registry.promote(namespace, version)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, registry_url: str, accounts_text: str, monkeypatch: pytest.MonkeyPatch) -> Seeded:
+    monkeypatch.delenv("KNOWLEDGE_VECTOR_BACKEND", raising=False)  # the rollback moves registry aliases only
+    monkeypatch.delenv("KNOWLEDGE_FACT_STORE", raising=False)
+    settings = Settings.from_env(data_dir=tmp_path / "data", registry_url=registry_url, tenant_id=TENANT)
+    store = SqlFactStore(registry_url)
+    facts = {"a": make_fact(TENANT, 99.7, "%", doc="contrat-a"), "b": make_fact(TENANT, 99.5, "%", doc="contrat-b"),
+             "retour": make_fact(TENANT, 30, "jours", subject="retour", predicate="délai de retour", doc="politique",
+                                 fact_type="DURATION"),
+             "xss": make_fact(TENANT, XSS, None, subject="note", predicate="remarque", doc="xss-doc",
+                              fact_type="TEXT")}
+    facts["a"].source_chunk_id = "chunk-a"
+    store.upsert_facts(TENANT, list(facts.values()))
+    review.detect_and_store(store, TENANT, list(facts.values()))
+    foreign = make_fact(OTHER_TENANT, 10, "jours", subject="retour", predicate="délai de retour", doc="autre")
+    store.upsert_facts(OTHER_TENANT, [foreign])
+    ids = {k: f.id for k, f in facts.items()} | {"foreign": foreign.id}
+
+    ctx = BuildContext(settings, run_id="run-1")
+    ctx.write_stage(NAMESPACE, "document_chunks", {"chunks": [
+        {"chunk_id": "chunk-a", "doc_id": "contrat-a", "doc_version": "v1", "title": f"Contrat {XSS}",
+         "source_path": "contrat-a.md", "location": "§2", "text": "Le service garantit une disponibilité de 99,7 % "
+         "(SLA) mesurée chaque mois."}]})
+    ctx.write_stage(NAMESPACE, "parsed_documents", {"documents": [{"doc_id": "contrat-a"}], "quarantined": [
+        {"path": "secrets.md", "reason": "secret-detected", "detail": "AWS access key on line 3", "stage": "raw"}]})
+    registry = Registry(registry_url, TENANT)
+    seed_versions(registry, NAMESPACE, ["v2024-01-01", "v2024-02-01", "v2024-03-01"])
+    now = dt.datetime.now(dt.UTC)
+    append_query_log(registry, [
+        {"at": now - dt.timedelta(hours=i), "request_id": f"r{i}", "actor": "chatbot_prod",
+         "caller_app": "aurora_nexus_ui" if i % 2 else "unknown", "question_sha256": f"{i % 3:016x}",
+         "status": ["success", "success", "needs_clarification", "refused"][i % 4], "passage_ids": [],
+         "index_versions": {NAMESPACE: "v2024-03-01"}, "latency_ms": 10.0 * (i + 1), "flags": []}
+        for i in range(20)])
+    accounts = tmp_path / "accounts"
+    accounts.write_text(accounts_text, encoding="utf-8")
+    yield Seeded(settings, store, ids, accounts)
+    store.close()
+
+
+@pytest.fixture
+def app(seeded: Seeded):
+    return create_app(seeded.settings, ConsoleSettings(secret=SECRET, accounts_file=seeded.accounts_file,
+                                                        max_body_bytes=16 * 1024))
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+class Browser:
+    """A TestClient that signs in through the form, as a browser does, and posts forms with the CSRF token."""
+
+    def __init__(self, app):
+        self.client = TestClient(app, follow_redirects=False)
+
+    def sign_in(self, name: str) -> Browser:
+        page = self.client.get("/login")
+        response = self.client.post("/login", data={"username": name, "password": PASSWORDS[name],
+                                                    "csrf_token": csrf_of(page.text)})
+        assert response.status_code == 303, response.text
+        return self
+
+    def csrf(self) -> str:
+        return csrf_of(self.client.get("/login").text)
+
+    def post(self, url: str, data: dict | None = None, **kwargs):
+        return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf()}, **kwargs)
+
+
+@pytest.fixture
+def browser(app):
+    def make(name: str | None = None) -> Browser:
+        b = Browser(app)
+        return b.sign_in(name) if name else b
+
+    return make
+
+
+def audit_actions(store: SqlFactStore) -> list[tuple[str, str]]:
+    return [(e.action, e.actor) for e in store.audit_log(TENANT)]
+
+

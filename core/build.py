@@ -287,6 +287,7 @@ def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         "truncation_rate": round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
         "truncated": sum(1 for t in tokens if t > 256),
         "duplicates_dropped": totals.duplicates_dropped,
+        "headers_truncated": totals.headers_truncated,
         "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
         "seconds": round(time.perf_counter() - started, 3),
     }

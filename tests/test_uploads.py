@@ -9,9 +9,21 @@ import pytest
 from core.build import BuildContext
 from core.object_store import LocalObjectStore, S3ObjectStore, s3_client
 from core.packs import Packs
-from core.uploads import parse_key, scan_uploads
+from core.uploads import UploadRules, parse_key, scan_uploads
 
 NOTE = "# Note atelier\n\n## Couple de serrage\n\nLes roues de la Clio III se serrent à 105 N·m.\n".encode()
+
+
+def rules(max_bytes: int = 10_000, **overrides) -> UploadRules:
+    return UploadRules(
+        **{
+            "tenant_id": "default",
+            "max_bytes": max_bytes,
+            "max_metadata_bytes": 64 * 1024,
+            "known_namespaces": frozenset({"knowledge:uploads", "knowledge:faq"}),
+            **overrides,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,13 +53,14 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
     store.put("uploads/default/pack-b/big.md", b"x" * 2000)
     store.put("uploads/default/pack-c/elsewhere.md", NOTE, {"namespace": "knowledge:nowhere"})
     store.put("uploads/default/pack-c/bad-app.md", NOTE, {"source_app": "Not Valid!"})
-    uploads, refused = scan_uploads(store, "default", 1000, {"knowledge:uploads"}, set())
+    uploads, refused = scan_uploads(store, rules(1000))
     by_key = {u.key.rsplit("/", 1)[-1]: u for u in uploads}
     assert by_key["note.md"].metadata == {
         "source_app": "notes",
         "caller_app": "aurora_nexus_ui",
         "namespace": "knowledge:uploads",
         "pack_id": "pack-a",
+        "max_truth_level": "L4",  # the default grant: knowledge:uploads, at L4 at the strongest
     }
     assert by_key["guide.md"].metadata["tags"] == ["roues", "couple"] and by_key["guide.md"].pack_id == "pack-b"
     reasons = {q.path.rsplit("/", 1)[-1]: q.reason for _, q in refused}
@@ -63,7 +76,7 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
 def test_uploads_into_a_disabled_pack_are_refused(tmp_path):
     store = LocalObjectStore(tmp_path, "knowledge")
     store.put("uploads/default/pack-a/note.md", NOTE)
-    uploads, refused = scan_uploads(store, "default", 10_000, {"knowledge:uploads"}, {"pack-a"})
+    uploads, refused = scan_uploads(store, rules(disabled_packs=frozenset({"pack-a"})))
     assert uploads == [] and "disabled" in refused[0][1].detail
 
 

@@ -296,16 +296,16 @@ def upload(capsys, path, *args: str) -> tuple[int, dict]:
 
 
 @pytest.mark.parametrize(("content", "args", "reason"), [
-    (NOTE, ("--namespace", "knowledge:faq"), "namespace-not-allowed"),
-    (NOTE, ("--truth-level", "L1"), "truth-level-not-allowed"),
-    (POSING, (), "truth-level-not-allowed"),  # the front matter's truth_level: L1
-    (NOTE, ("--source-app", "Not Valid!"), "invalid-source"),
-    (NOTE, ("--namespace", "knowledge:nowhere"), "invalid-source"),
-    (NOTE, ("--name", "note\nforgée.md"), "unsafe-file-name"),
-    (NOTE, ("--name", "note\u202edm.exe"), "unsafe-file-name"),
-    (NOTE, ("--title", "t" * 70_000), "metadata-too-large"),
-    (b"---\ntitle: [\n---\n", (), "invalid-front-matter"),
-    (b"", (), "empty-file"),
+    pytest.param(NOTE, ("--namespace", "knowledge:faq"), "namespace-not-allowed", id="customer-namespace"),
+    pytest.param(NOTE, ("--truth-level", "L1"), "truth-level-not-allowed", id="truth-level-option"),
+    pytest.param(POSING, (), "truth-level-not-allowed", id="truth-level-front-matter"),
+    pytest.param(NOTE, ("--source-app", "Not Valid!"), "invalid-source", id="bad-source-app"),
+    pytest.param(NOTE, ("--namespace", "knowledge:nowhere"), "invalid-source", id="unknown-namespace"),
+    pytest.param(NOTE, ("--name", "note\nforgée.md"), "unsafe-file-name", id="newline-name"),
+    pytest.param(NOTE, ("--name", "note\u202edm.exe"), "unsafe-file-name", id="bidi-name"),
+    pytest.param(NOTE, ("--title", "t" * 70_000), "metadata-too-large", id="huge-title"),
+    pytest.param(b"---\ntitle: [\n---\n", (), "invalid-front-matter", id="bad-front-matter"),
+    pytest.param(b"", (), "empty-file", id="empty"),
 ])
 def test_upload_refuses_what_the_build_would_refuse(cli_env, capsys, tmp_path, content, args, reason):
     path = tmp_path / "note.md"

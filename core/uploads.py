@@ -132,11 +132,8 @@ def _normalise_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def check_upload(key: str, size: int, raw_meta: dict[str, Any], rules: UploadRules) -> tuple[str, dict[str, Any]]:
-    """(pack_id, metadata) of an upload the build will take, or UploadRefused saying why not.
-
-    The metadata returned carries the pack and the strongest truth level its grant allows there.
-    """
+def check_key(key: str, rules: UploadRules) -> str:
+    """The pack of an acceptable object key (safe name, this tenant, an active pack), or UploadRefused."""
     try:
         check_file_name(key)
     except QuarantineError as exc:
@@ -147,6 +144,15 @@ def check_upload(key: str, size: int, raw_meta: dict[str, Any], rules: UploadRul
         raise UploadRefused(INVALID_SOURCE, str(exc)) from None
     if pack in rules.disabled_packs:
         raise UploadRefused(INVALID_SOURCE, f"pack {pack!r} is disabled")
+    return pack
+
+
+def check_upload(key: str, size: int, raw_meta: dict[str, Any], rules: UploadRules) -> tuple[str, dict[str, Any]]:
+    """(pack_id, metadata) of an upload the build will take, or UploadRefused saying why not.
+
+    The metadata returned carries the pack and the strongest truth level its grant allows there.
+    """
+    pack = check_key(key, rules)
     check_metadata_size(len(json.dumps(raw_meta, ensure_ascii=False).encode("utf-8")), rules.max_metadata_bytes)
     try:
         meta = _normalise_metadata(raw_meta)
@@ -219,7 +225,7 @@ def scan_uploads(store: ObjectStore, rules: UploadRules) -> tuple[list[Upload], 
         if info.key.endswith(SIDECAR):
             continue
         try:
-            check_file_name(info.key)  # before anything else reads or prints the key
+            check_key(info.key, rules)  # before the key is used to read anything
             head = store.head(info.key)
             raw_meta: dict[str, Any] = dict(head.metadata)
             sidecar = objects.get(info.key + SIDECAR)

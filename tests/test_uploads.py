@@ -53,6 +53,7 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
     store.put("uploads/default/pack-b/big.md", b"x" * 2000)
     store.put("uploads/default/pack-c/elsewhere.md", NOTE, {"namespace": "knowledge:nowhere"})
     store.put("uploads/default/pack-c/bad-app.md", NOTE, {"source_app": "Not Valid!"})
+    store.put("uploads/default/Pack C/upper.md", NOTE)
     uploads, refused = scan_uploads(store, rules(1000))
     by_key = {u.key.rsplit("/", 1)[-1]: u for u in uploads}
     assert by_key["note.md"].metadata == {
@@ -70,6 +71,7 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
         "big.md": "too-large",
         "elsewhere.md": "invalid-source",
         "bad-app.md": "invalid-source",
+        "upper.md": "invalid-source",
     }
 
 

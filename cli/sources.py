@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from cli.output import emit, fail, table
 from core.build import BuildContext
@@ -136,7 +136,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     try:
         data = args.file.read_bytes()
         _, meta = check_upload(key, len(data), metadata, BuildContext(settings).upload_rules)
-        if args.file.suffix.lower() in (".md", ".markdown"):
+        if PurePosixPath(key).suffix.lower() in (".md", ".markdown"):
             # The front matter is metadata too: its truth level is held to the same grant.
             upload_truth_level(meta, split_front_matter(decode_text(data, key))[0])
     except OSError as exc:

@@ -41,6 +41,7 @@ def document_chunks(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
             "truncation_rate": round(would_truncate / units, 4) if units else 0.0,
             "chunks_over_limit": sum(r["truncated"] for r in records),
             "duplicates_dropped": sum(r["duplicates_dropped"] for r in records),
+            "headings_cut_to_fit": sum(r["headers_truncated"] for r in records),
             "namespaces": md_table(
                 [
                     {k: r[k] for k in ("namespace", "documents", "units", "would_truncate", "mean_tokens")}

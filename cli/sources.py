@@ -1,16 +1,20 @@
-"""``knowledge packs …`` and ``knowledge upload``: the tenant's packs and putting documents in the bucket."""
+"""``knowledge packs …`` and ``knowledge upload``: the tenant's packs, their grants, and putting documents
+in the bucket (refused up front, with the build's own check, when the build would refuse them)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from cli.output import emit, fail, table
 from core.build import BuildContext
+from core.frontmatter import TRUTH_LEVELS, split_front_matter
 from core.object_store import open_object_store
+from core.parsing import decode_text
+from core.quarantine import QuarantineError
 from core.settings import Settings
-from core.uploads import UPLOADS_PREFIX, parse_key
+from core.uploads import UPLOADS_PREFIX, check_upload, upload_truth_level
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("pack_id")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=cmd_packs_set, active=active)
+    p = packs.add_parser(
+        "allow", help="Let a pack's uploads publish into a namespace, up to a truth level (default L4)."
+    )
+    p.add_argument("pack_id")
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--max-truth-level", choices=TRUTH_LEVELS, default="L4")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_packs_allow)
+    p = packs.add_parser("revoke", help="Withdraw a pack's grant on a namespace.")
+    p.add_argument("pack_id")
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_packs_revoke)
 
     p = sub.add_parser("upload", help="Put a document into uploads/{tenant}/{pack}/ of the bucket.")
     p.add_argument("file", type=Path)
@@ -37,17 +54,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--caller-app")
     p.add_argument("--title")
     p.add_argument("--namespace", help="Target knowledge:* namespace (default knowledge:uploads).")
+    p.add_argument("--truth-level", choices=TRUTH_LEVELS, help="Within the pack's grant (default: the grant's).")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_upload)
 
 
 def cmd_packs_list(args: argparse.Namespace) -> int:
-    data = BuildContext(Settings.from_env()).packs.list()
+    packs = BuildContext(Settings.from_env()).packs
+    data = [{**p, "may_publish": packs.allowed(p["pack_id"])} for p in packs.list()]
     emit(
         args.json,
         data,
-        lambda d: table([[p["pack_id"], p["name"], p["active"]] for p in d], ["pack", "name", "active"]),
+        lambda d: table(
+            [[p["pack_id"], p["name"], p["active"], _grants(p["may_publish"])] for p in d],
+            ["pack", "name", "active", "may publish (namespace ≤ strongest truth level)"],
+        ),
     )
+    return 0
+
+
+def _grants(allowed: dict[str, str]) -> str:
+    return ", ".join(f"{ns} ≤ {level}" for ns, level in sorted(allowed.items()))
+
+
+def cmd_packs_allow(args: argparse.Namespace) -> int:
+    packs = BuildContext(Settings.from_env()).packs
+    try:
+        packs.allow(args.pack_id, args.namespace, args.max_truth_level)
+    except (ValueError, LookupError) as exc:
+        return fail(str(exc), args.json)
+    data = {"pack_id": args.pack_id, "may_publish": packs.allowed(args.pack_id)}
+    emit(args.json, data, lambda d: f"pack {d['pack_id']} may publish into {_grants(d['may_publish'])}")
+    return 0
+
+
+def cmd_packs_revoke(args: argparse.Namespace) -> int:
+    packs = BuildContext(Settings.from_env()).packs
+    try:
+        packs.revoke(args.pack_id, args.namespace)
+    except LookupError as exc:
+        return fail(str(exc), args.json)
+    data = {"pack_id": args.pack_id, "may_publish": packs.allowed(args.pack_id)}
+    emit(args.json, data, lambda d: f"pack {d['pack_id']} may publish into {_grants(d['may_publish'])}")
     return 0
 
 
@@ -71,13 +119,9 @@ def cmd_packs_set(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    """Put a document in the bucket, after the check the build applies to it (core.uploads.check_upload)."""
     settings = Settings.from_env()
     key = f"{UPLOADS_PREFIX}/{settings.tenant_id}/{args.pack_id}/{args.name or args.file.name}"
-    try:
-        parse_key(key, settings.tenant_id)
-        data = args.file.read_bytes()
-    except (ValueError, OSError) as exc:
-        return fail(str(exc), args.json)
     metadata = {
         k: v
         for k, v in (
@@ -85,9 +129,20 @@ def cmd_upload(args: argparse.Namespace) -> int:
             ("caller_app", args.caller_app),
             ("title", args.title),
             ("namespace", args.namespace),
+            ("truth_level", args.truth_level),
         )
         if v
     }
+    try:
+        data = args.file.read_bytes()
+        _, meta = check_upload(key, len(data), metadata, BuildContext(settings).upload_rules)
+        if PurePosixPath(key).suffix.lower() in (".md", ".markdown"):
+            # The front matter is metadata too: its truth level is held to the same grant.
+            upload_truth_level(meta, split_front_matter(decode_text(data, key))[0])
+    except OSError as exc:
+        return fail(str(exc), args.json)
+    except QuarantineError as exc:
+        return fail(f"refused ({exc.reason}): {exc.detail}", args.json)
     info = open_object_store(settings).put(key, data, metadata)
     result = {"key": key, "etag": info.etag, "size": info.size, "metadata": metadata}
     emit(args.json, result, lambda d: f"uploaded {d['key']} ({d['size']} bytes) {json.dumps(d['metadata'])}")

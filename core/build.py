@@ -12,9 +12,9 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,21 @@ from core.index_store import (
 from core.object_store import ObjectMissing, ObjectStore
 from core.packs import Packs
 from core.parsing import PARSER_VERSION, parse_document
-from core.quarantine import DELETED_DURING_RUN, DUPLICATE_DOC_ID, QuarantinedFile, QuarantineError
+from core.quarantine import (
+    DELETED_DURING_RUN,
+    DUPLICATE_DOC_ID,
+    TEXT_TOO_LARGE,
+    QuarantinedFile,
+    QuarantineError,
+    check_file_name,
+    printable,
+)
 from core.registry import LATEST, ROLLBACK, Registry
 from core.retrieval import write_search_index
 from core.settings import Settings
 from core.sources import SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
 from core.triggers import COMMIT_TAG
-from core.uploads import scan_uploads
+from core.uploads import UploadRules, check_metadata_size, scan_uploads, upload_truth_level
 from core.vector_backends import open_vector_backend
 
 Log = Callable[[str], None]
@@ -80,17 +88,23 @@ class BuildContext:
         return Packs(self.registry.engine, self.settings.tenant_id)
 
     @cached_property
+    def upload_rules(self) -> UploadRules:
+        """What uploads may be and where they may publish: settings, namespaces and the packs' grants."""
+        return UploadRules(
+            tenant_id=self.settings.tenant_id,
+            max_bytes=self.settings.max_file_bytes,
+            max_metadata_bytes=self.settings.max_metadata_bytes,
+            known_namespaces=frozenset(discover_namespaces(self.settings)),
+            disabled_packs=frozenset(self.packs.disabled()),
+            grants=self.packs.grants(),
+        )
+
+    @cached_property
     def uploads(self) -> tuple[list[SourceFile], list[tuple[str, QuarantinedFile]]]:
         """Every upload of the tenant as a source file, listed once per stage and context."""
         if self.object_store is None:
             return [], []
-        found, refused = scan_uploads(
-            self.object_store,
-            self.settings.tenant_id,
-            self.settings.max_file_bytes,
-            set(discover_namespaces(self.settings)),
-            self.packs.disabled(),
-        )
+        found, refused = scan_uploads(self.object_store, self.upload_rules)
         self.packs.ensure({u.metadata["pack_id"] for u in found})
         files = [
             SourceFile(
@@ -165,8 +179,16 @@ def _rate(count: int, seconds: float) -> float:
 def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     started = time.perf_counter()
     files, quarantined, ignored = scan_namespace(ctx.settings, namespace)
+    quarantined = [replace(q, path=printable(q.path)) for q in quarantined]
+    safe: list[SourceFile] = []
+    for source in files:  # refused, not escaped: the path is the document's identity and its citation
+        try:
+            check_file_name(source.source_path)
+            safe.append(source)
+        except QuarantineError as exc:
+            quarantined.append(QuarantinedFile(printable(source.source_path), exc.reason, exc.detail, "raw"))
     uploads, refused = ctx.uploads
-    files += [f for f in uploads if f.namespace == namespace]
+    files = safe + [f for f in uploads if f.namespace == namespace]
     quarantined += [q for ns, q in refused if ns == namespace]
     record = {
         "namespace": namespace,
@@ -186,18 +208,34 @@ def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
 def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
     """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
     key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}")
+    limit = ctx.settings.max_text_chars
+    sidecar_path = None
+    if source.origin != "upload":
+        path = Path(source.abs_path)
+        sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
+        try:  # judged on its size before the cache: the limit is a setting, not part of the content
+            check_metadata_size(sidecar_path.stat().st_size, ctx.settings.max_metadata_bytes)
+        except FileNotFoundError:
+            sidecar_path = None
+        except QuarantineError as exc:
+            return None, {"reason": exc.reason, "detail": exc.detail}, False
     cached = ctx.cache_get("parsed", key)
     if cached is not None:
-        return cached.get("document"), cached.get("quarantine"), True
+        doc, problem = cached.get("document"), cached.get("quarantine")
+        chars = _text_chars(s["text"] for s in doc["sections"]) if doc is not None else 0
+        if chars > limit:  # the limit was lowered since
+            return None, _text_too_large(chars, limit), True
+        if not (problem and problem["reason"] == TEXT_TOO_LARGE and problem["chars"] <= limit):
+            return doc, problem, True
+        # else: quarantined under a lower limit than today's: parse again
     try:
         if source.origin == "upload":
             if ctx.object_store is None:
                 raise ObjectMissing(source.source_path)
             data, sidecar = ctx.object_store.get(source.source_path), None
         else:
-            path = Path(source.abs_path)
-            sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
-            data, sidecar = path.read_bytes(), sidecar_path.read_bytes() if sidecar_path.is_file() else None
+            data = Path(source.abs_path).read_bytes()
+            sidecar = sidecar_path.read_bytes() if sidecar_path is not None else None
         doc = parse_document(
             data,
             namespace=source.namespace,
@@ -207,8 +245,14 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
             upload_meta=source.metadata,
             docling_artifacts_path=ctx.settings.docling_artifacts_path,
         )
-        origin = {"origin": source.origin, **(source.metadata or {})}
-        entry: dict[str, Any] = {"document": {**doc.to_dict(), "commit": source.commit, "source": origin}}
+        if source.origin == "upload":
+            doc.truth_level = upload_truth_level(source.metadata or {}, doc.meta)
+        chars = _text_chars(s.text for s in doc.sections)
+        if chars > limit:  # cached without its text: a 108 KB DOCX gave 20 MB of it
+            entry: dict[str, Any] = {"quarantine": _text_too_large(chars, limit)}
+        else:
+            origin = {"origin": source.origin, **(source.metadata or {})}
+            entry = {"document": {**doc.to_dict(), "commit": source.commit, "source": origin}}
     except QuarantineError as exc:
         entry = {"quarantine": {"reason": exc.reason, "detail": exc.detail}}
     except (FileNotFoundError, ObjectMissing):
@@ -216,6 +260,15 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
         return None, {"reason": DELETED_DURING_RUN, "detail": "deleted after it was listed"}, False
     ctx.cache_put("parsed", key, entry)
     return entry.get("document"), entry.get("quarantine"), False
+
+
+def _text_chars(texts: Iterable[str]) -> int:
+    return sum(map(len, texts))
+
+
+def _text_too_large(chars: int, limit: int) -> dict[str, Any]:
+    detail = f"{chars} characters of text extracted, above the limit of {limit} (KNOWLEDGE_MAX_TEXT_CHARS)"
+    return {"reason": TEXT_TOO_LARGE, "detail": detail, "chars": chars}
 
 
 def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
@@ -287,6 +340,7 @@ def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         "truncation_rate": round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
         "truncated": sum(1 for t in tokens if t > 256),
         "duplicates_dropped": totals.duplicates_dropped,
+        "headers_truncated": totals.headers_truncated,
         "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
         "seconds": round(time.perf_counter() - started, 3),
     }

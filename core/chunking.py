@@ -2,7 +2,9 @@
 
 Prose stays under its heading path, a FAQ entry is one chunk, a Python symbol is one chunk; a
 unit too long for the model is split (at paragraphs, then sentences, then tokens) instead of
-being silently truncated by the encoder, and counted so the build can report it.
+being silently truncated by the encoder, and counted so the build can report it. The heading
+prefix the model reads (title > headings) gets at most half the window, so a title of any length
+leaves room for the text under it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from core.documents import ParsedDocument, Section
 from core.embedding import MAX_SEQ_TOKENS, model_dir
 from core.ids import chunk_id, text_hash
 
-CHUNKER_VERSION = "chunk-1"
+CHUNKER_VERSION = "chunk-2"  # chunk-2: heading prefix capped at HEADER_BUDGET
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+# A title or heading path longer than this is cut (and counted): with no cap, a 254-piece title
+# left a budget of 0 for the text and a longer one a negative budget, i.e. no chunk at all.
+HEADER_BUDGET = (MAX_SEQ_TOKENS - _SPECIAL_TOKENS) // 2
+_ELLIPSIS = " …"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 
@@ -48,6 +54,7 @@ class ChunkStats:
     units: int = 0
     would_truncate: int = 0  # units longer than the model reads, split here instead of cut off
     duplicates_dropped: int = 0
+    headers_truncated: int = 0  # sections whose heading prefix was cut to HEADER_BUDGET
 
 
 class TokenCounter:
@@ -72,17 +79,27 @@ class TokenCounter:
             pieces.append(text[window[0][0] : window[-1][1]].strip())
         return [p for p in pieces if p]
 
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of text that ends at a token boundary and has at most max_tokens pieces."""
+        offsets = self._tok.encode(text, add_special_tokens=False).offsets
+        return text[: offsets[max_tokens - 1][1]].rstrip() if len(offsets) > max_tokens else text
+
 
 @lru_cache(maxsize=1)
 def token_counter() -> TokenCounter:
     return TokenCounter()
 
 
-def _header(doc: ParsedDocument, section: Section) -> str:
+def _header(doc: ParsedDocument, section: Section, counter: TokenCounter, stats: ChunkStats) -> str:
     path = [h for h in section.heading_path if h and h != doc.title]
     if section.kind == "code":
-        return f"{doc.source_path} — {' > '.join(section.heading_path[1:]) or 'module'}"
-    return " > ".join([doc.title, *path])
+        header = f"{doc.source_path} — {' > '.join(section.heading_path[1:]) or 'module'}"
+    else:
+        header = " > ".join([doc.title, *path])
+    if counter.count(header) <= HEADER_BUDGET:
+        return header
+    stats.headers_truncated += 1
+    return counter.truncate(header, HEADER_BUDGET - counter.count(_ELLIPSIS)) + _ELLIPSIS
 
 
 # Word pieces never span white space, so the count of pieces joined by new lines is the sum of
@@ -137,7 +154,7 @@ def section_texts(
     doc: ParsedDocument, section: Section, counter: TokenCounter, stats: ChunkStats
 ) -> list[tuple[str, str]]:
     """(text, embed_text) pairs for one section, each within the model's limit."""
-    header = _header(doc, section)
+    header = _header(doc, section, counter, stats)
     budget = MAX_SEQ_TOKENS - _SPECIAL_TOKENS - counter.count(header + "\n")
     stats.units += 1
     whole = f"{header}\n{section.text}"

@@ -1,6 +1,10 @@
 """The packs registry: a tenant's document packs, created by uploads or by hand, and disabled by hand.
 
-Kept in the registry database next to versions and aliases; its own table, its own module. The
+Each pack also has grants: the namespaces its uploads may publish into and the strongest truth
+level they may claim there. Every pack may publish into ``knowledge:uploads`` at L4; anything more
+is an operator's decision (``knowledge packs allow``), never the uploader's.
+
+Kept in the registry database next to versions and aliases; its own tables, its own module. The
 schema is migrated by core/schema.py (a no-op here when the registry that made ``engine`` did it).
 """
 
@@ -10,8 +14,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from core.frontmatter import TRUTH_LEVELS
+from core.ids import NAMESPACE_RE
 from core.schema import metadata, upgrade
-from core.uploads import PACK_ID_RE
+from core.uploads import DEFAULT_GRANTS, PACK_ID_RE
 
 packs = sa.Table(
     "packs",
@@ -21,6 +27,16 @@ packs = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+pack_grants = sa.Table(
+    "pack_grants",
+    metadata,
+    sa.Column("tenant_id", sa.String(64), primary_key=True),
+    sa.Column("pack_id", sa.String(64), primary_key=True),
+    sa.Column("namespace", sa.String(128), primary_key=True),
+    sa.Column("max_truth_level", sa.String(2), nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -74,3 +90,53 @@ class Packs:
 
     def disabled(self) -> set[str]:
         return {p["pack_id"] for p in self.list() if not p["active"]}
+
+    def allow(self, pack_id: str, namespace: str, max_truth_level: str = "L4") -> None:
+        """Let the pack's uploads publish into ``namespace``, claiming ``max_truth_level`` at the strongest."""
+        if not (NAMESPACE_RE.match(namespace) and namespace.startswith("knowledge:")):
+            raise ValueError(f"namespace {namespace!r} is not a knowledge:<name> namespace")
+        if max_truth_level not in TRUTH_LEVELS:
+            raise ValueError(f"truth level must be one of {', '.join(TRUTH_LEVELS)}, got {max_truth_level!r}")
+        key = (pack_grants.c.tenant_id == self.tenant_id, pack_grants.c.pack_id == pack_id,
+               pack_grants.c.namespace == namespace)
+        with self.engine.begin() as db:
+            if not db.execute(
+                sa.select(packs.c.pack_id).where(packs.c.tenant_id == self.tenant_id, packs.c.pack_id == pack_id)
+            ).first():
+                raise LookupError(f"unknown pack {pack_id!r}")
+            db.execute(pack_grants.delete().where(*key))
+            db.execute(
+                pack_grants.insert().values(
+                    tenant_id=self.tenant_id,
+                    pack_id=pack_id,
+                    namespace=namespace,
+                    max_truth_level=max_truth_level,
+                    granted_at=dt.datetime.now(dt.UTC),
+                )
+            )
+
+    def revoke(self, pack_id: str, namespace: str) -> None:
+        """Withdraw a grant; the default one (``knowledge:uploads`` at L4) comes back if it was raised."""
+        with self.engine.begin() as db:
+            removed = db.execute(
+                pack_grants.delete().where(
+                    pack_grants.c.tenant_id == self.tenant_id,
+                    pack_grants.c.pack_id == pack_id,
+                    pack_grants.c.namespace == namespace,
+                )
+            ).rowcount
+        if not removed:
+            raise LookupError(f"pack {pack_id!r} has no grant on {namespace!r}")
+
+    def grants(self) -> dict[str, dict[str, str]]:
+        """pack_id → {namespace: strongest truth level} for every pack with a grant of its own."""
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(pack_grants).where(pack_grants.c.tenant_id == self.tenant_id))
+            found: dict[str, dict[str, str]] = {}
+            for r in rows:
+                found.setdefault(r.pack_id, {})[r.namespace] = r.max_truth_level
+        return found
+
+    def allowed(self, pack_id: str) -> dict[str, str]:
+        """What the pack may publish: the default grants overlaid with its own."""
+        return {**DEFAULT_GRANTS, **self.grants().get(pack_id, {})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 
 # Reason codes, stable because CI scripts and the Dagster metadata show them.
@@ -18,6 +19,40 @@ UNSUPPORTED_TYPE = "unsupported-type"
 DUPLICATE_DOC_ID = "duplicate-doc-id"
 INVALID_SOURCE = "invalid-source"
 DELETED_DURING_RUN = "deleted-during-run"
+UNSAFE_FILE_NAME = "unsafe-file-name"
+METADATA_TOO_LARGE = "metadata-too-large"
+TEXT_TOO_LARGE = "text-too-large"
+NAMESPACE_NOT_ALLOWED = "namespace-not-allowed"
+TRUTH_LEVEL_NOT_ALLOWED = "truth-level-not-allowed"
+
+# Controls (new lines, escape sequences), invisible formatting (bidi overrides and isolates,
+# zero-width characters), line and paragraph separators, lone surrogates: in a file name they
+# forge lines in logs and CLI output or make a citation read differently from the file it names.
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
+def printable(name: str) -> str:
+    """``name`` with every unsafe character written as an escape (``\\n``, ``\\u202e``): safe to show."""
+    return "".join(
+        ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES
+        else ch
+        for ch in name
+    )
+
+
+def check_file_name(name: str) -> None:
+    """Refuse a file or object name holding unsafe characters (see ``_UNSAFE_CATEGORIES``).
+
+    Refused rather than escaped: the name is the document's identity (doc_id, citations, Git
+    paths), and a renamed copy would cite a file that does not exist under that name.
+    """
+    unsafe = sorted({f"U+{ord(ch):04X}" for ch in name if unicodedata.category(ch) in _UNSAFE_CATEGORIES})
+    if unsafe:
+        raise QuarantineError(
+            UNSAFE_FILE_NAME,
+            f"the name holds control or invisible formatting characters ({', '.join(unsafe)}); rename the file",
+        )
 
 
 class QuarantineError(Exception):

@@ -30,6 +30,8 @@ class Settings:
     project_root: Path = PROJECT_ROOT
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     max_file_bytes: int = 10 * 1024 * 1024
+    max_metadata_bytes: int = 64 * 1024  # an upload's object metadata or sidecar, a corpus sidecar
+    max_text_chars: int = 5_000_000  # text extracted from one document (a small DOCX can expand a lot)
     keep_versions: int = 3
     docling_artifacts_path: str | None = None
     progress_bar: bool = False
@@ -47,6 +49,8 @@ class Settings:
             "registry_url": _env("KNOWLEDGE_REGISTRY_URL", f"sqlite:///{data_dir / 'registry.db'}"),
             "knowledge_dir": Path(_env("KNOWLEDGE_CORPUS_DIR", str(PROJECT_ROOT / "knowledge"))).resolve(),
             "max_file_bytes": int(_env("KNOWLEDGE_MAX_FILE_BYTES", str(10 * 1024 * 1024))),
+            "max_metadata_bytes": int(_env("KNOWLEDGE_MAX_METADATA_BYTES", str(64 * 1024))),
+            "max_text_chars": int(_env("KNOWLEDGE_MAX_TEXT_CHARS", "5000000")),
             "keep_versions": int(_env("KNOWLEDGE_KEEP_VERSIONS", "3")),
             "docling_artifacts_path": os.environ.get("DOCLING_ARTIFACTS_PATH") or None,
             "progress_bar": _env("KNOWLEDGE_PROGRESS_BAR", "0") == "1",
@@ -72,6 +76,10 @@ class Settings:
             raise ValueError(f"KNOWLEDGE_OBJECT_STORE must be 'local' or 's3', got {self.object_store!r}")
         if self.max_file_bytes <= 0:
             raise ValueError("KNOWLEDGE_MAX_FILE_BYTES must be a positive number of bytes")
+        if self.max_metadata_bytes <= 0:
+            raise ValueError("KNOWLEDGE_MAX_METADATA_BYTES must be a positive number of bytes")
+        if self.max_text_chars <= 0:
+            raise ValueError("KNOWLEDGE_MAX_TEXT_CHARS must be a positive number of characters")
 
     @property
     def dagster_home(self) -> Path:

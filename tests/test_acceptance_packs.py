@@ -60,7 +60,7 @@ def sources(response: dict) -> set[str]:
 
 def test_another_application_querying_pack_a_cites_the_notes_document_and_nothing_else(uploads_index):
     response = uploads_index("support_prod", caller_app="chatbot", pack_ids=("pack-a",))
-    # Uploads declare no truth level, so they count as unverified (L3): cited, with lower confidence.
+    # Uploads declare no truth level, so they get their pack's default grant (L4): cited, with lower confidence.
     assert response["status"] in ("success", "low_confidence") and response["passages"]
     assert sources(response) == {"uploads/default/pack-a/serrage.md"}
     assert all(p["doc_id"] and p["doc_version"] for p in response["passages"])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from core.chunking import chunk_document, token_counter
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from core.chunking import HEADER_BUDGET, chunk_document, token_counter
 from core.documents import ParsedDocument, Section
 from core.embedding import MAX_SEQ_TOKENS
 
@@ -69,3 +73,39 @@ def test_long_tables_are_split_by_rows_with_their_header():
     assert stats.would_truncate == 1 and len(chunks) > 1
     assert all(c.text.startswith("| Véhicule | Code | Disque |") for c in chunks)
     assert all(c.n_tokens <= MAX_SEQ_TOKENS for c in chunks)
+
+
+# -- titles and heading paths of any length -------------------------------------------------
+# "brake" is one word piece, so a title of n words is a heading prefix of exactly n pieces: the
+# lengths below straddle 254 (the old crash: no room left for the text) and 255+ (the old silent drop).
+BODY = "Un sifflement au freinage signale des plaquettes usées. Remplacez-les par paire."
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title_pieces=st.integers(min_value=240, max_value=300),
+    headings=st.lists(st.sampled_from(["Freins", "Bruit", "brake " * 40]), max_size=3),
+    kind=st.sampled_from(["prose", "qa", "table", "code"]),
+)
+def test_a_title_of_any_length_leaves_room_for_the_text(title_pieces, headings, kind):
+    doc = make_doc([Section(headings, BODY, "§ x", kind)])
+    doc.title = " ".join(["brake"] * title_pieces)
+    if kind == "code":
+        doc.source_path = "/".join(["brake"] * title_pieces) + ".py"
+    chunks, stats = chunk_document(doc)
+    assert chunks, "the document was dropped"
+    assert all(token_counter().count(c.embed_text) + 2 <= MAX_SEQ_TOKENS for c in chunks)
+    assert " ".join(c.text for c in chunks) == BODY  # all of the text, once, in order
+    assert all(token_counter().count(c.embed_text.split("\n", 1)[0]) <= HEADER_BUDGET for c in chunks)
+    assert stats.headers_truncated == 1
+    assert chunks[0].title == doc.title  # the citation keeps the whole title; only what the model reads is cut
+
+
+def test_a_long_heading_prefix_is_cut_with_a_mark_and_a_short_one_is_not():
+    doc = make_doc([Section(["Freins"], BODY, "§ Freins")])
+    doc.title = " ".join(["brake"] * 254)
+    [chunk], stats = chunk_document(doc)
+    header = chunk.embed_text.split("\n", 1)[0]
+    assert header.startswith("brake brake") and header.endswith(" …") and stats.headers_truncated == 1
+    [short], stats = chunk_document(make_doc([Section(["Freins"], BODY, "§ Freins")]))
+    assert short.embed_text == f"Guide > Freins\n{BODY}" and stats.headers_truncated == 0

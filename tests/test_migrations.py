@@ -93,9 +93,21 @@ def test_a_second_upgrade_changes_nothing(empty_url, new_process):
     engine.dispose()
 
 
-def test_a_database_made_before_migrations_is_stamped_not_recreated(empty_url, new_process):
+def initial_revision_tables(tmp_path) -> list[sa.Table]:
+    """The tables ``metadata.create_all`` made before migrations existed: the initial revision's."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'initial.db'}", poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        command.upgrade(schema.alembic_config(connection), schema.INITIAL_REVISION)
+    names = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
+    engine.dispose()
+    return [table for table in schema.target_metadata().sorted_tables if table.name in names]
+
+
+def test_a_database_made_before_migrations_is_stamped_not_recreated(empty_url, new_process, tmp_path):
+    old_tables = initial_revision_tables(tmp_path)
+    new_process.clear()
     engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
-    schema.target_metadata().create_all(engine)  # what the code did before migrations
+    schema.target_metadata().create_all(engine, tables=old_tables)  # what the code did before migrations
     with engine.begin() as db:
         db.execute(index_versions.insert().values(
             tenant_id="default", namespace="knowledge:faq", version="v1", created_at=sa.func.now(), path="/v1",
@@ -117,6 +129,23 @@ def test_an_old_database_gets_the_tables_it_never_created(empty_url):
     registry = Registry(empty_url, "default")
     assert get_caller_app(registry, "unknown").active
     _assert_append_only(registry)
+
+
+def test_packs_of_an_older_database_keep_the_default_grant_only(empty_url):
+    from core.packs import Packs, packs
+
+    engine = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        command.upgrade(schema.alembic_config(connection), schema.INITIAL_REVISION)
+        connection.execute(packs.insert().values(tenant_id="default", pack_id="pack-a", name="pack-a", active=True,
+                                                 created_at=sa.func.now()))
+    engine.dispose()
+    assert schema.upgrade(empty_url) == schema.head()
+    registry = Registry(empty_url, "default")
+    grants = Packs(registry.engine, "default")
+    assert grants.allowed("pack-a") == {"knowledge:uploads": "L4"}  # the upgrade widens nothing
+    grants.allow("pack-a", "knowledge:faq", "L2")
+    assert grants.allowed("pack-a") == {"knowledge:uploads": "L4", "knowledge:faq": "L2"}
 
 
 def _assert_append_only(registry: Registry) -> None:

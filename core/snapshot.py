@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -52,7 +52,7 @@ class Check:
 class Snapshot:
     indexes: Mapping[str, LoadedIndex | BackendIndex]
     loaded_at: float
-    targets: Mapping[str, str | None] = MappingProxyType({})  # the aliases this snapshot was built for
+    targets: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))  # the aliases this snapshot was built for
     quarantined: frozenset[str] = frozenset()  # aliased namespaces without any servable version
 
     @property

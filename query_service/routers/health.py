@@ -12,7 +12,7 @@ from query_service.schemas import ErrorResponse, HealthCheck, HealthResponse
 router = APIRouter(prefix="/knowledge", tags=["health"])
 
 
-@router.get("/health", response_model=HealthResponse, response_model_exclude_none=True, responses={
+@router.get("/health", response_model=HealthResponse, response_model_exclude_unset=True, responses={
     503: {"model": HealthResponse}, 401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
 def health(state: StateDep, response: Response, actor: OptionalActorDep) -> HealthResponse:
     """200 `ready` while at least one namespace is served, 503 `not_ready` otherwise.

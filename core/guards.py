@@ -94,8 +94,9 @@ INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("jailbreak", re.compile(
         r"\b(?:jailbreak|DAN\s+mode|do\s+anything\s+now|developer\s+mode|god\s+mode|mode\s+d[ée]veloppeur|"
         r"tu\s+es\s+dan|you\s+are\s+dan)\b", _I)),
-    ("role_prefix", re.compile(r"(?im)^\s*(?:#{1,6}\s*)?(?:system|assistant|syst[eè]me)\s*:\s*(?=[a-z]*\s)(?!\w+\s*:)"
-                               r"(?=[^\n]*\b(?:you|tu|vous|the\s+user|l" + _APOS + r"utilisateur|obey|ob[ée]is)\b)")),
+    ("role_prefix", re.compile(  # "system: you must…"; a "Système : ABS" heading talks to nobody
+        r"(?im)^\s*(?:#{1,6}\s*)?(?:system|assistant|syst[eè]me)\s*:"
+        r"(?=[^\n]*\b(?:you|tu|vous|the\s+user|l" + _APOS + r"utilisateur|obey|ob[ée]is)\b)")),
 )
 
 # Patterns that only make sense in a question box: in documents, templates, role prefixes and some
@@ -206,10 +207,10 @@ _SELF_IDENTIFICATION = (
     re.compile(r"\b(?:je\s+m" + _APOS + r"\s*appelle|mon\s+nom\s+(?:est|c" + _APOS + r"est)|my\s+name\s+is|"
                r"je\s+suis\s+(?:monsieur|madame|mademoiselle|m\.|mme|mlle)|i\s+am\s+(?:mr|mrs|ms|miss)\.?)\s+\w", _I),
     # Case matters below: a capitalised name after "moi c'est", "I'm", a form label or a sign-off.
-    re.compile(r"\b(?:[Mm]oi\s+c" + _APOS + r"est|I" + _APOS + r"m|I\s+am|[Cc]" + _APOS + r"est)\s+"
+    re.compile(r"\b(?:[Mm]oi\s+c" + _APOS + r"est|I" + _APOS + r"m|I\s+am)\s+"
                r"[A-ZÀ-Ý][a-zà-ÿ]+\s+[A-ZÀ-Ý][a-zà-ÿ-]+"),
     re.compile(r"\b(?:[Nn]om|[Pp]r[ée]nom|[Nn]ame|[Ss]urname|[Ff]irst\s+name)\s*:\s*[A-ZÀ-Ý][a-zà-ÿ]+"),
-    re.compile(r"\b(?:[Cc]ordialement|[Bb]ien\s+[àa]\s+vous|[Ss]alutations|[Rr]egards|[Ss]incerely|[Tt]hanks|[Mm]erci)"
+    re.compile(r"\b(?:[Cc]ordialement|[Bb]ien\s+[àa]\s+vous|[Ss]alutations|[Rr]egards|[Ss]incerely|[Tt]hanks)"
                r"\s*,?\s+[A-ZÀ-Ý][a-zà-ÿ]+\s+[A-ZÀ-Ý][a-zà-ÿ-]+"),
 )
 _ORDER_NUMBER = re.compile(
@@ -219,8 +220,8 @@ _ORDER_NUMBER = re.compile(
     r"|\b(?:colis|suivi|tracking|parcel|exp[ée]dition)\b[^.?!\n]{0,25}?\b(?=[A-Z]*\d)[A-Z0-9]{10,}\b"
     r"|#\s?\d{6,}\b", _I)
 _POSTAL_ADDRESS = re.compile(
-    r"\b\d{1,4}\s*(?:bis|ter)?\s*,?\s*(?:rue|avenue|av\.|boulevard|bd|all[ée]e|impasse|chemin|place|quai|route|"
-    r"cours|street|road|lane|drive|avenue)\s+(?:de\s+la\s+|de\s+l" + _APOS + r"|du\s+|des\s+|de\s+)?[A-ZÀ-Ý]\w+", _I)
+    r"\b\d{1,4}\s*(?:bis|ter)?\s*,?\s*(?:rue|avenue|av\.|boulevard|bd|all[ée]e|impasse|chemin|quai|"
+    r"street|road|lane|drive)\s+(?:de\s+la\s+|de\s+l" + _APOS + r"|du\s+|des\s+|de\s+)?[A-ZÀ-Ý]\w+", _I)
 _IBAN_CANDIDATE = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]){10,32}")
 _IBAN_CONTEXT = re.compile(r"\b(?:iban|rib|bic|virement|bank\s+account|compte\s+bancaire)\b", _I)
 _CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")

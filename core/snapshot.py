@@ -52,7 +52,8 @@ class Check:
 class Snapshot:
     indexes: Mapping[str, LoadedIndex | BackendIndex]
     loaded_at: float
-    targets: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))  # the aliases this snapshot was built for
+    # The aliases this snapshot was built for (a failed namespace serves another version or none).
+    targets: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
     quarantined: frozenset[str] = frozenset()  # aliased namespaces without any servable version
 
     @property

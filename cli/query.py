@@ -61,7 +61,7 @@ def render(response: dict[str, Any]) -> str:
 
 def cmd_query(args: argparse.Namespace) -> int:
     from core.query_encoder import QueryEncoder
-    from core.query_engine import QueryEngine, QueryRequest
+    from core.query_engine import NamespacesQuarantined, QueryEngine, QueryRequest
     from core.registry import Registry, append_query_log
     from core.settings import Settings
     from core.snapshot import load_snapshot
@@ -90,7 +90,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         request = QueryRequest(question=args.question, namespaces=tuple(args.namespace),
                                pack_ids=tuple(args.pack_id) if args.pack_id else None, top_k=args.top_k)
         who = ACTORS[args.actor]
-        outcome = engine.answer(snapshot, who, request)
+        try:
+            outcome = engine.answer(snapshot, who, request)
+        except NamespacesQuarantined as exc:
+            return fail(str(exc), args.json)
     finally:
         if backend is not None:
             backend.close()
@@ -103,7 +106,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from query_service.app import create_app
+    from query_service.app import UVICORN_OPTIONS, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -115,5 +118,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
                   sys.stdout)
         sys.stdout.write("\n")
         sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
     return 0

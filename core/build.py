@@ -28,6 +28,7 @@ from core.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
 from core.facts.gate import critical_conflicts
 from core.facts.publish import approved_facts_snapshot
 from core.facts.store import open_fact_store
+from core.guards import injection_quarantine_detail
 from core.ids import namespace_slug, sha256_hex
 from core.index_store import (
     delete_version,
@@ -44,6 +45,7 @@ from core.parsing import PARSER_VERSION, parse_document
 from core.quarantine import (
     DELETED_DURING_RUN,
     DUPLICATE_DOC_ID,
+    PROMPT_INJECTION,
     TEXT_TOO_LARGE,
     QuarantinedFile,
     QuarantineError,
@@ -53,7 +55,7 @@ from core.quarantine import (
 from core.registry import LATEST, ROLLBACK, Registry
 from core.retrieval import write_search_index
 from core.settings import Settings
-from core.sources import SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
+from core.sources import CODE_NAMESPACE, SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
 from core.triggers import COMMIT_TAG
 from core.uploads import UploadRules, check_metadata_size, scan_uploads, upload_truth_level
 from core.vector_backends import open_vector_backend
@@ -271,6 +273,16 @@ def _text_too_large(chars: int, limit: int) -> dict[str, Any]:
     return {"reason": TEXT_TOO_LARGE, "detail": detail, "chars": chars}
 
 
+def _injected_instructions(namespace: str, doc: dict[str, Any]) -> str | None:
+    """Why a document that addresses the model is quarantined rather than flagged: its passages
+    go verbatim into the callers' prompts, so a flag every consumer must honour protects nobody
+    who forgets it. The code namespace is exempt: it is the project's reviewed source, where the
+    guards' own patterns and test vectors are content, and only internal agents read it."""
+    if namespace == CODE_NAMESPACE:
+        return None
+    return injection_quarantine_detail("\n\n".join([doc["title"], *(s["text"] for s in doc["sections"])]))
+
+
 def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
     started = time.perf_counter()
     raw = ctx.read_stage(namespace, "raw_documents")
@@ -289,6 +301,11 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> di
             )
             log(f"quarantined {source.source_path}: {problem['reason']}: {problem['detail']}")
         elif doc:
+            injected = _injected_instructions(namespace, doc)
+            if injected:
+                quarantined.append(QuarantinedFile(source.source_path, PROMPT_INJECTION, injected, "parse").to_dict())
+                log(f"quarantined {source.source_path}: {PROMPT_INJECTION}: {injected}")
+                continue
             if doc["doc_id"] in seen_ids:
                 detail = f"id '{doc['doc_id']}' is already used by {seen_ids[doc['doc_id']]}"
                 quarantined.append(QuarantinedFile(source.source_path, DUPLICATE_DOC_ID, detail, "parse").to_dict())

@@ -15,6 +15,7 @@ INVALID_FAQ_JSON = "invalid-faq-json"
 CORRUPT_DOCUMENT = "corrupt-document"
 NO_TEXT = "no-text"
 SECRET_DETECTED = "secret-detected"
+PROMPT_INJECTION = "prompt-injection"  # instructions addressed to a language model (core.guards)
 UNSUPPORTED_TYPE = "unsupported-type"
 DUPLICATE_DOC_ID = "duplicate-doc-id"
 INVALID_SOURCE = "invalid-source"

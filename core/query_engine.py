@@ -37,6 +37,15 @@ log = logging.getLogger("knowledge.query")
 FACTS_LIMIT = 5
 
 
+class NamespacesQuarantined(Exception):
+    """The request reads a namespace that has no version which passed its checks (the service: 503)."""
+
+    def __init__(self, namespaces: Sequence[str]):
+        self.namespaces = tuple(namespaces)
+        super().__init__(f"namespace(s) in quarantine, no version passed its checks: {', '.join(self.namespaces)}; "
+                         f"see /knowledge/health")
+
+
 class QueryEmbedder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
@@ -142,11 +151,14 @@ class QueryEngine:
             log.warning("request %s: prompt-injection patterns from actor %s (caller_app %s): %s",
                         request_id, actor.name, request.caller_app, ", ".join(scan.patterns))
 
-        resolution = resolve_namespaces(actor, request.namespaces, snapshot.indexes)
+        resolution = resolve_namespaces(actor, request.namespaces, snapshot.namespaces)
         if resolution.ignored:
             flags.append("namespace_injection")
             log.warning("request %s: injection attempt: actor %s asked for namespaces outside its grant: %s",
                         request_id, actor.name, ", ".join(repr(ns[:140]) for ns in resolution.ignored))
+        blocked = [ns for ns in resolution.namespaces if ns in snapshot.quarantined]
+        if blocked:  # answering from the rest would silently leave out what the actor expects to read
+            raise NamespacesQuarantined(blocked)
         indexes = snapshot.select(resolution.namespaces)
         versions = {index.namespace: index.version for index in indexes}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -52,11 +52,30 @@ class Check:
 class Snapshot:
     indexes: Mapping[str, LoadedIndex | BackendIndex]
     loaded_at: float
+    # The aliases this snapshot was built for (a failed namespace serves another version or none).
+    targets: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
+    quarantined: frozenset[str] = frozenset()  # aliased namespaces without any servable version
 
     @property
     def aliases(self) -> dict[str, str]:
         """{namespace: version} served by this snapshot."""
         return {ns: index.version for ns, index in self.indexes.items()}
+
+    @property
+    def namespaces(self) -> frozenset[str]:
+        """Every published namespace, served or quarantined: what an actor's grant is resolved against."""
+        return frozenset(self.indexes) | self.quarantined
+
+    @property
+    def stale(self) -> dict[str, str | None]:
+        """{namespace: aliased version} for the namespaces served at their last good version instead."""
+        return {ns: self.targets[ns] for ns, index in self.indexes.items()
+                if ns in self.targets and self.targets[ns] != index.version}
+
+    @property
+    def failing(self) -> bool:
+        """Some aliased version is not served (stale or quarantined): worth another attempt later."""
+        return bool(self.quarantined or self.stale)
 
     def select(self, namespaces: Iterable[str]) -> list[LoadedIndex | BackendIndex]:
         return [self.indexes[ns] for ns in namespaces if ns in self.indexes]
@@ -75,6 +94,15 @@ def _read_facts(path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError) as exc:
         log.warning("facts snapshot %s is unreadable, serving without facts: %s", path / FACTS_FILE, exc)
         return []
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, without the server's file paths (health details reach API callers); the
+    full message with the path goes to the service log."""
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc.strerror or 'unreadable'}" + (
+            f" ({Path(exc.filename).name})" if exc.filename else "")
+    return f"{type(exc).__name__}: corrupt or incomplete file"
 
 
 def _shape_checks(check, dimension: int, found_dims: str, dims_ok: bool, model: str, found_model: str | None,
@@ -115,13 +143,14 @@ def _load_one(registry: Registry, namespace: str, version: str, model: str,
     record = registry.version(namespace, version)
     if record is None or record.version != version:
         return None, [check("registered", False, "the alias points to a version the registry does not know")]
-    checks = [check("registered", True, f"registered at {record.path}")]
+    checks = [check("registered", True, "registered in the registry")]
     path = Path(record.path)
     try:  # the cheap checks first: manifest and the vectors' header, before any payload is parsed
         manifest = read_manifest(path)
         vectors = np.load(path / VECTORS, mmap_mode="r")
     except (OSError, ValueError, KeyError) as exc:
-        return None, [*checks, check("readable", False, f"cannot read the version: {exc}")]
+        log.error("%s@%s: cannot read the version at %s: %s", namespace, version, path, exc)
+        return None, [*checks, check("readable", False, f"cannot read the version: {_reason(exc)}")]
     manifest_dim = manifest.get("dimension")
     vector_dim = vectors.shape[1] if vectors.ndim == 2 else None
     shape_checks = _shape_checks(check, dimension, f"manifest {manifest_dim}, vectors {vector_dim}",
@@ -132,7 +161,8 @@ def _load_one(registry: Registry, namespace: str, version: str, model: str,
     try:
         loaded = LoadedIndex.open(path, _read_facts(path), manifest=manifest, vectors=vectors)
     except (OSError, ValueError, KeyError) as exc:
-        return None, [*checks, check("readable", False, f"cannot read the payloads: {exc}"), *shape_checks]
+        log.error("%s@%s: cannot read the payloads at %s: %s", namespace, version, path, exc)
+        return None, [*checks, check("readable", False, f"cannot read the payloads: {_reason(exc)}"), *shape_checks]
     return loaded, [*checks, check("readable", True, f"{len(loaded)} payloads and vectors {tuple(vectors.shape)}"),
                     *shape_checks]
 
@@ -146,7 +176,12 @@ def load_snapshot(
     dimension: int = DIMENSION,
     backend: VectorBackend | None = None,
 ) -> tuple[Snapshot | None, list[Check]]:
-    """Load and check every aliased version; None when any check fails (the service stays quarantined)."""
+    """Load and check every aliased version, namespace by namespace.
+
+    A namespace whose aliased version fails keeps the version ``previous`` served for it (a
+    ``last_good`` check says so) or, without one, is quarantined. None only when no namespace at
+    all can be served.
+    """
     aliases = current_aliases(registry, backend) if aliases is None else dict(aliases)
     if not aliases:
         return None, [Check("aliases", False, "no @latest alias is published for this tenant yet: run a build")]
@@ -154,8 +189,8 @@ def load_snapshot(
     for c in previous_checks:
         kept_checks[(c.namespace, c.version)].append(c)
     indexes: dict[str, LoadedIndex | BackendIndex] = {}
+    quarantined: set[str] = set()
     checks: list[Check] = [Check("aliases", True, f"{len(aliases)} namespaces have an @latest version")]
-    healthy = True
     for namespace in sorted(aliases):
         version = aliases[namespace]
         reused = previous.indexes.get(namespace) if previous else None
@@ -170,11 +205,18 @@ def load_snapshot(
         else:
             loaded, version_checks = _load_from_backend(backend, namespace, version, model, dimension)
         checks.extend(version_checks)
-        if loaded is None:
-            healthy = False
-            continue
-        indexes[namespace] = loaded
-        log.info("loaded %s@%s: %d chunks in %.2fs", namespace, version, len(loaded), time.perf_counter() - started)
-    if not healthy:
+        if loaded is not None:
+            indexes[namespace] = loaded
+            log.info("loaded %s@%s: %d chunks in %.2fs", namespace, version, len(loaded), time.perf_counter() - started)
+        elif reused is not None:
+            indexes[namespace] = reused
+            checks.append(Check("last_good", True, f"{version} failed its checks: still serving {reused.version}",
+                                namespace, reused.version))
+            log.error("%s@%s failed its checks: still serving %s", namespace, version, reused.version)
+        else:
+            quarantined.add(namespace)
+            log.error("%s@%s failed its checks and no earlier version was served: namespace quarantined",
+                      namespace, version)
+    if not indexes:
         return None, checks
-    return Snapshot(MappingProxyType(indexes), time.time()), checks
+    return Snapshot(MappingProxyType(indexes), time.time(), MappingProxyType(aliases), frozenset(quarantined)), checks

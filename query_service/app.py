@@ -7,9 +7,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from core.query_engine import QueryEmbedder
+from core.query_engine import NamespacesQuarantined, QueryEmbedder
 from core.registry import MissingRegistryTable
 from core.settings import Settings
 from query_service.config import ServiceSettings
@@ -22,13 +23,45 @@ DESCRIPTION = """Read-only access to the knowledge the build plane published.
 Every answer comes from the index versions the `@latest` aliases point to, from the namespaces
 granted to the API key (`X-API-Key`), never from anywhere else. There is no write route."""
 
+# The service decides which forwarding headers to believe (KNOWLEDGE_TRUSTED_PROXIES); uvicorn's own
+# default would rewrite the client address from X-Forwarded-For sent by 127.0.0.1 before we see it.
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False}
+# Clearer words than pydantic's for the inputs crafted to break a JSON service.
+_MESSAGES = {
+    "string_unicode": "not valid text: it holds a lone UTF-16 surrogate (\\ud800-\\udfff)",
+    "finite_number": "must be a finite number (NaN, Infinity and out-of-range values are refused)",
+}
+
 
 def _application(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None) -> FastAPI:
     app = FastAPI(title="Knowledge Plane query service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     for module in (query, health, caller_apps):
         app.include_router(module.router)
     app.add_exception_handler(MissingRegistryTable, _missing_table)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(NamespacesQuarantined, _quarantined)
     return app
+
+
+def _safe_loc(part: Any) -> str | int:
+    # A field name comes from the body (extra keys are refused by name): bounded and always encodable.
+    if isinstance(part, int):
+        return part
+    return str(part)[:64].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    """422 naming each invalid field and why — never echoing the input, which may not even be
+    serialisable (NaN, lone surrogates) and must not reach a log or a proxy verbatim."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"type": e["type"], "loc": [_safe_loc(p) for p in e["loc"]],
+               "msg": _MESSAGES.get(e["type"], e["msg"])} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _quarantined(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": "5"})
 
 
 async def _missing_table(_: Request, exc: Exception) -> JSONResponse:

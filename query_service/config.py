@@ -6,9 +6,10 @@ retrieval defaults are the calibrated ones of ``core.retrieval``.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.retrieval import RetrievalConfig, parse_thresholds
@@ -29,6 +30,10 @@ class ServiceSettings(BaseSettings):
     rate_limit_per_minute: int = Field(
         10, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_PER_MINUTE",
         description="requests per minute per API key, and failed authentications per client address")
+    trusted_proxies: str = Field(
+        "", validation_alias="KNOWLEDGE_TRUSTED_PROXIES",
+        description="comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For is "
+                    "believed; empty: the header is ignored and the peer address is the client")
     threads_per_request: int = Field(
         1, ge=1, validation_alias="KNOWLEDGE_THREADS_PER_REQUEST",
         description="torch and BLAS threads a request uses; requests run in parallel, one core each")
@@ -55,6 +60,25 @@ class ServiceSettings(BaseSettings):
             if keys:
                 data = {**data, "KNOWLEDGE_API_KEYS": keys}
         return data
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        cls.parse_networks(value)  # a typo fails at start-up, not as a silently untrusted proxy
+        return value
+
+    @staticmethod
+    def parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"KNOWLEDGE_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return tuple(networks)
+
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return self.parse_networks(self.trusted_proxies)
 
     def retrieval_config(self) -> RetrievalConfig:
         return RetrievalConfig(dense_weight=self.dense_weight, bm25_weight=self.bm25_weight,

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader
 from core.access import Actor, key_fingerprint
 from core.registry import get_caller_app
 from core.snapshot import Snapshot
+from query_service.ratelimit import client_address
 from query_service.state import ServiceState
 
 CALLER_APP_RE = re.compile(r"[a-z0-9_-]{2,64}")
@@ -31,14 +32,16 @@ def _too_many(wait: int) -> HTTPException:
 
 
 def current_actor(request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> Actor:
-    """The actor owning the X-API-Key; 401 without a valid key, 429 over the rate limits."""
-    address = request.client.host if request.client else "unknown"
-    wait = state.auth_failure_limiter.retry_after(address)
-    if wait:
-        raise _too_many(wait)
+    """The actor owning the X-API-Key; 401 without a valid key, 429 over the rate limits.
+
+    The key is checked first: only a failure is charged to the client address, so guesses from an
+    address (or from the proxy everyone shares) never lock out a valid key.
+    """
     actor = state.keyring.authenticate(api_key)
     if actor is None:
-        state.auth_failure_limiter.record(address)
+        wait = state.auth_failure_limiter.hit(client_address(request, state.trusted_proxies))
+        if wait:
+            raise _too_many(wait)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "clé API absente ou invalide",
                             headers={"WWW-Authenticate": "APIKey"})
     wait = state.key_limiter.hit(key_fingerprint(api_key or ""))
@@ -50,8 +53,17 @@ def current_actor(request: Request, state: StateDep, api_key: Annotated[str | No
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
+def optional_actor(request: Request, state: StateDep,
+                   api_key: Annotated[str | None, Security(api_key_header)]) -> Actor | None:
+    """None without a key (a load balancer's probe); with one, the same checks as ``current_actor``."""
+    return None if api_key is None else current_actor(request, state, api_key)
+
+
+OptionalActorDep = Annotated[Actor | None, Depends(optional_actor)]
+
+
 def serving_snapshot(state: StateDep) -> Snapshot:
-    """The snapshot to answer from; 503 while the service is quarantined."""
+    """The snapshot to answer from; 503 while nothing at all can be served."""
     snapshot = state.snapshot
     if snapshot is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -1,62 +1,63 @@
-"""A sliding-window rate limiter: at most ``limit`` events per ``window`` seconds per key."""
+"""Rate limits of the query service and the client address they count failed authentications by.
+
+The counting is the ``limits`` library's moving window over its in-memory storage (one process;
+shared storage across workers is a later change). Two budgets use it: requests per API key, and
+failed authentications per client address — the second is only ever charged by a failure, so a
+valid key is never refused because others guessed keys from the same address (behind a proxy every
+client may share one).
+
+The client address is the TCP peer unless the peer is one of the configured trusted proxies
+(``KNOWLEDGE_TRUSTED_PROXIES``); then it is the right-most ``X-Forwarded-For`` entry that is not a
+trusted proxy, since everything left of what our own proxy appended is the client's to forge.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import math
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Sequence
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.requests import Request
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class RateLimiter:
-    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000):
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self.max_keys = max_keys
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+class RateLimit:
+    """At most ``per_minute`` events per key in any 60-second window."""
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        events = self._events.setdefault(key, deque())
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        return events
-
-    def _wait(self, events: deque[float], now: float) -> int:
-        """Whole seconds until the next event is allowed; 0 when it is allowed now."""
-        if len(events) < self.limit:
-            return 0
-        return max(1, math.ceil(events[len(events) - self.limit] + self.window - now))
-
-    def retry_after(self, key: str) -> int:
-        """Seconds to wait before ``key`` may act again, without counting anything."""
-        with self._lock:
-            now = self.clock()
-            return self._wait(self._recent(key, now), now)
-
-    def record(self, key: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._recent(key, now).append(now)
-            self._prune(now)
+    def __init__(self, name: str, per_minute: int):
+        self.name = name
+        self.item = RateLimitItemPerMinute(per_minute)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def hit(self, key: str) -> int:
-        """Count one event for ``key`` if allowed; else return the seconds to wait (nothing counted)."""
-        with self._lock:
-            now = self.clock()
-            events = self._recent(key, now)
-            wait = self._wait(events, now)
-            if not wait:
-                events.append(now)
-            self._prune(now)
-            return wait
+        """Count one event for ``key`` if allowed and return 0; else the whole seconds to wait (nothing counted)."""
+        if self._limiter.hit(self.item, self.name, key):
+            return 0
+        reset = self._limiter.get_window_stats(self.item, self.name, key).reset_time
+        return max(1, math.ceil(reset - time.time()))
 
-    def _prune(self, now: float) -> None:
-        # Bounded memory under many distinct keys (e.g. scanning client addresses).
-        if len(self._events) <= self.max_keys:
-            return
-        for key in [k for k, events in self._events.items() if not events or events[-1] <= now - self.window]:
-            del self._events[key]
+
+def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_address(request: Request, proxies: Sequence[Network]) -> str:
+    """The address failed authentications are counted against (see the module docstring)."""
+    peer = request.client.host if request.client else "unknown"
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    forwarded = [part.strip() for value in request.headers.getlist("x-forwarded-for")
+                 for part in value.split(",") if part.strip()]
+    for address in reversed(forwarded):
+        if not _trusted(address, proxies):
+            return address
+    return forwarded[0] if forwarded else peer  # every hop is one of ours: the first is the client

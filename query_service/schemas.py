@@ -5,15 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
-def _scrub(value: str) -> str:
-    """Replace lone surrogates (valid JSON escapes, invalid text) so nothing downstream chokes on them."""
-    return value.encode("utf-8", "replace").decode("utf-8")
-
-
-Text = Annotated[str, AfterValidator(_scrub)]
 Status = Literal["success", "low_confidence", "needs_clarification", "refused", "redirect"]
 
 
@@ -23,17 +16,17 @@ class QueryBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "Combien de temps ai-je pour retourner une pièce ?", "caller_app": "aurora_nexus_ui"}]})
 
-    question: Text = Field(min_length=1, max_length=1000, description="the user's question, 1-1000 characters")
-    tenant_id: Text | None = Field(None, max_length=64, description="must be the deployment's tenant if given")
-    pack_id: Text | None = Field(None, max_length=128, description="only passages of this pack")
-    pack_ids: list[Annotated[Text, Field(max_length=128)]] | None = Field(
+    question: str = Field(min_length=1, max_length=1000, description="the user's question, 1-1000 characters")
+    tenant_id: str | None = Field(None, max_length=64, description="must be the deployment's tenant if given")
+    pack_id: str | None = Field(None, max_length=128, description="only passages of this pack")
+    pack_ids: list[Annotated[str, Field(max_length=128)]] | None = Field(
         None, max_length=50, description="only passages of these packs (with pack_id: either)")
-    source_app: Text | None = Field(None, max_length=128, description="only passages ingested by this application")
-    workspace: Text | None = Field(None, max_length=128, description="the source_app's workspace (requires source_app)")
-    caller_app: Text | None = Field(
+    source_app: str | None = Field(None, max_length=128, description="only passages ingested by this application")
+    workspace: str | None = Field(None, max_length=128, description="the source_app's workspace (requires source_app)")
+    caller_app: str | None = Field(
         None, description="the calling application, ^[a-z0-9_-]{2,64}$; 'unknown' when absent")
-    thread_id: Text | None = Field(None, max_length=128, description="the conversation, for the caller's own tracing")
-    namespaces: list[Annotated[Text, Field(max_length=160)]] | None = Field(
+    thread_id: str | None = Field(None, max_length=128, description="the conversation, for the caller's own tracing")
+    namespaces: list[Annotated[str, Field(max_length=160)]] | None = Field(
         None, max_length=32, description="narrow the search to some of the key's namespaces (never widens it)")
     top_k: int = Field(5, ge=1, le=20, description="passages returned at most")
 
@@ -89,11 +82,18 @@ class HealthCheck(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["serving", "quarantined"]
-    checks: list[HealthCheck]
-    index_versions: dict[str, str]
-    model: str
-    dimension: int
+    """Without a key: only ``status``. With a valid key: the detail, for the namespaces the key may read."""
+
+    status: Literal["ready", "not_ready"] = Field(
+        description="ready: at least one namespace is served (503 with not_ready otherwise)")
+    checks: list[HealthCheck] | None = None
+    index_versions: dict[str, str] | None = Field(None, description="{namespace: version served}")
+    quarantined: list[str] | None = Field(None, description="namespaces with no version that passed its checks: "
+                                                            "503 for the keys that read them")
+    stale: dict[str, str | None] | None = Field(None, description="{namespace: aliased version that failed its checks} "
+                                                           "while the last good version is still served")
+    model: str | None = None
+    dimension: int | None = None
     loaded_at: dt.datetime | None = None
 
 

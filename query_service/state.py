@@ -4,7 +4,8 @@ A background thread reads the aliases every ``alias_poll_seconds``. When one mov
 new version beside the old (unchanged namespaces are shared), runs the quarantine checks and
 replaces the snapshot reference in one assignment: a request holds the reference it started with,
 so it is answered from one set of versions, and the old versions are freed with the last request
-that holds them. Until a snapshot passes its checks, queries get 503.
+that holds them. A namespace whose new version fails keeps its last good version; one with none is
+quarantined for the actors that read it (503), and nothing at all servable is 503 for everyone.
 
 With ``KNOWLEDGE_VECTOR_BACKEND`` set to qdrant or weaviate, the service opens that store
 read-only (with the runtime's read-only key) and serves through its aliases instead of the files.
@@ -28,7 +29,7 @@ from core.snapshot import Check, Snapshot, current_aliases, load_snapshot
 from core.vector_backends import open_vector_backend
 from query_service.config import ServiceSettings
 from query_service.querylog import QueryLogWriter
-from query_service.ratelimit import RateLimiter
+from query_service.ratelimit import RateLimit
 
 log = logging.getLogger("knowledge.query")
 RETRY_FAILED_EVERY = 10  # polls between two attempts at a version that failed its checks
@@ -66,8 +67,9 @@ class ServiceState:
         limit_blas_threads(service.threads_per_request)
         self.engine = QueryEngine(embedder or QueryEncoder(service.threads_per_request), service.retrieval_config(),
                                   settings.tenant_id)
-        self.key_limiter = RateLimiter(service.rate_limit_per_minute)
-        self.auth_failure_limiter = RateLimiter(service.rate_limit_per_minute)
+        self.key_limiter = RateLimit("api-key", service.rate_limit_per_minute)
+        self.auth_failure_limiter = RateLimit("failed-auth", service.rate_limit_per_minute)
+        self.trusted_proxies = service.trusted_networks()
         self.query_log: QueryLogWriter | None = None
         self.model = MODEL_NAME
         self.dimension = DIMENSION
@@ -153,25 +155,33 @@ class ServiceState:
         with self._lock:
             aliases = current_aliases(self.registry, self.backend)
             serving = self._snapshot
-            if not force and serving is not None and serving.aliases == aliases:
-                return False
             self._polls_since_attempt += 1
-            if (not force and serving is None and aliases == self._attempted
-                    and self._polls_since_attempt < RETRY_FAILED_EVERY):
-                return False
+            if not force and aliases == self._attempted:
+                # Same aliases as last time: nothing to do, unless some version failed, which is
+                # retried every RETRY_FAILED_EVERY polls (a file restored, a store back up).
+                all_served = serving is not None and not serving.failing
+                if all_served or self._polls_since_attempt < RETRY_FAILED_EVERY:
+                    return False
             self._attempted, self._polls_since_attempt = dict(aliases), 0
             started = time.perf_counter()
             snapshot, checks = load_snapshot(self.registry, aliases, previous=self._loaded,
                                              previous_checks=self.checks, model=self.model, dimension=self.dimension,
                                              backend=self.backend)
             self.checks = checks = [self._model_check(), *checks]
+            failed = "; ".join(f"{c.namespace or '-'}@{c.version or '-'} {c.name}: {c.detail}"
+                               for c in checks if not c.passed)
             if snapshot is None:
                 self._snapshot = None
-                failed = "; ".join(f"{c.namespace or '-'}@{c.version or '-'} {c.name}: {c.detail}"
-                                   for c in checks if not c.passed)
                 log.error("QUARANTINE: not serving, checks failed: %s", failed)
                 return serving is not None
+            changed = (serving is None or serving.aliases != snapshot.aliases
+                       or serving.quarantined != snapshot.quarantined)
             self._snapshot = self._loaded = snapshot
             versions = ", ".join(f"{ns}@{v}" for ns, v in sorted(snapshot.aliases.items()))
-            log.info("QUARANTINE PASSED: serving %s (loaded in %.2fs)", versions, time.perf_counter() - started)
-            return True
+            if snapshot.failing:
+                log.error("QUARANTINE PARTIAL: serving %s; quarantined: %s; kept last good instead of: %s; "
+                          "checks failed: %s", versions, ", ".join(sorted(snapshot.quarantined)) or "-",
+                          ", ".join(f"{ns}@{v}" for ns, v in sorted(snapshot.stale.items())) or "-", failed)
+            else:
+                log.info("QUARANTINE PASSED: serving %s (loaded in %.2fs)", versions, time.perf_counter() - started)
+            return changed

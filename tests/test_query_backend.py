@@ -118,7 +118,7 @@ def test_a_namespace_missing_from_the_store_quarantines_until_it_is_published(
     client = serve()
     response = client.post("/knowledge/query", json={"question": QUESTION}, headers=headers("chatbot_prod"))
     assert response.status_code == 503
-    health = client.get("/knowledge/health").json()
+    health = client.get("/knowledge/health", headers=headers("agents_dev")).json()
     failed = [c for c in health["checks"] if not c["passed"]]
     assert [(c["name"], c["namespace"]) for c in failed] == [("alias", "knowledge:policies")]
     assert "qdrant has no alias" in failed[0]["detail"]

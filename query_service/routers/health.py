@@ -1,4 +1,4 @@
-"""GET /knowledge/health: is the service serving, and the quarantine checks behind the answer."""
+"""GET /knowledge/health: ready or not for anyone; the quarantine checks behind it for a valid key."""
 
 from __future__ import annotations
 
@@ -6,23 +6,35 @@ import datetime as dt
 
 from fastapi import APIRouter, Response, status
 
-from query_service.deps import StateDep
-from query_service.schemas import HealthCheck, HealthResponse
+from query_service.deps import OptionalActorDep, StateDep
+from query_service.schemas import ErrorResponse, HealthCheck, HealthResponse
 
 router = APIRouter(prefix="/knowledge", tags=["health"])
 
 
-@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def health(state: StateDep, response: Response) -> HealthResponse:
-    """Serving status and each quarantine check (aliased version registered, readable, of the
-    model's dimension and model, not empty). 200 while serving, 503 while quarantined."""
+@router.get("/health", response_model=HealthResponse, response_model_exclude_unset=True, responses={
+    503: {"model": HealthResponse}, 401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
+def health(state: StateDep, response: Response, actor: OptionalActorDep) -> HealthResponse:
+    """200 `ready` while at least one namespace is served, 503 `not_ready` otherwise.
+
+    Without `X-API-Key` that is all (probes need no more, and callers learn nothing of the
+    deployment). With a valid key: the quarantine checks (aliased version registered, readable, of
+    the model's dimension and model, not empty), versions served, quarantined namespaces and
+    namespaces kept on their last good version — only for the namespaces the key may read.
+    """
     snapshot = state.snapshot
-    if snapshot is None:
+    ready = snapshot is not None
+    if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    if actor is None:
+        return HealthResponse(status="ready" if ready else "not_ready")
+    visible = [c for c in state.checks if c.namespace is None or actor.may_read(c.namespace)]
     return HealthResponse(
-        status="serving" if snapshot is not None else "quarantined",
-        checks=[HealthCheck(**c.to_dict()) for c in state.checks],
-        index_versions=snapshot.aliases if snapshot is not None else {},
+        status="ready" if ready else "not_ready",
+        checks=[HealthCheck(**c.to_dict()) for c in visible],
+        index_versions={ns: v for ns, v in snapshot.aliases.items() if actor.may_read(ns)} if ready else {},
+        quarantined=sorted(ns for ns in snapshot.quarantined if actor.may_read(ns)) if ready else [],
+        stale={ns: v for ns, v in snapshot.stale.items() if actor.may_read(ns)} if ready else {},
         model=state.model, dimension=state.dimension,
-        loaded_at=dt.datetime.fromtimestamp(snapshot.loaded_at, dt.UTC) if snapshot is not None else None,
+        loaded_at=dt.datetime.fromtimestamp(snapshot.loaded_at, dt.UTC) if ready else None,
     )

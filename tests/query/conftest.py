@@ -93,13 +93,15 @@ def data_copy(built: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_client(embedder, built: Path) -> Iterator[Callable[..., TestClient]]:
-    """make_client(data_dir=None, ready=True, **service_settings) → a started TestClient."""
+    """make_client(data_dir=None, ready=True, peer=None, **service_settings) → a started TestClient
+    (``peer``: the (host, port) the requests come from, the TCP peer the service sees)."""
     from query_service.app import create_app
     from query_service.config import ServiceSettings
 
     started: list[TestClient] = []
 
-    def make(data_dir: Path | None = None, ready: bool = True, **overrides) -> TestClient:
+    def make(data_dir: Path | None = None, ready: bool = True, peer: tuple[str, int] | None = None,
+             **overrides) -> TestClient:
         values = {
             "api_keys": keys_env(),
             "rate_limit_per_minute": 100_000,
@@ -109,7 +111,7 @@ def make_client(embedder, built: Path) -> Iterator[Callable[..., TestClient]]:
             **overrides,
         }
         app = create_app(settings_for(data_dir or built), ServiceSettings(**values), embedder)
-        client = TestClient(app)
+        client = TestClient(app, client=peer) if peer else TestClient(app)
         client.__enter__()
         started.append(client)
         serving = app.state.service.wait_ready(60)

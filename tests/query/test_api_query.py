@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -185,11 +186,47 @@ def test_no_write_route(client):
         assert getattr(client, method)("/knowledge/query", headers=headers("agents_dev")).status_code == 405
 
 
-def test_health_serving(client):
+def test_health_without_a_key_says_only_ready(client):
     response = client.get("/knowledge/health")
     assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+def test_health_with_a_key_gives_the_checks_of_its_namespaces_and_no_paths(client, built):
+    response = client.get("/knowledge/health", headers=headers("agents_dev"))
+    assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "serving" and body["dimension"] == 384
+    assert body["status"] == "ready" and body["dimension"] == 384 and body["quarantined"] == []
     names = {c["name"] for c in body["checks"]}
     assert {"embedding_model", "aliases", "readable", "dimension", "not_empty"} <= names
     assert all(c["passed"] for c in body["checks"])
+    assert "internal:code" in body["index_versions"]
+    assert str(built) not in response.text and "/tmp" not in response.text and "indexes" not in response.text
+
+    chatbot = client.get("/knowledge/health", headers=headers("chatbot_prod")).json()
+    assert set(chatbot["index_versions"]) <= CHATBOT_NAMESPACES
+    assert all(c["namespace"] in (None, *CHATBOT_NAMESPACES) for c in chatbot["checks"])
+    assert client.get("/knowledge/health", headers={"X-API-Key": "wrong-key-000000000000"}).status_code == 401
+
+
+QUESTION_MARK = "retour-piece-7f3a"
+
+
+@pytest.mark.parametrize(("raw", "field", "words"), [
+    ('{"question": "' + QUESTION_MARK + ' \\ud800 pi\\u00e8ce"}', "question", "surrogate"),
+    ('{"question": "' + QUESTION_MARK + '", "top_k": NaN}', "top_k", "finite"),
+    ('{"question": "' + QUESTION_MARK + '", "top_k": Infinity}', "top_k", "finite"),
+    ('{"question": "' + QUESTION_MARK + '", "top_k": -Infinity}', "top_k", "finite"),
+    ('{"question": "' + QUESTION_MARK + '", "top_k": 1e999999}', "top_k", "finite"),
+    ('{"question": "' + QUESTION_MARK + '", "\\udc00' + QUESTION_MARK + '": 1}', "body", "surrogate"),
+    ('{"question": "' + QUESTION_MARK + '", "top_k": 5', "body", "JSON"),
+])
+def test_crafted_json_is_422_and_nothing_of_it_is_logged(client, caplog, raw, field, words):
+    caplog.set_level(logging.DEBUG)
+    response = client.post("/knowledge/query", content=raw.encode(),
+                           headers={**headers("support_prod"), "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert field in error["loc"] and words.lower() in (error["msg"] + error["type"]).lower()
+    assert "input" not in error
+    assert QUESTION_MARK not in caplog.text

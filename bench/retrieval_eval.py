@@ -1,0 +1,75 @@
+"""Retrieval figures of the versions @latest serves, on each namespace's golden set.
+
+The same measurement as the build's ``evaluation`` check (core.evaluation.score_index: the query
+service's engine, gate and thresholds), over what is published in a data dir, so a retrieval
+change can be compared before and after without building twice:
+
+    KNOWLEDGE_DATA_DIR=/tmp/kp .venv/bin/knowledge build        # once
+    KNOWLEDGE_DATA_DIR=/tmp/kp .venv/bin/python bench/retrieval_eval.py [--namespace NS]… [--misses]
+
+Prints one row per namespace (questions, off-topic questions and the five figures) and the
+question-weighted mean of every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.build import BuildContext  # noqa: E402
+from core.evaluation import (  # noqa: E402
+    FIGURES,
+    CachedQuestions,
+    golden_path,
+    load_golden,
+    score_index,
+    service_retrieval_config,
+)
+from core.query_engine import QueryEngine  # noqa: E402
+from core.registry import LATEST  # noqa: E402
+from core.retrieval import LoadedIndex  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.sources import discover_namespaces  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--namespace", action="append", default=[])
+    parser.add_argument("--misses", action="store_true", help="list the questions each namespace missed")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    ctx = BuildContext(settings)
+    config = service_retrieval_config()
+    rows, weighted, total = [], dict.fromkeys(FIGURES, 0.0), 0
+    for namespace in args.namespace or discover_namespaces(settings):
+        path = golden_path(ctx, namespace)
+        latest = ctx.registry.aliases(namespace).get(namespace, {}).get(LATEST)
+        if path is None or latest is None:
+            continue
+        golden = load_golden(path)
+        questions = CachedQuestions(ctx, [q.question for q in golden.questions] + list(golden.off_topic))
+        index = LoadedIndex.open(Path(ctx.registry.version(namespace, latest).path))
+        result = score_index(index, golden, QueryEngine(questions, config, settings.tenant_id))
+        rows.append((namespace, len(golden.questions), len(golden.off_topic), result))
+        for name in FIGURES:
+            weighted[name] += result["figures"][name] * len(golden.questions)
+        total += len(golden.questions)
+    if not rows:
+        print("no namespace with both a golden set and an @latest version", file=sys.stderr)
+        return 1
+    print(f"{'namespace':<22}{'on':>4}{'off':>5}" + "".join(f"{n:>17}" for n in FIGURES))
+    for namespace, on, off, result in rows:
+        print(f"{namespace:<22}{on:>4}{off:>5}" + "".join(f"{result['figures'][n]:>17.2f}" for n in FIGURES))
+    print(f"{'mean (per question)':<22}{total:>4}{'':>5}" + "".join(f"{weighted[n] / total:>17.2f}" for n in FIGURES))
+    if args.misses:
+        for namespace, _, _, result in rows:
+            for miss in result["misses"]:
+                print(f"{namespace}: {miss['status']:<20} {miss['question']}  (got {', '.join(miss['got']) or '-'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

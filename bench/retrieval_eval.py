@@ -7,7 +7,10 @@ change can be compared before and after without building twice:
     KNOWLEDGE_DATA_DIR=/tmp/kp .venv/bin/knowledge build        # once
     KNOWLEDGE_DATA_DIR=/tmp/kp .venv/bin/python bench/retrieval_eval.py [--namespace NS]… [--misses]
 
-Prints one row per namespace (questions, off-topic questions and the five figures) and the
+``--set NS=FILE`` scores a question file in the golden format against NS instead (the public-docs
+sets of ``bench/retrieval_sets/``, with their tuning and held-out splits). The version's BM25 is
+recomputed from its payloads with the current code, so a lexical change is measured without a
+rebuild. Prints one row per set (questions, off-topic questions and the five figures) and the
 question-weighted mean of every figure.
 """
 
@@ -28,6 +31,7 @@ from core.evaluation import (  # noqa: E402
     score_index,
     service_retrieval_config,
 )
+from core.index_store import read_version  # noqa: E402
 from core.query_engine import QueryEngine  # noqa: E402
 from core.registry import LATEST  # noqa: E402
 from core.retrieval import LoadedIndex  # noqa: E402
@@ -38,22 +42,28 @@ from core.sources import discover_namespaces  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--namespace", action="append", default=[])
+    parser.add_argument("--set", action="append", default=[], metavar="NS=FILE",
+                        help="score a question file (golden format) against namespace NS")
     parser.add_argument("--misses", action="store_true", help="list the questions each namespace missed")
     args = parser.parse_args()
     settings = Settings.from_env()
     ctx = BuildContext(settings)
     config = service_retrieval_config()
     rows, weighted, total = [], dict.fromkeys(FIGURES, 0.0), 0
-    for namespace in args.namespace or discover_namespaces(settings):
-        path = golden_path(ctx, namespace)
+    if args.set:
+        sets = [(ns, Path(file)) for ns, _, file in (item.partition("=") for item in args.set)]
+    else:
+        sets = [(ns, golden_path(ctx, ns)) for ns in args.namespace or discover_namespaces(settings)]
+    for namespace, path in sets:
         latest = ctx.registry.aliases(namespace).get(namespace, {}).get(LATEST)
         if path is None or latest is None:
             continue
         golden = load_golden(path)
         questions = CachedQuestions(ctx, [q.question for q in golden.questions] + list(golden.off_topic))
-        index = LoadedIndex.open(Path(ctx.registry.version(namespace, latest).path))
-        result = score_index(index, golden, QueryEngine(questions, config, settings.tenant_id))
-        rows.append((namespace, len(golden.questions), len(golden.off_topic), result))
+        stored = read_version(Path(ctx.registry.version(namespace, latest).path))
+        engine = QueryEngine(questions, config, settings.tenant_id)
+        result = score_index(LoadedIndex.from_version(stored), golden, engine)
+        rows.append((path.stem if args.set else namespace, len(golden.questions), len(golden.off_topic), result))
         for name in FIGURES:
             weighted[name] += result["figures"][name] * len(golden.questions)
         total += len(golden.questions)

@@ -44,6 +44,8 @@ def main() -> int:
     parser.add_argument("--namespace", action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="NS=FILE",
                         help="score a question file (golden format) against namespace NS")
+    parser.add_argument("--newest", action="store_true",
+                        help="score the newest version built, promoted or not (bench corpora that fail a check)")
     parser.add_argument("--misses", action="store_true", help="list the questions each namespace missed")
     args = parser.parse_args()
     settings = Settings.from_env()
@@ -55,7 +57,9 @@ def main() -> int:
     else:
         sets = [(ns, golden_path(ctx, ns)) for ns in args.namespace or discover_namespaces(settings)]
     for namespace, path in sets:
-        latest = ctx.registry.aliases(namespace).get(namespace, {}).get(LATEST)
+        versions = ctx.registry.versions(namespace)
+        latest = versions[0].version if args.newest and versions else (
+            ctx.registry.aliases(namespace).get(namespace, {}).get(LATEST))
         if path is None or latest is None:
             continue
         golden = load_golden(path)

@@ -225,6 +225,8 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
         golden = load_golden(path)
     except GoldenSetError as exc:
         return Evaluation(CheckResult(CHECK_NAME, False, str(exc)))
+    if not payloads:  # nothing to query (non_empty fails too); an empty index answers nothing
+        return Evaluation(CheckResult(CHECK_NAME, False, "no chunks to evaluate"))
     config = service_retrieval_config()
     questions = CachedQuestions(ctx, [q.question for q in golden.questions] + list(golden.off_topic))
     engine = QueryEngine(questions, config, ctx.settings.tenant_id)

@@ -86,6 +86,13 @@ def test_a_namespace_without_a_golden_set_passes_and_says_so(settings):
     assert evaluation.summary is None
 
 
+def test_an_empty_candidate_fails_the_evaluation_instead_of_crashing(settings):
+    from core.build import BuildContext
+
+    evaluation = evaluation_check(BuildContext(settings), "knowledge:faq", np.zeros((0, 384)), [])
+    assert not evaluation.check.passed and evaluation.check.detail == "no chunks to evaluate"
+
+
 def _five_words(real):
     """A broken chunker: every chunk cut to its first five words (new ids, new texts to embed)."""
 

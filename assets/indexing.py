@@ -6,6 +6,7 @@ from assets.metadata import md_table
 from assets.partitions import namespaces, single_run
 from core import build
 from core.checks import CHECK_NAMES
+from core.evaluation import evaluation_metadata
 from resources import KnowledgeBase
 
 _CHECK_DESCRIPTIONS = {
@@ -16,6 +17,8 @@ _CHECK_DESCRIPTIONS = {
     "no_empty_text": "No chunk has empty text.",
     "no_secrets": "No chunk of a knowledge:* namespace contains a secret.",
     "no_critical_conflicts": "No unresolved CONTRADICTS between facts of a critical type (rules.yaml).",
+    "evaluation": "The namespace's golden questions (knowledge/<domain>/_golden.yaml) are still answered: no "
+    "figure below its floor or more than the margin below @latest's.",
 }
 
 
@@ -69,6 +72,7 @@ def index_versions(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) 
             "new_versions": sum(1 for r in records if r["new"]),
             "chunks": sum(r["chunks"] for r in records),
             "seconds": round(sum(r["seconds"] for r in records), 3),
+            **evaluation_metadata(records),  # evaluation/<namespace>/<figure>: plotted across runs
         },
         check_results=check_results,
     )

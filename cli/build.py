@@ -146,11 +146,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         args.json,
         data,
         lambda d: table(
-            [[r["namespace"], r["latest"], r["rollback"], ", ".join(v["version"] for v in r["versions"])] for r in d],
-            ["namespace", "@latest", "@rollback", "kept versions"],
+            [[r["namespace"], r["latest"], r["rollback"], ", ".join(v["version"] for v in r["versions"]),
+              _evaluation(r)] for r in d],
+            ["namespace", "@latest", "@rollback", "kept versions", "evaluation of @latest"],
         ),
     )
     return 0
+
+
+def _evaluation(row: dict) -> str:
+    """The golden-set figures of the version @latest serves, short enough for a table cell."""
+    figures = next((v["evaluation"] for v in row["versions"] if v["version"] == row["latest"]), None)
+    if not figures:
+        return "-"
+    names = {"recall_at_5": "R@5", "mrr": "MRR", "answer_in_top_3": "top3", "answered": "answered",
+             "turned_away": "turned away"}
+    return " ".join(f"{names[k]} {v:.2f}" for k, v in figures.items() if k in names)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

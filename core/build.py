@@ -25,6 +25,7 @@ from core.checks import conflicts_check, run_checks
 from core.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
 from core.documents import ParsedDocument
 from core.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
+from core.evaluation import evaluation_check
 from core.facts.gate import critical_conflicts
 from core.facts.publish import approved_facts_snapshot
 from core.facts.store import open_fact_store
@@ -495,7 +496,8 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     with open_fact_store(settings) as facts_store:
         facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
-    checks = [*run_checks(namespace, vectors, payloads, DIMENSION), conflicts_check(critical)]
+    evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
+    checks = [*run_checks(namespace, vectors, payloads, DIMENSION), conflicts_check(critical), evaluation.check]
     checks_passed = all(c.passed for c in checks)
     fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
     existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)
@@ -537,6 +539,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
             },
             "checks": [c.to_dict() for c in checks],
             "checks_passed": checks_passed,
+            "evaluation": evaluation.summary,
             "run_id": ctx.run_id,
         }
         # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
@@ -555,6 +558,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
         "documents": len(parsed["documents"]),
         "checks": [c.to_dict() for c in checks],
         "checks_passed": checks_passed,
+        "evaluation": evaluation.summary,
         "seconds": round(time.perf_counter() - started, 3),
     }
     ctx.write_stage(namespace, "index_versions", record)
@@ -702,6 +706,7 @@ def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
                         "chunks": v.chunks,
                         "documents": v.documents,
                         "checks_passed": v.checks_passed,
+                        "evaluation": (v.manifest.get("evaluation") or {}).get("figures"),
                         "created_at": v.created_at.isoformat(),
                     }
                     for v in registry.versions(namespace)

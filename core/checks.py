@@ -18,6 +18,7 @@ CHECK_NAMES = (
     "no_empty_text",
     "no_secrets",
     "no_critical_conflicts",
+    "evaluation",  # core.evaluation
 )
 
 

@@ -39,6 +39,7 @@ class Settings:
     bucket: str = "knowledge"
     s3_endpoint_url: str | None = None
     cache_root: Path | None = None  # content-keyed caches; shareable between data dirs (CI, tests)
+    eval_margin: float = 0.05  # how far an evaluation figure may fall below @latest's (core.evaluation)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -60,6 +61,7 @@ class Settings:
             "cache_root": Path(os.environ["KNOWLEDGE_CACHE_DIR"]).resolve()
             if os.environ.get("KNOWLEDGE_CACHE_DIR")
             else None,
+            "eval_margin": float(_env("KNOWLEDGE_EVAL_MARGIN", "0.05")),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
@@ -74,6 +76,8 @@ class Settings:
             raise ValueError("KNOWLEDGE_KEEP_VERSIONS must be at least 2 (@latest and @rollback)")
         if self.object_store not in ("local", "s3"):
             raise ValueError(f"KNOWLEDGE_OBJECT_STORE must be 'local' or 's3', got {self.object_store!r}")
+        if not 0.0 <= self.eval_margin <= 1.0:
+            raise ValueError("KNOWLEDGE_EVAL_MARGIN must be between 0 and 1")
         if self.max_file_bytes <= 0:
             raise ValueError("KNOWLEDGE_MAX_FILE_BYTES must be a positive number of bytes")
         if self.max_metadata_bytes <= 0:

@@ -17,6 +17,7 @@ CODE_NAMESPACE = "internal:code"
 CODE_ROOTS = ("core", "assets", "resources", "sensors", "jobs", "query_service", "cli", "definitions.py")
 SIDECAR_SUFFIX = ".meta.json"
 RAGIGNORE = ".ragignore"
+GOLDEN_FILE = "_golden.yaml"  # a namespace's evaluation questions (core.evaluation), not a document
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Pat
     domain = namespace.split(":", 1)[1]
     folder = settings.knowledge_dir / domain
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-    files = [p for p in files if not p.name.endswith(SIDECAR_SUFFIX) and p.name != RAGIGNORE]
+    files = [p for p in files if not p.name.endswith(SIDECAR_SUFFIX) and p.name not in (RAGIGNORE, GOLDEN_FILE)]
     return settings.knowledge_dir.parent, sorted(files)
 
 

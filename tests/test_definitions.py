@@ -46,6 +46,7 @@ def test_index_checks_are_blocking():
         "no_empty_text",
         "no_secrets",
         "no_critical_conflicts",
+        "evaluation",
     }
     assert all(spec.blocking for spec in checks.values())
 

@@ -203,8 +203,8 @@ class Registry:
             raise LookupError(f"{namespace}@{version} is not a registered index version")
         if record.deleted:
             raise LookupError(f"{namespace}@{version} was deleted (only the newest kept versions remain)")
-        if not record.checks_passed or not record.manifest.get("checks_passed", False):
-            failed = [c["name"] for c in record.manifest.get("checks", []) if not c.get("passed")]
+        failed = [c["name"] for c in record.manifest.get("checks", []) if not c.get("passed")]
+        if failed or not record.checks_passed or not record.manifest.get("checks_passed", False):
             raise PermissionError(
                 f"{namespace}@{version} failed its quality checks ({', '.join(failed) or 'checks not recorded'}) "
                 "and cannot be promoted"

@@ -109,7 +109,9 @@ def test_promote_and_rollback_check_their_target(settings, corpus, build_corpus)
     v1, v2 = first["knowledge:faq"]["version"], second["knowledge:faq"]["version"]
     moved = knowledge(settings, "promote", "knowledge:faq", v1, "--json")
     assert moved.returncode == 0, moved.stderr
-    assert json.loads(moved.stdout) == {"namespace": "knowledge:faq", "from": v2, "to": v1, "latest": v1, "rollback": v2}
+    assert json.loads(moved.stdout) == {
+        "namespace": "knowledge:faq", "from": v2, "to": v1, "latest": v1, "rollback": v2
+    }
     _, third = build_corpus(settings, ["knowledge:faq"])  # same sources as v2: the operator's choice stays
     assert not third["knowledge:faq"]["promoted"] and "knowledge promote" in third["knowledge:faq"]["reason"]
     registry = Registry(settings.registry_url, settings.tenant_id)

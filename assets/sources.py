@@ -14,15 +14,20 @@ from resources import KnowledgeBase, KnowledgeObjects
     group_name="sources",
     kinds={"git", "python"},
     description="Every file of a namespace's sources with its size, SHA-256 and last Git commit; .ragignore "
-    "patterns applied; empty and oversized files quarantined before anything reads them.",
+    "patterns applied; empty and oversized files quarantined before anything reads them. First removes the "
+    "temporary files a killed build left behind.",
 )
 def raw_documents(
     context: dg.AssetExecutionContext, knowledge: KnowledgeBase, objects: KnowledgeObjects
 ) -> dg.MaterializeResult:
     ctx = knowledge.build_context(context.run, objects)
+    leftovers = build.clean_temporaries(ctx.settings)
+    if leftovers:
+        context.log.info(f"removed {len(leftovers)} temporary files left by killed builds: {leftovers[:5]}")
     records = [build.raw_documents(ctx, ns) for ns in context.partition_keys]
     return dg.MaterializeResult(
         metadata={
+            "stale_temporaries_removed": len(leftovers),
             "files": sum(len(r["files"]) for r in records),
             "ignored_by_ragignore": sum(r["ignored"] for r in records),
             "quarantined": sum(len(r["quarantined"]) for r in records),

@@ -1,7 +1,8 @@
-"""``knowledge build | status | rollback | ui``: the build plane from a terminal or a CI job.
+"""``knowledge build | status | rollback | promote | ui``: the build plane from a terminal or a CI job.
 
 ``build`` starts a Dagster run of the build job on the project's instance, so every CLI build
-shows in the Dagster UI; it is the same pipeline, not a second one.
+shows in the Dagster UI; it is the same pipeline, not a second one. Each namespace is promoted or
+held back on its own; the command exits 1 when any was held back.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("namespace")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rollback)
+    p = sub.add_parser("promote", help="Point a namespace's @latest at a kept version that passed its checks.")
+    p.add_argument("namespace")
+    p.add_argument("version")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_promote)
     p = sub.add_parser("ui", help="Open the Dagster UI on the project's instance (dagster dev).")
     p.add_argument("--port", default="3000")
     p.set_defaults(func=cmd_ui)
@@ -58,7 +64,13 @@ def run_build(
     """Run the build job over the wanted namespaces; returns (success, per-namespace report, run ids)."""
     from dagster import DagsterInstance
 
-    from cli.dagster_instance import load_definitions, prepare_dagster_home
+    from cli.dagster_instance import (
+        PROCESS_TAG,
+        fail_dead_runs,
+        load_definitions,
+        prepare_dagster_home,
+        process_identity,
+    )
     from resources import build_resources
 
     prepare_dagster_home(settings)
@@ -71,23 +83,21 @@ def run_build(
     run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
     success, run_ids, reports = True, [], []
     with build_lock(settings), DagsterInstance.get() as instance:
+        for run_id in fail_dead_runs(instance):
+            sys.stderr.write(f"run {run_id} was left unfinished by a build process that is gone: marked failed\n")
         for start, end in contiguous_ranges(all_keys, wanted or all_keys):
             result = job.execute_in_process(
                 instance=instance,
                 run_config=run_config,
                 raise_on_error=False,
                 resources=build_resources(settings),
-                tags=range_tags(start, end, **{TRIGGER_TAG: "cli", **(tags or {})}),
+                tags=range_tags(start, end, **{TRIGGER_TAG: "cli", PROCESS_TAG: process_identity(), **(tags or {})}),
             )
-            success &= result.success
-            run_ids.append(result.run_id)
             ctx = build.BuildContext(settings, run_id=result.run_id)
             keys = all_keys[all_keys.index(start) : all_keys.index(end) + 1]
             run_reports = [build.build_summary(ctx, ns) for ns in keys]
-            failed = [f"{r['namespace']} {c['name']}" for r in run_reports for c in r["checks"] if not c["passed"]]
-            for report in run_reports:
-                if failed and not report["promoted"]:
-                    report["reason"] = "not promoted: blocking checks failed in this run: " + ", ".join(failed)
+            success &= result.success and not any(r["held_back"] for r in run_reports)
+            run_ids.append(result.run_id)
             reports.extend(run_reports)
     return success, reports, run_ids
 
@@ -107,6 +117,9 @@ def _render_build(data: dict[str, Any]) -> str:
         for r in data["namespaces"]
     ]
     out = [table(rows, ["namespace", "version", "promoted", "docs", "chunks", "embedded", "quarantined", "why"])]
+    held_back = [r["namespace"] for r in data["namespaces"] if r["held_back"]]
+    if held_back:
+        out.append(f"HELD BACK (still serving their previous @latest): {', '.join(held_back)}")
     for r in data["namespaces"]:
         for q in r["quarantined"]:
             out.append(f"quarantined {q['path']}: {q['reason']}: {q['detail']}")
@@ -168,8 +181,18 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         data = build.rollback(build.BuildContext(settings), args.namespace)
-    except LookupError as exc:
-        return fail(str(exc), args.json)
+    except (LookupError, PermissionError, build.BadTarget) as exc:
+        return fail(f"rollback refused: {exc}", args.json)
+    emit(args.json, data, lambda d: f"{d['namespace']}: @latest {d['from']} → {d['to']} (@rollback {d['rollback']})")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        data = build.promote(build.BuildContext(settings), args.namespace, args.version)
+    except (LookupError, PermissionError, build.BadTarget) as exc:
+        return fail(f"promote refused: {exc}", args.json)
     emit(args.json, data, lambda d: f"{d['namespace']}: @latest {d['from']} → {d['to']} (@rollback {d['rollback']})")
     return 0
 

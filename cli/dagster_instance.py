@@ -1,11 +1,15 @@
-"""The project's Dagster instance: DAGSTER_HOME under the data dir, with the project's dagster.yaml."""
+"""The project's Dagster instance: DAGSTER_HOME under the data dir, the project's dagster.yaml, and the
+CLI runs left unfinished by a process that died."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import warnings
+from typing import Any
 
+from core.processes import process_started_at
 from core.settings import PROJECT_ROOT, Settings
 
 
@@ -27,3 +31,42 @@ def load_definitions():
         import definitions
 
     return definitions.defs
+
+
+# A CLI build runs in this process (execute_in_process): no run launcher watches it, so Dagster's
+# run monitoring cannot tell when it was killed. Each run carries the identity of the process that
+# runs it; a later build fails the runs whose process is gone, so they stop holding the run queue.
+PROCESS_TAG = "knowledge/process"
+
+
+def process_identity() -> str:
+    """host:pid:start time of this process: with the start time, a reused pid is not mistaken for it."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_started_at(pid) or 0:.0f}"
+
+
+def _alive(identity: str) -> bool:
+    _host, pid, started = identity.rsplit(":", 2)
+    now_started = process_started_at(int(pid))
+    return now_started is not None and (now_started == 0.0 or abs(now_started - float(started)) <= 2)
+
+
+def fail_dead_runs(instance: Any) -> list[str]:
+    """Mark failed the unfinished runs started by a process of this host that no longer exists;
+    returns their run ids."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    unfinished = [
+        DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING,
+    ]
+    failed = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=unfinished)):
+        identity = run.tags.get(PROCESS_TAG)
+        if not identity or identity.rsplit(":", 2)[0] != socket.gethostname() or _alive(identity):
+            continue
+        instance.report_run_failed(
+            run, f"the process that ran this build ({identity}) is gone (killed or crashed); marked failed by "
+            "`knowledge build` so the run queue moves on"
+        )
+        failed.append(run.run_id)
+    return failed

@@ -36,6 +36,7 @@ from core.index_store import (
     fingerprint,
     new_version_id,
     read_facts,
+    read_manifest,
     read_version,
     version_dir,
     write_version,
@@ -43,6 +44,7 @@ from core.index_store import (
 from core.object_store import ObjectMissing, ObjectStore
 from core.packs import Packs
 from core.parsing import PARSER_VERSION, parse_document
+from core.processes import clean_stale_temporaries, tmp_path
 from core.quarantine import (
     DELETED_DURING_RUN,
     DUPLICATE_DOC_ID,
@@ -53,7 +55,7 @@ from core.quarantine import (
     check_file_name,
     printable,
 )
-from core.registry import LATEST, ROLLBACK, Registry
+from core.registry import BUILD_PROMOTE, LATEST, OPERATOR_ACTIONS, OPERATOR_PROMOTE, ROLLBACK, Registry
 from core.retrieval import write_search_index
 from core.settings import Settings
 from core.sources import CODE_NAMESPACE, SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
@@ -134,7 +136,7 @@ class BuildContext:
     def write_stage(self, namespace: str, stage: str, record: dict[str, Any]) -> None:
         path = self.stage_path(namespace, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = tmp_path(path)
         tmp.write_text(json.dumps({"run_id": self.run_id, **record}, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
 
@@ -157,7 +159,7 @@ class BuildContext:
     def cache_put(self, kind: str, key: str, value: Any) -> None:
         path = self._cache_file(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = tmp_path(path)
         tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
 
@@ -176,6 +178,13 @@ def vector_backend(ctx: BuildContext):
 
 def _rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def clean_temporaries(settings: Settings) -> list[str]:
+    """Remove what killed builds left half-written (index versions, stage records, cache entries,
+    local objects): run at the start of every build."""
+    roots = [settings.indexes_dir, settings.stages_dir, settings.cache_dir, settings.objects_dir]
+    return [str(p) for p in clean_stale_temporaries(roots)]
 
 
 # -- raw_documents --------------------------------------------------------------------------
@@ -580,28 +589,46 @@ def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarra
 
 # -- index_aliases --------------------------------------------------------------------------
 def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
-    """Move @latest to this run's version if it is new and passed its checks; keep the newest N."""
+    """Move @latest to this run's version of the namespace if it passed its checks and is not already
+    there; keep the newest N. Decided by the aliases, not by whether this run wrote the version: a
+    version registered by a run that then failed or was killed is promoted by the next run. Only an
+    operator's move away from a version (rollback, manual promote) is never undone by a rebuild."""
     candidate = ctx.read_stage(namespace, "index_versions", same_run=True)
     registry = ctx.registry
     before = registry.aliases(namespace).get(namespace, {})
+    version = candidate["version"]
+    failed_checks = [c["name"] for c in candidate["checks"] if not c["passed"]]
     promoted = False
     if candidate.get("empty"):
         reason = "no documents: nothing to publish"
-    elif not candidate["checks_passed"]:
-        reason = "checks failed: " + ", ".join(c["name"] for c in candidate["checks"] if not c["passed"])
-    elif not candidate["new"] and before.get(LATEST):
-        reason = f"content unchanged since {candidate['version']}"
+    elif failed_checks:
+        details = "; ".join(f"{c['name']}: {c['detail']}" for c in candidate["checks"] if not c["passed"])
+        reason = f"held back: {version} failed {', '.join(failed_checks)} ({details})"
+    elif before.get(LATEST) == version:
+        reason = f"content unchanged since {version}"
+    elif (action := registry.moved_off_by(namespace, version)) in OPERATOR_ACTIONS:
+        reason = (
+            f"content unchanged since {version}, which an operator moved @latest away from ({action}); "
+            f"`knowledge promote {namespace} {version}` brings it back"
+        )
     else:
-        _promote(ctx, namespace, candidate["version"], before.get(LATEST))
-        promoted, reason = True, "new version passed every check"
+        _promote(ctx, namespace, version, before.get(LATEST))
+        promoted = True
+        reason = (
+            "new version passed every check"
+            if candidate["new"]
+            else f"{version} passed every check and had never been promoted (its run stopped before)"
+        )
     mirrored = _mirror_alias(ctx, namespace)
     deleted = prune_versions(ctx, namespace)
     after = registry.aliases(namespace).get(namespace, {})
     log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
     record = {
         "namespace": namespace,
-        "version": candidate["version"],
+        "version": version,
         "promoted": promoted,
+        "held_back": bool(failed_checks),
+        "failed_checks": failed_checks,
         "reason": reason,
         "latest": after.get(LATEST),
         "rollback": after.get(ROLLBACK),
@@ -612,13 +639,15 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[
     return record
 
 
-def _promote(ctx: BuildContext, namespace: str, version: str, previous: str | None) -> None:
+def _promote(
+    ctx: BuildContext, namespace: str, version: str, previous: str | None, action: str = BUILD_PROMOTE
+) -> None:
     """The vector store's alias first, then the registry (the record); undo the first if the second fails."""
     with vector_backend(ctx) as backend:
         if backend is not None:
             backend.switch_alias(namespace, version)
         try:
-            ctx.registry.promote(namespace, version)
+            ctx.registry.promote(namespace, version, action)
         except Exception:
             if backend is not None and previous:
                 backend.switch_alias(namespace, previous)
@@ -634,13 +663,18 @@ def _mirror_alias(ctx: BuildContext, namespace: str) -> str | None:
     with vector_backend(ctx) as backend:
         if backend is None or latest is None or backend.current_alias_target(namespace) == latest:
             return None
-        if backend.read_version_info(namespace, latest) is None:
-            record = ctx.registry.version(namespace, latest)
-            assert record is not None  # the registry never aliases a version it does not hold
-            stored = read_version(Path(record.path))
-            backend.publish(namespace, latest, stored.vectors, stored.payloads, read_facts(Path(record.path)))
+        _ensure_in_store(ctx, backend, namespace, latest)
         backend.switch_alias(namespace, latest)
         return latest
+
+
+def _ensure_in_store(ctx: BuildContext, backend: Any, namespace: str, version: str) -> None:
+    """Publish a registered version into the vector store from its files when the store lacks it."""
+    if backend.read_version_info(namespace, version) is None:
+        record = ctx.registry.version(namespace, version)
+        assert record is not None  # callers only name versions the registry holds
+        stored = read_version(Path(record.path))
+        backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(Path(record.path)))
 
 
 def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
@@ -673,8 +707,44 @@ def build_in_process(ctx: BuildContext, namespaces: list[str]) -> dict[str, dict
     return {namespace: index_aliases(ctx, namespace) for namespace in namespaces}
 
 
+class BadTarget(RuntimeError):
+    """An alias move whose target version cannot be served: unknown, deleted, failed, or damaged."""
+
+
+def verify_version(ctx: BuildContext, namespace: str, version: str) -> None:
+    """Refuse, with the precise reason, a version an alias must not point to: unknown or deleted in
+    the registry, failed checks (registry row or the manifest on disk), or files missing or damaged."""
+    record = ctx.registry.version(namespace, version)
+    if record is None:
+        kept = ", ".join(v.version for v in ctx.registry.versions(namespace)) or "none"
+        raise BadTarget(f"{namespace}@{version} is not a registered index version (kept: {kept})")
+    if record.deleted:
+        raise BadTarget(f"{namespace}@{version} was deleted (only the newest kept versions remain)")
+    failed = [c["name"] for c in record.manifest.get("checks", []) if not c.get("passed")]
+    if not record.checks_passed or failed:
+        raise BadTarget(f"{namespace}@{version} failed its checks ({', '.join(failed) or 'unknown'}): not servable")
+    path = Path(record.path)
+    try:
+        manifest = read_manifest(path)
+        stored = read_version(path)
+    except (OSError, ValueError) as exc:  # missing files, truncated JSON or .npy, payload/vector mismatch
+        raise BadTarget(f"{namespace}@{version} has missing or damaged files at {path}: {exc}") from exc
+    if manifest.get("fingerprint") != record.fingerprint or not manifest.get("checks_passed"):
+        raise BadTarget(f"{namespace}@{version}: the manifest at {path} is not the registered one, or failed checks")
+    if stored.vectors.shape != (record.chunks, record.manifest.get("dimension", DIMENSION)):
+        raise BadTarget(
+            f"{namespace}@{version}: {stored.vectors.shape[0]} vectors of dimension {stored.vectors.shape[1]} "
+            f"on disk, {record.chunks} registered"
+        )
+    if not np.isfinite(stored.vectors).all():
+        raise BadTarget(f"{namespace}@{version}: its vectors on disk are not finite (damaged file)")
+
+
 def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    """@latest := @rollback, after checking that @rollback can be served (BadTarget if not)."""
     target = ctx.registry.aliases(namespace).get(namespace, {}).get(ROLLBACK)
+    if target:
+        verify_version(ctx, namespace, target)
     with vector_backend(ctx) as backend:
         if backend is not None and target:
             backend.rollback(namespace, target)
@@ -684,6 +754,27 @@ def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         "namespace": namespace,
         "from": came_from,
         "to": went_to,
+        "latest": after.get(LATEST),
+        "rollback": after.get(ROLLBACK),
+    }
+
+
+def promote(ctx: BuildContext, namespace: str, version: str) -> dict[str, Any]:
+    """An operator's move of @latest to any kept, checked version (audited as ``manual-promote``);
+    the previous @latest becomes @rollback. BadTarget when the version cannot be served."""
+    verify_version(ctx, namespace, version)
+    before = ctx.registry.aliases(namespace).get(namespace, {})
+    with vector_backend(ctx) as backend:
+        if backend is not None:
+            _ensure_in_store(ctx, backend, namespace, version)
+    if before.get(LATEST) != version:
+        _promote(ctx, namespace, version, before.get(LATEST), OPERATOR_PROMOTE)
+    _mirror_alias(ctx, namespace)
+    after = ctx.registry.aliases(namespace).get(namespace, {})
+    return {
+        "namespace": namespace,
+        "from": before.get(LATEST),
+        "to": version,
         "latest": after.get(LATEST),
         "rollback": after.get(ROLLBACK),
     }
@@ -731,6 +822,8 @@ def build_summary(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         "namespace": namespace,
         "version": version.get("version"),
         "promoted": bool(alias.get("promoted")),
+        "held_back": bool(alias.get("held_back")),
+        "failed_checks": alias.get("failed_checks", []),
         "reason": alias.get("reason")
         or ("not promoted: the run stopped before index_aliases" if version else "not built: the run stopped early"),
         "latest": alias.get("latest"),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.ids import namespace_slug, sha256_hex
+from core.processes import tmp_path
 
 MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
@@ -56,7 +57,7 @@ def write_version(
     if target.exists():
         raise FileExistsError(f"index version {target} already exists; versions are immutable")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    tmp = tmp_path(target)  # a killed writer's leftover is removed by the next build (core/processes.py)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()

@@ -23,6 +23,10 @@ import sqlalchemy as sa
 from core.schema import ensure_sqlite_dir, metadata, upgrade
 
 LATEST, ROLLBACK = "latest", "rollback"
+# alias_events actions: "promote" is a build's promotion; the others are an operator's decisions,
+# which a rebuild of the same content never undoes.
+BUILD_PROMOTE, OPERATOR_PROMOTE, OPERATOR_ROLLBACK = "promote", "manual-promote", "rollback"
+OPERATOR_ACTIONS = (OPERATOR_PROMOTE, OPERATOR_ROLLBACK)
 
 index_versions = sa.Table(
     "index_versions",
@@ -78,6 +82,7 @@ class VersionRecord:
     documents: int
     checks_passed: bool
     manifest: dict[str, Any]
+    deleted: bool = False
 
 
 class Registry:
@@ -177,23 +182,50 @@ class Registry:
             )
         )
 
-    def promote(self, namespace: str, version: str) -> str | None:
+    def promote(self, namespace: str, version: str, action: str = BUILD_PROMOTE) -> str | None:
         """@latest := version and @rollback := the previous @latest, in one transaction.
 
-        Refuses a version whose checks did not pass. Returns the previous @latest.
+        Refuses a version that is unknown, deleted, or whose checks did not pass (in its row or in
+        the manifest it was registered with). Returns the previous @latest.
         """
-        record = self.version(namespace, version)
-        if record is None:
-            raise LookupError(f"{namespace}@{version} is not a registered index version")
-        if not record.checks_passed:
-            raise PermissionError(f"{namespace}@{version} failed its quality checks and cannot be promoted")
+        self._require_promotable(namespace, version)
         with self.engine.begin() as db:
             current = self._current(db, namespace)
             before = current.get(LATEST)
             if before == version:
                 return before
-            self._set_aliases(db, namespace, version, before or current.get(ROLLBACK), "promote", before)
+            self._set_aliases(db, namespace, version, before or current.get(ROLLBACK), action, before)
         return before
+
+    def _require_promotable(self, namespace: str, version: str) -> VersionRecord:
+        record = self.version(namespace, version)
+        if record is None:
+            raise LookupError(f"{namespace}@{version} is not a registered index version")
+        if record.deleted:
+            raise LookupError(f"{namespace}@{version} was deleted (only the newest kept versions remain)")
+        failed = [c["name"] for c in record.manifest.get("checks", []) if not c.get("passed")]
+        if failed or not record.checks_passed or not record.manifest.get("checks_passed", False):
+            raise PermissionError(
+                f"{namespace}@{version} failed its quality checks ({', '.join(failed) or 'checks not recorded'}) "
+                "and cannot be promoted"
+            )
+        return record
+
+    def moved_off_by(self, namespace: str, version: str) -> str | None:
+        """The action of the last alias move that took @latest away from ``version`` (None if it never
+        was @latest, or still is)."""
+        with self.engine.connect() as db:
+            row = db.execute(
+                sa.select(alias_events.c.action, alias_events.c.latest_after)
+                .where(
+                    alias_events.c.tenant_id == self.tenant_id,
+                    alias_events.c.namespace == namespace,
+                    sa.or_(alias_events.c.latest_before == version, alias_events.c.latest_after == version),
+                )
+                .order_by(alias_events.c.id.desc())
+                .limit(1)
+            ).first()
+        return row.action if row is not None and row.latest_after != version else None
 
     def rollback(self, namespace: str) -> tuple[str, str]:
         """@latest := @rollback; @rollback := the next older kept version that passed its checks.
@@ -207,9 +239,10 @@ class Registry:
             target = current.get(ROLLBACK)
             if not target:
                 raise LookupError(f"{namespace} has no @rollback version to go back to")
+            self._require_promotable(namespace, target)
             kept = [v for v in self.versions(namespace) if v.checks_passed]
             older = [v.version for v in kept if v.version < target and v.version != current[LATEST]]
-            self._set_aliases(db, namespace, target, older[0] if older else None, "rollback", current[LATEST])
+            self._set_aliases(db, namespace, target, older[0] if older else None, OPERATOR_ROLLBACK, current[LATEST])
         return current[LATEST], target
 
     def _current(self, db: sa.Connection, namespace: str) -> dict[str, str]:
@@ -247,6 +280,7 @@ def _record(row: Any) -> VersionRecord:
         row.documents,
         bool(row.checks_passed),
         json.loads(row.manifest),
+        bool(row.deleted),
     )
 
 

@@ -51,25 +51,41 @@ class GitChange:
     paths: list[str]
 
 
-def git_change(repo: Path, branch: str, corpus_dir: Path, last_sha: str | None) -> GitChange | None:
+class NotWatchable(ValueError):
+    """The corpus is not in the Git repository the sensor was told to watch (or in none)."""
+
+
+def git_change(repo: Path | None, branch: str, corpus_dir: Path, last_sha: str | None) -> GitChange | None:
     """The namespaces a branch's new commits touch under the corpus; None if the branch has not moved.
 
+    ``repo`` None: the repository that holds the corpus (the corpus may live outside the project).
     With no previous SHA (first look) or one Git no longer has, every namespace counts as touched.
     """
-    sha = _git(repo, "rev-parse", "--verify", f"{branch}^{{commit}}")
+    corpus_dir = corpus_dir.resolve()
+    try:
+        top = Path(_git(repo or corpus_dir, "rev-parse", "--show-toplevel")).resolve()
+    except (subprocess.CalledProcessError, FileNotFoundError, NotADirectoryError) as exc:
+        raise NotWatchable(f"{repo or corpus_dir} is not in a Git working copy: nothing to watch") from exc
+    try:
+        corpus = corpus_dir.relative_to(top).as_posix()
+    except ValueError:
+        raise NotWatchable(
+            f"the corpus {corpus_dir} is outside the watched repository {top}: point the git resource's "
+            "repository at the repository that holds the corpus, or leave it empty"
+        ) from None
+    prefix = "" if corpus == "." else corpus + "/"
+    sha = _git(top, "rev-parse", "--verify", f"{branch}^{{commit}}")
     if sha == last_sha:
         return None
-    top = Path(_git(repo, "rev-parse", "--show-toplevel"))
-    corpus = corpus_dir.resolve().relative_to(top.resolve()).as_posix()
     try:
         if not last_sha:
             raise subprocess.CalledProcessError(1, "git diff")
-        paths = _git(repo, "diff", "--name-only", f"{last_sha}..{sha}", "--", corpus).splitlines()
+        paths = _git(top, "diff", "--name-only", f"{last_sha}..{sha}", "--", corpus).splitlines()
     except subprocess.CalledProcessError:
-        paths = _git(repo, "ls-tree", "-r", "--name-only", sha, "--", corpus).splitlines()
+        paths = _git(top, "ls-tree", "-r", "--full-name", "--name-only", sha, "--", corpus).splitlines()
     namespaces = set()
     for path in paths:
-        parts = path[len(corpus) + 1 :].split("/")
+        parts = path[len(prefix) :].split("/")
         if len(parts) > 1 and NAMESPACE_RE.match(f"knowledge:{parts[0]}"):
             namespaces.add(f"knowledge:{parts[0]}")
     return GitChange(sha, sorted(namespaces), paths)

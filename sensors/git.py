@@ -6,16 +6,17 @@ import dagster as dg
 from pydantic import Field
 
 from assets.partitions import namespaces
-from core.settings import PROJECT_ROOT
-from core.triggers import COMMIT_TAG, TRIGGER_TAG, contiguous_ranges, git_change, range_tags
+from core.triggers import COMMIT_TAG, TRIGGER_TAG, NotWatchable, contiguous_ranges, git_change, range_tags
 from jobs import build_knowledge
 from resources import KnowledgeBase
 
 
 class GitWatch(dg.ConfigurableResource):
-    """Which repository and branch the Git sensor watches (default: this repository, main)."""
+    """Which repository and branch the Git sensor watches (default: the corpus's repository, main)."""
 
-    repository: str = Field(default=str(PROJECT_ROOT), description="Path of the Git working copy.")
+    repository: str = Field(
+        default="", description="Path of the Git working copy; empty: the one that holds the corpus."
+    )
     branch: str = Field(default="main", description="Branch whose new commits trigger builds.")
 
 
@@ -27,7 +28,11 @@ class GitWatch(dg.ConfigurableResource):
     "tagged with the commit (recorded in each version's manifest). Cursor: the last commit seen.",
 )
 def git_sensor(context: dg.SensorEvaluationContext, knowledge: KnowledgeBase, git: GitWatch):
-    change = git_change(Path(git.repository), git.branch, Path(knowledge.corpus_dir), context.cursor)
+    repository = Path(git.repository) if git.repository else None
+    try:
+        change = git_change(repository, git.branch, Path(knowledge.corpus_dir), context.cursor)
+    except NotWatchable as exc:
+        return dg.SkipReason(str(exc))
     if change is None:
         return dg.SkipReason(f"{git.branch} has not moved from {context.cursor}")
     keys = namespaces.get_partition_keys()

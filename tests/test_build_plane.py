@@ -141,19 +141,80 @@ def test_only_the_newest_three_versions_are_kept(settings, corpus, build_corpus)
     assert registry.aliases()["knowledge:faq"] == {"latest": versions[3], "rollback": versions[2]}
 
 
-def test_a_failed_blocking_check_moves_no_alias_and_the_run_says_why(settings, corpus, build_corpus):
-    _, first = build_corpus(settings, ["knowledge:faq", "knowledge:guides"])
+def check_evaluations(settings, run_id: str) -> dict[str, dict]:
+    """{check name: {namespace: passed}} as the Dagster instance recorded the run's check results."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    out = {}
+    for evaluation in evaluations:
+        table = evaluation.metadata.get("namespaces") or evaluation.metadata.get("held_back")
+        out[evaluation.check_name] = {
+            "passed": evaluation.passed,
+            "rows": {row.data["namespace"]: row.data for row in table.records},
+        }
+    return out
+
+
+def test_a_namespace_that_fails_a_check_is_held_back_and_the_others_are_promoted(settings, corpus):
+    from cli.build import run_build
+
+    _, first, _ = run_build(settings, ["knowledge:faq", "knowledge:guides"])
+    first = {r["namespace"]: r for r in first}
     for path in (corpus / "guides").iterdir():
         path.unlink()  # an emptied namespace must not replace a good index with nothing
     data = json.loads((corpus / "faq" / "retours.json").read_text(encoding="utf-8"))
     data["items"][0]["answer"] += " Nouvelle précision."
     (corpus / "faq" / "retours.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    success, second = build_corpus(settings, ["knowledge:faq", "knowledge:guides"])
-    assert not success
-    for namespace in ("knowledge:faq", "knowledge:guides"):
-        assert not second[namespace]["promoted"]
-        assert latest(settings, namespace) == first[namespace]["version"]
-        assert "knowledge:guides non_empty" in second[namespace]["reason"]
+    success, reports, run_ids = run_build(settings, ["knowledge:faq", "knowledge:guides"])
+    second = {r["namespace"]: r for r in reports}
+    assert not success and len(run_ids) == 1  # one run over both namespaces, failed so CI notices
+    faq, guides = second["knowledge:faq"], second["knowledge:guides"]
+    assert faq["promoted"] and not faq["held_back"] and latest(settings, "knowledge:faq") == faq["version"]
+    assert faq["version"] != first["knowledge:faq"]["version"]
+    assert guides["held_back"] and not guides["promoted"] and "non_empty" in guides["failed_checks"]
+    assert "held back" in guides["reason"] and "non_empty: 0 chunks" in guides["reason"]
+    assert latest(settings, "knowledge:guides") == first["knowledge:guides"]["version"]
+    # The Dagster UI shows which namespace failed which check, and the run's last check names it.
+    checks = check_evaluations(settings, run_ids[0])
+    assert checks["non_empty"]["passed"] is False
+    assert {ns: row["passed"] for ns, row in checks["non_empty"]["rows"].items()} == {
+        "knowledge:faq": True, "knowledge:guides": False
+    }
+    assert checks["dimension"]["passed"] is True
+    assert checks["no_namespace_held_back"]["passed"] is False
+    assert list(checks["no_namespace_held_back"]["rows"]) == ["knowledge:guides"]
+
+
+def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_run(settings, corpus, build_corpus):
+    """The run wrote and registered its version, then stopped before index_aliases (a later failure or a
+    crash): the next run of the same content must promote it, not call it 'unchanged'."""
+    from core.build import (
+        chunk_embeddings,
+        document_chunks,
+        index_versions,
+        parsed_documents,
+        raw_documents,
+    )
+
+    _, first = build_corpus(settings, ["knowledge:faq"])
+    faq = corpus / "faq" / "livraison.json"
+    data = json.loads(faq.read_text(encoding="utf-8"))
+    data["items"].append({"question": "Livrez-vous à Monaco ?", "answer": "Oui, sous 3 jours ouvrés."})
+    faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    ctx = BuildContext(settings, run_id="failed-run")
+    raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
+    chunk_embeddings(ctx, ["knowledge:faq"])
+    stranded = index_versions(ctx, "knowledge:faq")  # ... and the run dies here
+    assert stranded["new"] and stranded["checks_passed"]
+    assert latest(settings, "knowledge:faq") == first["knowledge:faq"]["version"]
+    success, second = build_corpus(settings, ["knowledge:faq"])
+    report = second["knowledge:faq"]
+    assert success and report["version"] == stranded["version"] and report["promoted"], report
+    assert "never been promoted" in report["reason"]
+    assert latest(settings, "knowledge:faq") == stranded["version"]
 
 
 def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, corpus, build_corpus):

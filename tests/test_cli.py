@@ -60,3 +60,68 @@ def test_unknown_namespace_is_a_clear_error(settings):
     result = knowledge(settings, "build", "--namespace", "knowledge:nope", "--json")
     assert result.returncode == 1
     assert "unknown namespace(s) knowledge:nope" in json.loads(result.stdout)["error"]
+
+
+def edit_faq(corpus, answer: str) -> None:
+    faq = corpus / "faq" / "livraison.json"
+    data = json.loads(faq.read_text(encoding="utf-8"))
+    data["items"].append({"question": f"Question {answer} ?", "answer": answer})
+    faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+SLA = (
+    "---\nid: policies.sla.{n}.v1\ntitle: SLA {n}\ntruth_level: L1\nupdated: 2026-03-01\nvalid_from: 2026-03-01\n"
+    'facts:\n  - subject: plateforme\n    predicate: SLA\n    value: {v}\n    unit: "%"\n'
+    "    fact_type: SERVICE_LEVEL\n---\n# SLA {n}\n\n## Engagement\n\nDisponibilité de la plateforme.\n"
+)
+
+
+def test_a_critical_conflict_holds_back_its_namespace_only_and_the_build_exits_1(settings, corpus):
+    first = json.loads(knowledge(settings, "build", "--namespace", "knowledge:guides",
+                                 "--namespace", "knowledge:policies", "--json").stdout)
+    before = {r["namespace"]: r["version"] for r in first["namespaces"]}
+    (corpus / "policies" / "sla-a.md").write_text(SLA.format(n="a", v=99.7), encoding="utf-8")
+    (corpus / "policies" / "sla-b.md").write_text(SLA.format(n="b", v=99.5), encoding="utf-8")
+    guide = corpus / "guides" / "choisir-batterie.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + "\n## Recyclage\n\nRapportez l'ancienne batterie.\n")
+    result = knowledge(settings, "build", "--namespace", "knowledge:guides", "--namespace", "knowledge:policies",
+                       "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert not report["success"] and len(report["run_ids"]) == 1  # one run for both
+    rows = {r["namespace"]: r for r in report["namespaces"]}
+    guides, policies = rows["knowledge:guides"], rows["knowledge:policies"]
+    assert guides["promoted"] and not guides["held_back"] and guides["version"] != before["knowledge:guides"]
+    assert policies["held_back"] and not policies["promoted"]
+    assert policies["failed_checks"] == ["no_critical_conflicts"]
+    assert "no_critical_conflicts" in policies["reason"] and "SLA" in policies["reason"]
+    status = {r["namespace"]: r for r in json.loads(knowledge(settings, "status", "--json").stdout)}
+    assert status["knowledge:guides"]["latest"] == guides["version"]
+    assert status["knowledge:policies"]["latest"] == before["knowledge:policies"]
+
+
+def test_promote_and_rollback_check_their_target(settings, corpus, build_corpus):
+    from core.registry import Registry
+
+    _, first = build_corpus(settings, ["knowledge:faq"])
+    edit_faq(corpus, "Oui, en 48 heures.")
+    _, second = build_corpus(settings, ["knowledge:faq"])
+    v1, v2 = first["knowledge:faq"]["version"], second["knowledge:faq"]["version"]
+    moved = knowledge(settings, "promote", "knowledge:faq", v1, "--json")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout) == {
+        "namespace": "knowledge:faq", "from": v2, "to": v1, "latest": v1, "rollback": v2
+    }
+    _, third = build_corpus(settings, ["knowledge:faq"])  # same sources as v2: the operator's choice stays
+    assert not third["knowledge:faq"]["promoted"] and "knowledge promote" in third["knowledge:faq"]["reason"]
+    registry = Registry(settings.registry_url, settings.tenant_id)
+    assert registry.aliases()["knowledge:faq"] == {"latest": v1, "rollback": v2}
+    vectors = Path(registry.version("knowledge:faq", v2).path) / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:200])  # a damaged @rollback
+    refused = knowledge(settings, "rollback", "knowledge:faq", "--json")
+    assert refused.returncode == 1 and "damaged files" in json.loads(refused.stdout)["error"]
+    refused = knowledge(settings, "promote", "knowledge:faq", v2, "--json")
+    assert refused.returncode == 1 and "damaged files" in json.loads(refused.stdout)["error"]
+    unknown = knowledge(settings, "promote", "knowledge:faq", "v19990101-000000-abcdef", "--json")
+    assert unknown.returncode == 1 and "is not a registered index version" in json.loads(unknown.stdout)["error"]
+    assert registry.aliases()["knowledge:faq"] == {"latest": v1, "rollback": v2}

@@ -114,3 +114,15 @@ def test_api_keys_are_read_from_a_secret_file(tmp_path, monkeypatch):
     monkeypatch.delenv("KNOWLEDGE_API_KEYS", raising=False)
     monkeypatch.setenv("KNOWLEDGE_API_KEYS_FILE", str(secret))
     assert ServiceSettings().api_keys.get_secret_value() == "chatbot_prod=sha256:" + "ab" * 32
+
+
+def test_both_dagster_instances_monitor_runs_so_a_dead_run_frees_the_queue(tmp_path):
+    from dagster import DagsterInstance
+
+    for source in (ROOT / "dagster.yaml", ROOT / "deploy" / "dagster.prod.yaml"):
+        config = yaml.safe_load(source.read_text())["run_monitoring"]
+        assert config["enabled"] and config["max_resume_run_attempts"] == 0
+        assert config["start_timeout_seconds"] > 0 and config["max_runtime_seconds"] > 0
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with DagsterInstance.from_config(str(tmp_path)) as instance:  # the schema Dagster validates
+        assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0

@@ -95,3 +95,37 @@ def test_no_secrets_gate_applies_to_knowledge_namespaces_only():
     vec = np.eye(1, 384, dtype=np.float32)
     assert not {c.name: c.passed for c in run_checks("knowledge:faq", vec, leaked, 384)}["no_secrets"]
     assert {c.name: c.passed for c in run_checks("internal:code", vec, leaked, 384)}["no_secrets"]
+
+
+def test_the_registry_refuses_a_version_whose_manifest_records_a_failed_check(registry, tmp_path):
+    manifest = {
+        "fingerprint": "f", "counts": {"chunks": 1, "documents": 1}, "checks_passed": True,
+        "checks": [{"name": "no_secrets", "passed": False, "detail": "1 chunk"}],
+    }
+    registry.add_version("knowledge:faq", "v1", tmp_path / "v1", manifest)
+    with pytest.raises(PermissionError, match=r"failed its quality checks \(no_secrets\)"):
+        registry.promote("knowledge:faq", "v1")
+
+
+def test_a_deleted_version_cannot_be_promoted(registry, tmp_path):
+    _register(registry, tmp_path, "v1")
+    registry.mark_deleted("knowledge:faq", "v1")
+    with pytest.raises(LookupError, match="was deleted"):
+        registry.promote("knowledge:faq", "v1")
+
+
+def test_the_registry_knows_who_moved_latest_away_from_a_version(registry, tmp_path):
+    from core.registry import OPERATOR_PROMOTE
+
+    for v in ("v1", "v2", "v3"):
+        _register(registry, tmp_path, v)
+    registry.promote("knowledge:faq", "v1")
+    registry.promote("knowledge:faq", "v2")
+    assert registry.moved_off_by("knowledge:faq", "v1") == "promote"  # a build replaced it
+    assert registry.moved_off_by("knowledge:faq", "v2") is None  # it is @latest
+    assert registry.moved_off_by("knowledge:faq", "v3") is None  # never was
+    registry.rollback("knowledge:faq")
+    assert registry.moved_off_by("knowledge:faq", "v2") == "rollback"
+    registry.promote("knowledge:faq", "v3", OPERATOR_PROMOTE)
+    assert registry.moved_off_by("knowledge:faq", "v1") == OPERATOR_PROMOTE
+    assert registry.aliases()["knowledge:faq"] == {"latest": "v3", "rollback": "v1"}

@@ -102,3 +102,30 @@ def test_nightly_schedule_rebuilds_every_namespace():
         request = schedule.evaluate_tick(ctx).run_requests[0]
     keys = defs.resolve_job_def("build_knowledge").partitions_def.get_partition_keys()
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (keys[0], keys[-1])
+
+
+def test_git_sensor_watches_a_corpus_outside_the_project_in_its_own_repository(settings, corpus):
+    """The corpus is its own repository, far from the project: the default watch is that repository."""
+    git(corpus, "init", "-q", "-b", "main")
+    git(corpus, "config", "user.email", "t@example.com")
+    git(corpus, "config", "user.name", "t")
+    git(corpus, "add", ".")
+    git(corpus, "commit", "-q", "-m", "corpus")
+    first = evaluate(git_sensor, settings, git=GitWatch())
+    assert first.cursor == git(corpus, "rev-parse", "HEAD")
+    head = commit(corpus, "faq/nouvelle.json", '{"items": [{"question": "Q ?", "answer": "R."}]}')
+    result = evaluate(git_sensor, settings, cursor=first.cursor, git=GitWatch())
+    assert result.cursor == head
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests] == [
+        ("knowledge:faq", "knowledge:faq")
+    ]
+
+
+def test_git_sensor_skips_with_a_reason_when_the_corpus_is_not_in_the_watched_repository(settings, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    outside = evaluate(git_sensor, settings, git=GitWatch(repository=str(other)))
+    assert isinstance(outside, dg.SkipReason) and "outside the watched repository" in outside.skip_message
+    untracked = evaluate(git_sensor, settings, git=GitWatch())  # the corpus is in no repository at all
+    assert isinstance(untracked, dg.SkipReason) and "not in a Git working copy" in untracked.skip_message

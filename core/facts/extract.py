@@ -319,8 +319,10 @@ def _statements(ctx: DocumentContext, doc: Any, line: str, out: Extraction) -> l
             if reading is None:
                 continue
             subject, predicate, factor = nlp.resolve(reading, mention, ctx.rules, ctx.ontology)
-            if not predicate or len(predicate) > 80 or not _KEY_OK.match(predicate.replace("(", "").replace(")", "")):
-                continue
+            named = ctx.ontology.predicate(predicate).label
+            if not predicate or len(predicate) > 80 or not _KEY_OK.match(predicate.replace("(", "").replace(")", "")) \
+                    or len(subject.split()) > 8 or not nlp.fits(named, mention, ctx.rules):
+                continue  # a phrase too long to be a name, or a quantity of the wrong kind for it
             try:
                 facts.append(ctx.make_fact(
                     subject, nlp.bounded_predicate(predicate, mention), nlp.quantity_of(mention, ctx.rules),

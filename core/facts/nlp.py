@@ -115,6 +115,7 @@ def french_pipeline() -> Any:
 _UPPER = re.compile(r"(?:au plus|au maximum|maximum|max\.?|jusqu'a|moins de|n'excede pas|ne depasse pas|"
                     r"inferieure? a|dans la limite de|plafonnee? a|pas plus de)\s*$")
 _LOWER = re.compile(r"(?:au moins|au minimum|minimum|min\.?|plus de|superieure? a|des|a partir de)\s*$")
+_CLOCK = re.compile(r"(?:avant|apres|vers|a|jusqu'a|des|entre|de|et)\s*$")
 _NOT_A_VALUE_AFTER = re.compile(r"^\s*(?:/\s*\d|\d)")  # "24 h/24", "7 j/7"
 
 
@@ -152,6 +153,8 @@ def mentions(sentence: str, rules: Rules) -> list[Mention]:
             continue  # the tail of a date or version ("31/12/2025 jours" never happens; "v1.2 h" does)
         unit = match.group("unit")
         written = sentence[match.start("number"):match.end("unit")]
+        if unit == "a" or unit == "h" and _CLOCK.search(folded[:match.start()]):
+            continue  # "Peugeot 206 a …" is a verb; "avant 13 h" is a time of day, not a duration
         # "entre 2 et 3 jours", "de 2 jours à 3 jours", "2-3 jours"
         before = folded[max(0, match.start() - 40):match.start()]
         low = range_low.search(before)
@@ -204,8 +207,9 @@ def _is_quantity(token: Any, lo: int, hi: int) -> bool:
 def _phrase(tokens: Iterable[Any]) -> str:
     ordered = sorted(tokens, key=lambda t: t.i)
     text = ""
-    for token in ordered:
-        text += token.text + token.whitespace_
+    for n, token in enumerate(ordered):
+        adjacent = n + 1 < len(ordered) and ordered[n + 1].i == token.i + 1
+        text += token.text + (token.whitespace_ if adjacent else " ")
     return " ".join(text.split()).strip(" ,;:.")
 
 
@@ -290,7 +294,7 @@ def _thing(noun: Any, lo: int, hi: int, verb: Any = None) -> Reading:
 def _property(noun: Any, lo: int, hi: int, how: str, other: Any = None) -> Reading:
     predicate, subject = _split_noun(noun, lo, hi)
     named = _phrase(subject) or None
-    if named is None and other is not None and other.pos_ in {"NOUN", "PROPN"} and not _property_noun(other):
+    if named is None and other is not None and _nominal(other) and not _property_noun(other):
         named = _noun_phrase(other, lo, hi) or None  # "Chaque compte bénéficie d'un quota de 50 Go"
     return Reading(named, _phrase(predicate), how)
 
@@ -304,13 +308,47 @@ def read_quantity(sent: Any, mention: Mention, offset: int) -> Reading | None:
     before the quantity is the property ("Le délai de livraison annoncé est de 5 jours").
     """
     lo, hi = offset + mention.start, offset + mention.end
+    if _hypothetical(sent, lo, hi):
+        return None
     reading = _parse_reading(sent, lo, hi)
     if reading is not None and reading.predicate:
         return reading
     for chunk in sent.noun_chunks:
         if chunk.end_char <= lo and _property_noun(chunk.root) and not _is_quantity(chunk.root, lo, hi):
             return _property(chunk.root, lo, hi, "chunk")
+    if reading is None and sent.root.pos_ in {"VERB", "ADJ"}:  # the quantity hangs off an adverb
+        nsubj = next((c for c in sent.root.children if c.dep_ in _SUBJECT_DEPS and _nominal(c)), None)
+        if nsubj is not None and nsubj.idx < lo:
+            return _thing(nsubj, lo, hi, sent.root)
     return reading
+
+
+_CONDITION_MARKS = {"si", "s'", "lorsque", "lorsqu'", "quand", "sauf"}
+_BOUND_VERBS = {"depasser", "exceder"}
+
+
+def _hypothetical(sent: Any, lo: int, hi: int) -> bool:
+    """A quantity in a condition ("si le remboursement n'apparaît pas dans les 5 jours") or under a
+    negation ("n'est pas de 30 jours") is not stated; "ne doit pas dépasser 0,5 %" is a bound."""
+    token = _token_at(sent, hi - 1)
+    seen = 0
+    while token is not None and seen < 12:
+        for child in token.children:
+            if child.dep_ == "mark" and child.lower_ in _CONDITION_MARKS:
+                return True
+            negated = child.dep_ == "advmod" and child.lower_ in {"ne", "n'", "pas"}
+            if negated and fold(token.lemma_) not in _BOUND_VERBS \
+                    and not any(fold(c.lemma_) in _BOUND_VERBS for c in token.children):
+                return True
+        if token.head.i == token.i:
+            break
+        token, seen = token.head, seen + 1
+    return False
+
+
+def _nominal(token: Any) -> bool:
+    """A noun, or a word the tagger mistook for a verb but that has a determiner ("l'offre Starter")."""
+    return token.pos_ in {"NOUN", "PROPN"} or any(c.dep_ == "det" for c in token.children)
 
 
 def _parse_reading(sent: Any, lo: int, hi: int) -> Reading | None:
@@ -324,7 +362,7 @@ def _parse_reading(sent: Any, lo: int, hi: int) -> Reading | None:
     anchor = head  # the top token of the quantity
     if any(c.dep_ == "cop" for c in anchor.children):  # "Le SLA … est de 99,7 %"
         nsubj = next((c for c in anchor.children if c.dep_ in _SUBJECT_DEPS), None)
-        if nsubj is None or nsubj.pos_ not in {"NOUN", "PROPN"}:
+        if nsubj is None or not _nominal(nsubj):
             return None
         return _property(nsubj, lo, hi, "copula") if _property_noun(nsubj) else _thing(nsubj, lo, hi)
     governor = anchor.head
@@ -345,7 +383,7 @@ def _parse_reading(sent: Any, lo: int, hi: int) -> Reading | None:
             nsubj = next((c for c in governor.head.children if c.dep_ in _SUBJECT_DEPS), None)
             if nsubj is None and governor.head.pos_ in {"NOUN", "PROPN"}:
                 nsubj = governor.head
-        if nsubj is not None and nsubj.pos_ not in {"NOUN", "PROPN"}:
+        if nsubj is not None and not _nominal(nsubj):
             nsubj = None  # "Nous garantissons un SLA de 99,7 %": the speaker is not the subject
         obj = next((c for c in governor.children if c.dep_ in {"obj", "obl:arg"} and c.pos_ == "NOUN"
                     and not _is_quantity(c, lo, hi)), None)
@@ -382,7 +420,7 @@ def _property_noun(token: Any) -> bool:
 _VERB_NOUNS = {
     "repondre": "réponse", "conserver": "conservation", "archiver": "archivage", "garantir": "garantie",
     "renouveler": "renouvellement", "fermer": "fermeture", "supprimer": "suppression", "livrer": "livraison",
-    "rembourser": "remboursement", "traiter": "traitement", "expedier": "expédition", "intervenir": "intervention",
+    "rembourser": "remboursement", "traiter": "traitement", "expedier": "expédition",
     "notifier": "notification", "confirmer": "confirmation", "payer": "paiement", "payable": "paiement",
     "retourner": "retour", "renvoyer": "retour", "valider": "validation", "resoudre": "résolution",
     "restaurer": "restauration", "prendre en charge": "prise en charge", "signaler": "signalement",
@@ -391,6 +429,11 @@ _VERB_NOUNS = {
 _VERB_PREDICATES = {"couter": "prix", "facturer": "tarif", "remunerer": "rémunération", "durer": "durée",
                     "valable": "durée de validité", "limiter": "limite", "plafonner": "plafond",
                     "indemniser": "indemnisation", "verser": "montant"}
+# Verbs that only say the thing happens ("le remboursement intervient sous 14 jours"): the délai is
+# the thing's own ("délai de remboursement"); any other verb ("passe au statut … en 3 jours") may
+# time another step, so its délai is not named after the thing.
+_LIGHT_VERBS = {"etre", "accepter", "effectuer", "intervenir", "avoir", "faire", "operer", "realiser", "possible",
+                "autoriser", "accepte", "possible", "emettre", "proceder"}
 _DURATION_VERBS = {"conserver", "archiver", "garantir", "garanti", "durer"}
 _GENERIC_BY_KIND = {"time": "délai", "ratio": "taux", "EUR": "prix", "USD": "prix", "data": "capacité",
                     "km": "distance", "mass": "poids"}
@@ -404,7 +447,8 @@ def resolve(reading: Reading, mention: Mention, rules: Rules, ontology: Ontology
     if inferred:
         predicate = _inferred_predicate(reading, mention, rules)
     # "SLA" (of the document), "délai de remboursement", "seuil de livraison gratuite": ontology phrases
-    candidates = [predicate] + ([f"{predicate} de {subject}", f"{predicate} de {reading.head}"] if subject else [])
+    composed = subject and (not inferred or fold(reading.verb) in _LIGHT_VERBS)
+    candidates = [predicate] + ([f"{predicate} de {subject}", f"{predicate} de {reading.head}"] if composed else [])
     for candidate in candidates:
         pair = ontology.phrase(candidate)
         if pair:
@@ -443,6 +487,39 @@ def _inferred_predicate(reading: Reading, mention: Mention, rules: Rules) -> str
     if reading.adjective and generic == "seuil":
         return f"seuil de {reading.subject} {reading.adjective}"  # "seuil de livraison gratuite"
     return generic
+
+
+# What the head noun of a predicate measures; a quantity of another kind is not its value
+# ("la remise … 14 jours ouvrés" is a misreading, "le tarif … 14 jours" too).
+_KIND_OF_NOUN = {
+    "delai": "time", "duree": "time", "preavis": "time", "periode": "time", "temps": "time", "anciennete": "time",
+    "tarif": "money", "prix": "money", "cout": "money", "frais": "money", "montant": "money", "loyer": "money",
+    "budget": "money", "plafond": None, "seuil": None, "taux": "ratio", "sla": "ratio", "disponibilite": "ratio",
+    "remise": "ratio money", "penalite": "ratio money", "distance": "km", "poids": "mass", "capacite": "data",
+    "quota": "data",
+}
+
+
+def _kind_of_unit(canonical: str | None, rules: Rules) -> str | None:
+    if canonical in {"EUR", "USD"}:
+        return "money"
+    if canonical in {"business_day", "business_hour"}:
+        return "time"
+    dimension = rules.dimension(canonical)
+    return dimension[0] if dimension else canonical
+
+
+def fits(predicate: str, mention: Mention, rules: Rules) -> bool:
+    """Whether the predicate can have this quantity as its value (a délai is a time, a tarif money)."""
+    words = fold(predicate).replace("(", " ").split()
+    if not words or words[0] == "valeur":
+        return False  # nothing named what the number measures
+    head = next((w for w in words if w in _KIND_OF_NOUN or w.rstrip("sx") in _KIND_OF_NOUN), None)
+    expected = _KIND_OF_NOUN.get(head, _KIND_OF_NOUN.get(head.rstrip("sx"))) if head else None
+    if expected is None:
+        return True
+    canonical, _ = rules.canonical_unit(mention.unit)
+    return _kind_of_unit(canonical, rules) in expected.split()
 
 
 def bounded_predicate(predicate: str, mention: Mention) -> str:

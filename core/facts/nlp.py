@@ -41,7 +41,7 @@ _CODE_LINE = re.compile(
     r"|\[['\"])", re.I)
 _MASKS = re.compile(
     r"`[^`]*`|https?://\S+|www\.\S+|\{\{.*?\}\}|\{[^}]*\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%\([a-z_]+\)[sd]"
-    r"|<[a-z_]+>|\S+@\S+\.\w+|\S*[/\\]\S*[/\\]\S*")
+    r"|<[a-z_]+>|\S+@\S+\.\w+|(?<!\S)(?!\d{1,2}/\d{1,2}/\d{4})\S*[/\\]\S*[/\\]\S*")  # a path, not a date
 _UNITLESS_NUMBER_WORD = re.compile(r"\b(d')?(une?|deux|trois)\b(?=\s+(?:{units})(?![a-z0-9]))")
 
 
@@ -433,7 +433,7 @@ _VERB_PREDICATES = {"couter": "prix", "facturer": "tarif", "remunerer": "rémun�
 # the thing's own ("délai de remboursement"); any other verb ("passe au statut … en 3 jours") may
 # time another step, so its délai is not named after the thing.
 _LIGHT_VERBS = {"etre", "accepter", "effectuer", "intervenir", "avoir", "faire", "operer", "realiser", "possible",
-                "autoriser", "accepte", "possible", "emettre", "proceder"}
+                "autoriser", "accepte", "emettre", "proceder"}
 _DURATION_VERBS = {"conserver", "archiver", "garantir", "garanti", "durer"}
 _GENERIC_BY_KIND = {"time": "délai", "ratio": "taux", "EUR": "prix", "USD": "prix", "data": "capacité",
                     "km": "distance", "mass": "poids"}
@@ -461,7 +461,7 @@ def resolve(reading: Reading, mention: Mention, rules: Rules, ontology: Ontology
     if not ontology.is_known_predicate(predicate):
         factor *= 0.9
     if len(predicate.split()) == 1 and subject is None and not ontology.is_known_predicate(predicate):
-        factor *= 0.8  # "le délai est de 14 jours": a délai of what?
+        factor *= 0.6  # "le délai est de 14 jours": a délai of what?
     if subject is None:
         return DOCUMENT_SUBJECT, predicate, factor
     if not ontology.subject(subject).known:

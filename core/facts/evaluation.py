@@ -134,7 +134,7 @@ def score_sentences(rows: Iterable[dict[str, Any]]) -> ExtractionReport:
             score.expected += len(labels)
         for label in labels:
             want = dt.date.fromisoformat(label[4] or DEFAULT_DAY)
-            if any(full_match(label, f) and f.valid_from == want for f in facts):
+            if any(_same_value(label, f) and f.valid_from == want for f in facts):
                 report.valid_from_right += 1
         if full < len(labels) or full < len(facts):
             got = [(f.subject, f.predicate, f.value, f.unit) for f in facts]

@@ -144,7 +144,8 @@ def test_a_property_of_nothing_named_is_a_low_confidence_proposal():
 
 @pytest.mark.parametrize(("sentence", "expected"), [
     ("Le SLA de SAP S/4HANA Cloud est de 99,7 %.", {("SAP S/4HANA Cloud", "SLA", 0.997, "ratio")}),
-    ("La disponibilité garantie de la plateforme S/4HANA est de 99,5 %.", {("SAP S/4HANA Cloud", "SLA", 0.995, "ratio")}),
+    ("La disponibilité garantie de la plateforme S/4HANA est de 99,5 %.",
+     {("SAP S/4HANA Cloud", "SLA", 0.995, "ratio")}),
     ("Le délai de rétractation est de trente jours.", {("Doc", "délai de rétractation", 30.0, "day")}),
     ("Le préavis de résiliation est d'au plus 3 mois.", {("Doc", "préavis de résiliation", 3.0, "month")}),
     ("Un délai de livraison de 3 à 6 jours ouvrés.", {("Doc", "délai de livraison (min)", 3.0, "business_day"),

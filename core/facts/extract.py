@@ -32,6 +32,9 @@ _NEXT_KEY = re.compile(r"\s(?=[A-ZÀ-ÖØ-Þ])")
 _CLAUSE_END = re.compile(r".*[.!?;]\s+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _KEY_OK = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿ][\w'’ ()/-]{2,79}$")
+# A key that names a path, an option or an identifier ("Disk /dev/loop0", "expire-default"): command
+# output or configuration, not a statement.
+_CODE_KEY = re.compile(r"/|\b[a-z]+[-_][a-z]+(?:[-_][a-z]+)*$|\b[a-z]+[A-Z]\w*|^[A-Z][a-z]+ [A-Z][a-z]+$")
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _TABLE_RULE = re.compile(r"^[\s|:-]+$")
 
@@ -200,7 +203,7 @@ def _resolve_key(ctx: DocumentContext, key: str, numeric: bool) -> tuple[str, st
 def _pair_fact(ctx: DocumentContext, key: str, value: str, method: str, out: Extraction) -> Fact | None:
     key = " ".join(key.replace("*", "").split()).strip(" -:")
     value = " ".join(value.replace("*", "").split()).strip(" .;,")
-    if not key or not value or not _KEY_OK.match(key) or len(key.split()) > 10:
+    if not key or not value or not _KEY_OK.match(key) or len(key.split()) > 10 or _CODE_KEY.search(key):
         return None
     if _RANGE_VALUE.match(fold(value)) or nlp.looks_like_code(value) or nlp.statement_text(value) != value:
         return None  # a range ("2 à 4 jours ouvrés") is not one value; code and placeholders are not values
@@ -321,13 +324,15 @@ def _statements(ctx: DocumentContext, doc: Any, line: str, out: Extraction) -> l
             subject, predicate, factor = nlp.resolve(reading, mention, ctx.rules, ctx.ontology)
             named = ctx.ontology.predicate(predicate).label
             if not predicate or len(predicate) > 80 or not _KEY_OK.match(predicate.replace("(", "").replace(")", "")) \
-                    or len(subject.split()) > 8 or not nlp.fits(named, mention, ctx.rules):
+                    or not subject.strip() or len(subject.split()) > 8 or not nlp.fits(named, mention, ctx.rules):
                 continue  # a phrase too long to be a name, or a quantity of the wrong kind for it
+            new_entity = subject != DOCUMENT_SUBJECT and not ctx.ontology.subject(subject).known
             try:
                 facts.append(ctx.make_fact(
                     subject, nlp.bounded_predicate(predicate, mention), nlp.quantity_of(mention, ctx.rules),
                     method="sentence", valid_from=start, valid_until=until, inherit_until=start is None,
-                    evidence=evidence, confidence=round(base * factor, 4)))
+                    evidence=evidence, confidence=round(base * factor, 4),
+                    entity_type=nlp.ENTITY_TYPES.get(reading.entity) if new_entity else None))
             except DateError as exc:
                 out.problems.append(f"{ctx.doc_id}: {mention.written}: {exc}")
     return facts

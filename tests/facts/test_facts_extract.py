@@ -349,3 +349,25 @@ def test_untyped_percentages_and_amounts_never_make_a_critical_conflict(tmp_path
     assert not {f.fact_type for f in first + second} & rules.critical_fact_types
     relations = [r for f in second for r in detect(f, first, rules)]
     assert not [r for r in relations if r.severity == "critical"]
+
+
+def test_a_new_named_entity_is_pending_and_its_conflicts_never_block():
+    from core.facts.config import load_ontology, load_rules
+    from core.facts.conflicts import classify
+    from core.facts.nlp import ENTITY_TYPES
+
+    (first,) = facts_of(document("a", "Le SLA de Microsoft 365 est de 99,9 %."))
+    (second,) = facts_of(document("b", "Le SLA de Microsoft 365 est de 99,5 %."))
+    rules = load_rules()
+    assert first.subject == "Microsoft 365" and first.entity_type in ENTITY_TYPES.values()
+    assert first.entity_type not in load_ontology().entity_types  # registered as pending by the pipeline
+    assert first.confidence < rules.low_confidence
+    (relation,) = classify(first, second, rules)
+    assert relation.kind == "CONTRADICTS" and relation.severity != "critical"
+
+
+def test_aliases_of_the_ontology_resolve_to_one_subject():
+    texts = ["Le SLA de SAP S/4HANA Cloud est de 99,7 %.", "Le SLA de S/4HANA Cloud est de 99,7 %.",
+             "La disponibilité garantie de la plateforme S/4HANA est de 99,7 %."]
+    keys = {f.subject_key for n, t in enumerate(texts) for f in facts_of(document(f"d{n}", t))}
+    assert keys == {"sap s 4hana cloud"}

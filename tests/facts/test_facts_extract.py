@@ -371,3 +371,19 @@ def test_aliases_of_the_ontology_resolve_to_one_subject():
              "La disponibilité garantie de la plateforme S/4HANA est de 99,7 %."]
     keys = {f.subject_key for n, t in enumerate(texts) for f in facts_of(document(f"d{n}", t))}
     assert keys == {"sap s 4hana cloud"}
+
+
+def test_the_french_model_is_loaded_only_for_a_statement_with_a_quantity(monkeypatch):
+    from core.facts import nlp
+    from core.facts.extract import extract_documents
+
+    def no_model():
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr(nlp, "french_pipeline", no_model)
+    assert extract_documents([]) == []  # nothing changed: nothing loaded
+    docs = [document("a", "Bonjour, voici notre politique.", facts=[
+        {"subject": "retour produit", "predicate": "délai de retour", "value": 30, "unit": "jours"}]),
+        document("b", "Délai de retour : 30 jours")]
+    results = extract_documents([DocumentContext("t", d) for d in docs])
+    assert [len(r.facts) for r in results] == [1, 1]

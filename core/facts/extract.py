@@ -187,9 +187,9 @@ def _front_matter(ctx: DocumentContext, out: Extraction) -> list[Fact]:
     return facts
 
 
-def _resolve_key(ctx: DocumentContext, key: str, numeric: bool) -> tuple[str, str] | None:
+def _resolve_key(ctx: DocumentContext, key: str) -> tuple[str, str] | None:
     """(subject, predicate) a key names: a phrase of the ontology, a known predicate of the
-    document's subject, or — for a number — an unknown predicate of the document's subject."""
+    document's subject, or else an unknown predicate of the document's subject."""
     phrase = ctx.ontology.phrase(key)
     if phrase:
         return phrase
@@ -197,7 +197,7 @@ def _resolve_key(ctx: DocumentContext, key: str, numeric: bool) -> tuple[str, st
         return DOCUMENT_SUBJECT, key
     if ctx.ontology.subject(key).known:
         return None  # "Livraison en point relais : 4,90 €" names a subject, not what the number is
-    return (DOCUMENT_SUBJECT, key) if numeric else None
+    return DOCUMENT_SUBJECT, key
 
 
 def _pair_fact(ctx: DocumentContext, key: str, value: str, method: str, out: Extraction) -> Fact | None:
@@ -210,7 +210,7 @@ def _pair_fact(ctx: DocumentContext, key: str, value: str, method: str, out: Ext
     quantity = _stated_value(ctx, value)
     if quantity is None:
         return None
-    pair = _resolve_key(ctx, key, True)
+    pair = _resolve_key(ctx, key)
     if pair is None:
         return None
     try:

@@ -16,7 +16,8 @@ from resources import KnowledgeBase
     kinds={"sql", "neo4j"},
     deps=["document_chunks"],
     description="Facts (subject, predicate, value, unit, validity, source) extracted by rules — front matter, "
-    "'Clé : valeur' lines, two-column tables, quantified sentences — and by an LLM when one is configured, "
+    "'Clé : valeur' lines, key/value tables, French statements read with spaCy's fr_core_news_md (never code, "
+    "URLs or placeholders) — and by an LLM when one is configured, "
     "only from documents whose hash changed; stored as proposed, with CONTRADICTS / OVERRIDES / DUPLICATES / "
     "OUTDATED relations for reviewers. Approved facts are published with the next index version.",
 )
@@ -33,6 +34,9 @@ def extracted_facts(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
             "new_facts": sum(r["new_facts"] for r in records),
             "critical_conflicts": sum(r["critical_conflicts"] for r in records),
             "llm_tokens": sum(r["llm"].get("tokens", 0) or 0 for r in records),
+            "low_confidence_facts": sum(r["low_confidence_facts"] for r in records),
+            "documents_per_second": _rate(sum(r["documents_extracted"] for r in records),
+                                          sum(r["rules_seconds"] for r in records)),
             "namespaces": md_table(
                 [
                     {
@@ -51,3 +55,8 @@ def extracted_facts(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
             "seconds": round(sum(r["seconds"] for r in records), 3),
         }
     )
+
+
+def _rate(documents: int, seconds: float) -> float | None:
+    """Documents per second of rule extraction; None when nothing was extracted."""
+    return round(documents / seconds, 1) if documents and seconds > 0 else None

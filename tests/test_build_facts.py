@@ -76,3 +76,44 @@ def test_drift_check_job_reports_unpublished_facts_until_the_next_build(settings
     assert result.success
     build_corpus(settings, ["knowledge:policies"])
     assert all(r["drift_pct"] == 0 for r in drift_check(settings))
+
+
+def test_three_sla_documents_through_the_build_contradict_and_override(settings, corpus, build_corpus, monkeypatch,
+                                                                        capsys):
+    """Issue 12's done-when: the three SLA sentences, stated in prose, read by the French parser."""
+    import json
+
+    from cli.main import main
+
+    contracts = corpus / "policies"
+    doc = "---\nid: contracts.sla.{n}\ntitle: Contrat {n}\nupdated: {d}\nvalid_from: {d}\n---\n# Contrat {n}\n\n{s}\n"
+    for n, day, value in (("a", "2024-01-01", "99,7"), ("b", "2024-01-01", "99,5"), ("c", "2024-06-01", "99,9")):
+        sentence = f"Le SLA de SAP S/4HANA Cloud est de {value} %."
+        (contracts / f"sla-{n}.md").write_text(doc.format(n=n, d=day, s=sentence), encoding="utf-8")
+    success, reports = build_corpus(settings, ["knowledge:policies"])
+    report = reports["knowledge:policies"]
+    assert not success and not report["promoted"] and "no_critical_conflicts" in report["reason"]
+    with open_fact_store(settings) as store:
+        facts = store.list_facts("default", namespace="knowledge:policies", subject_key="sap s 4hana cloud")
+    assert sorted((f.subject, f.predicate, f.value, str(f.valid_from), f.extraction_method) for f in facts) == [
+        ("SAP S/4HANA Cloud", "SLA", 0.995, "2024-01-01", "sentence"),
+        ("SAP S/4HANA Cloud", "SLA", 0.997, "2024-01-01", "sentence"),
+        ("SAP S/4HANA Cloud", "SLA", 0.999, "2024-06-01", "sentence")]
+
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry_url)
+    monkeypatch.setenv("KNOWLEDGE_TENANT_ID", settings.tenant_id)
+    assert main(["facts", "list", "--conflicts", "--namespace", "knowledge:policies", "--json"]) == 0
+    relations = [r for r in json.loads(capsys.readouterr().out) if r["from"]["subject"] == "SAP S/4HANA Cloud"]
+    by_kind = {}
+    for relation in relations:
+        by_kind.setdefault(relation["kind"], []).append(relation)
+    assert set(by_kind) == {"CONTRADICTS", "OVERRIDES"}
+    (contradiction,) = by_kind["CONTRADICTS"]
+    assert {contradiction["from"]["value"], contradiction["to"]["value"]} == {0.997, 0.995}
+    assert contradiction["severity"] == "critical"
+    # one overriding fact, 99,9 % from 2024-06-01, over each of the two earlier statements
+    assert {r["from"]["value"] for r in by_kind["OVERRIDES"]} == {0.999}
+    assert {r["to"]["value"] for r in by_kind["OVERRIDES"]} == {0.997, 0.995}
+    assert main(["facts", "list", "--conflicts", "--namespace", "knowledge:policies", "--kind", "CONTRADICTS"]) == 0
+    text = capsys.readouterr().out
+    assert "critical" in text and "99,7 %" in text and "99,5 %" in text and "SAP S/4HANA Cloud / SLA" in text

@@ -1,5 +1,5 @@
 """The ontology (canonical subjects, predicates, entity types) and the rules (units, tolerances,
-severities, sentence patterns) of the fact store, loaded from the YAML files kept beside this module.
+severities, confidences) of the fact store, loaded from the YAML files kept beside this module.
 
 Both are validated on load so a broken alias table fails loudly at start-up instead of silently
 splitting one subject into two.
@@ -116,14 +116,6 @@ class Tolerance:
     absolute: float = 0.0
 
 
-@dataclass(frozen=True)
-class SentencePattern:
-    name: str
-    regex: re.Pattern[str]
-    subject: str | None
-    predicate: str | None
-
-
 class Rules:
     def __init__(self, data: dict[str, Any]):
         self._units: dict[str, tuple[str, float]] = {}
@@ -155,18 +147,7 @@ class Rules:
         self.fact_type_by_unit = {str(k): str(v) for k, v in (data.get("fact_type_by_unit") or {}).items()}
         self.method_confidence = {str(k): float(v) for k, v in (data.get("method_confidence") or {}).items()}
         self.truth_level_factor = {str(k): float(v) for k, v in (data.get("truth_level_factor") or {}).items()}
-        self.sentence_patterns: list[SentencePattern] = []
-        for spec in data.get("sentence_patterns") or []:
-            source = str(spec["regex"]).replace("{quantity}", self.quantity_regex)
-            try:
-                regex = re.compile(source)
-            except re.error as exc:
-                raise ConfigError(f"sentence pattern {spec.get('name')!r} is not a valid regex: {exc}") from exc
-            if "key" not in regex.groupindex and not (spec.get("subject") and spec.get("predicate")):
-                raise ConfigError(f"sentence pattern {spec.get('name')!r} needs a (?P<key>…) group "
-                                  "or subject and predicate")
-            self.sentence_patterns.append(
-                SentencePattern(str(spec["name"]), regex, spec.get("subject"), spec.get("predicate")))
+        self.low_confidence = float(data.get("low_confidence", 0.5))
 
     # -- units and values -------------------------------------------------------------------
     def canonical_unit(self, unit: Any) -> tuple[str | None, float]:

@@ -5,6 +5,9 @@
 - DUPLICATES:  same value (within tolerance) from different source documents, validity overlaps.
 - OUTDATED:    an older fact is still open-ended while a newer fact with another value is approved.
 
+A CONTRADICTS of a critical fact type is critical — unless either fact's confidence is below
+``low_confidence`` (rules.yaml): such a fact is only a proposal and never blocks a promotion.
+
 Facts never relate across tenants or keys: callers only ever pass facts that share both, and
 ``classify`` checks it so a wrong caller gets nothing rather than a false conflict.
 """
@@ -45,7 +48,10 @@ def classify(a: Fact, b: Fact, rules: Rules | None = None) -> list[Relation]:
         older = newer = None
 
     def relation(kind: str, source: Fact, target: Fact) -> Relation:
-        return Relation(a.tenant_id, kind, source.id, target.id, rules.severity(kind, fact_type, diff_pct), diff_pct)
+        severity = rules.severity(kind, fact_type, diff_pct)
+        if severity == "critical" and min(a.confidence, b.confidence) < rules.low_confidence:
+            severity = "high"  # a low-confidence reading is a proposal: it never holds back a promotion
+        return Relation(a.tenant_id, kind, source.id, target.id, severity, diff_pct)
 
     found: list[Relation] = []
     if same:

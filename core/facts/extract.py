@@ -1,10 +1,13 @@
-"""Rule extraction of facts from one parsed document, without any model.
+"""Rule extraction of facts from parsed documents, without a generative model.
 
 Four sources, most trusted first: the front matter's ``facts:`` list, ``Clé : valeur unité``
-lines, two-column tables, and quantified sentences matched by the patterns of rules.yaml
-("un SLA de 99,7 %", "retour sous 30 jours", "livraison gratuite dès 59 €"). A fact's validity
-comes from the fact itself (or a date in its sentence), else the document's ``valid_from``, else
-the document's ``updated`` date — never the day the extractor ran.
+lines, key/value tables, and statements read with a French NLP pipeline (core.facts.nlp: "Le SLA de
+SAP S/4HANA Cloud est de 99,7 %", "les retours sont acceptés sous trente jours"). Only
+statements count: code sections and code-like lines, inline code, URLs and template placeholders
+are never read, and a value must be a quantity with a unit or a date. A fact's validity comes from
+the fact itself (or a dated cue in its sentence), else the document's ``valid_from``, else the
+document's ``updated`` date — never the day the extractor ran. Each fact carries its method and a
+confidence (method x truth level x how sure the reading is).
 """
 
 from __future__ import annotations
@@ -15,30 +18,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.facts import nlp
 from core.facts.config import DOCUMENT_SUBJECT, Ontology, Rules, load_ontology, load_rules
 from core.facts.model import Fact, fact_uuid
-from core.facts.normalize import NUMBER_RE, Quantity, fold, norm_key, parse_number
+from core.facts.normalize import NUMBER_RE, Quantity, fold, norm_key
 from core.facts.temporal import DateError, parse_date
 
-RULES_EXTRACTOR = "rules-1"
+RULES_EXTRACTOR = "rules-2"
 _METHOD_RANK = {"front_matter": 0, "key_value": 1, "table": 2, "sentence": 3, "llm": 4}
-_MONTHS = {"janvier": 1, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7, "aout": 8,
-           "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12, "january": 1, "february": 2, "march": 3,
-           "april": 4, "may": 5, "june": 6, "july": 7, "august": 8, "september": 9, "october": 10,
-           "november": 11, "december": 12}
-_DATE = (r"(?P<{n}>\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{4}}|\d{{1,2}}(?:er)? (?:"
-         + "|".join(_MONTHS) + r") \d{{4}})")
-_FROM_DATE = re.compile(r"(?:a partir du|a compter du|depuis le|des le|effective|from|since) " + _DATE.format(n="d"))
-_UNTIL_DATE = re.compile(r"(?:jusqu'au|jusqu'a|until) " + _DATE.format(n="d"))
-_SPAN = re.compile(r"\bdu " + _DATE.format(n="d") + " au " + _DATE.format(n="e"))
-_RANGE_AFTER = re.compile(r"^\s*(?:a|-|–|et|ou|to)\s*\d")
-_RANGE_BEFORE = re.compile(r"\d\s*(?:a|-|–|et|ou|to)\s*$")
 _RANGE_VALUE = re.compile(rf"^\s*(?:de\s+|entre\s+)?{NUMBER_RE}\s*(?:a|-|–|et|ou|to)\s*\d")
 _KV_SPLIT = re.compile(r"\s*:\s+")
 _NEXT_KEY = re.compile(r"\s(?=[A-ZÀ-ÖØ-Þ])")
 _CLAUSE_END = re.compile(r".*[.!?;]\s+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _KEY_OK = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿ][\w'’ ()/-]{2,79}$")
+# A key that names a path, an option or an identifier ("Disk /dev/loop0", "expire-default"): command
+# output or configuration, not a statement.
+_CODE_KEY = re.compile(r"/|\b[a-z]+[-_][a-z]+(?:[-_][a-z]+)*$|\b[a-z]+[A-Z]\w*|^[A-Z][a-z]+ [A-Z][a-z]+$")
 _TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _TABLE_RULE = re.compile(r"^[\s|:-]+$")
 
@@ -130,19 +126,40 @@ class DocumentContext:
 
 def extract_document(ctx: DocumentContext) -> Extraction:
     """Every rule-extracted fact of one document, one per id (the most trusted method wins)."""
-    out = Extraction()
-    found: list[Fact] = []
-    found.extend(_front_matter(ctx, out))
-    for section in ctx.document.get("sections") or []:
-        if section.get("kind") == "code":
-            continue  # code is documented by its docstrings, not stated as facts
-        text = str(section.get("text", ""))
-        if section.get("kind") == "table" or text.lstrip().startswith("|"):
-            found.extend(_tables(ctx, text, out))
-        found.extend(_key_values(ctx, text, out))
-        found.extend(_sentences(ctx, text, out))
-    out.facts = merge_candidates(found)
-    return out
+    return extract_documents([ctx])[0]
+
+
+def extract_documents(ctxs: list[DocumentContext]) -> list[Extraction]:
+    """The rule-extracted facts of several documents, their statements parsed in one batch.
+
+    Front matter, key/value lines and key/value tables are read first; the remaining prose lines
+    that hold a quantity go through one ``nlp.pipe`` for the whole batch, so the French model is
+    loaded (once per process) only when some changed document states a quantity in a sentence.
+    """
+    outs = [Extraction() for _ in ctxs]
+    found: list[list[Fact]] = [[] for _ in ctxs]
+    statements: list[tuple[int, str, str]] = []  # (document, line as written, line as parsed)
+    for n, ctx in enumerate(ctxs):
+        out = outs[n]
+        found[n].extend(_front_matter(ctx, out))
+        for section in ctx.document.get("sections") or []:
+            if section.get("kind") == "code":
+                continue  # code is documented by its docstrings, not stated as facts
+            text = str(section.get("text", ""))
+            if section.get("kind") == "table" or text.lstrip().startswith("|"):
+                found[n].extend(_tables(ctx, text, out))
+                continue
+            pairs, rest = _key_values(ctx, text, out)
+            found[n].extend(pairs)
+            for line in nlp.statement_text(rest).splitlines():
+                parsed = nlp.digits_for_words(line, ctx.rules)
+                if nlp.has_quantity(parsed, ctx.rules):
+                    statements.append((n, line, parsed))
+    for (n, line, _), doc in zip(statements, nlp.parse([p for _, _, p in statements]), strict=True):
+        found[n].extend(_statements(ctxs[n], doc, line, outs[n]))
+    for out, facts in zip(outs, found, strict=True):
+        out.facts = merge_candidates(facts)
+    return outs
 
 
 def merge_candidates(candidates: Iterable[Fact]) -> list[Fact]:
@@ -170,9 +187,9 @@ def _front_matter(ctx: DocumentContext, out: Extraction) -> list[Fact]:
     return facts
 
 
-def _resolve_key(ctx: DocumentContext, key: str, numeric: bool) -> tuple[str, str] | None:
+def _resolve_key(ctx: DocumentContext, key: str) -> tuple[str, str] | None:
     """(subject, predicate) a key names: a phrase of the ontology, a known predicate of the
-    document's subject, or — for a number — an unknown predicate of the document's subject."""
+    document's subject, or else an unknown predicate of the document's subject."""
     phrase = ctx.ontology.phrase(key)
     if phrase:
         return phrase
@@ -180,21 +197,20 @@ def _resolve_key(ctx: DocumentContext, key: str, numeric: bool) -> tuple[str, st
         return DOCUMENT_SUBJECT, key
     if ctx.ontology.subject(key).known:
         return None  # "Livraison en point relais : 4,90 €" names a subject, not what the number is
-    return (DOCUMENT_SUBJECT, key) if numeric else None
+    return DOCUMENT_SUBJECT, key
 
 
 def _pair_fact(ctx: DocumentContext, key: str, value: str, method: str, out: Extraction) -> Fact | None:
     key = " ".join(key.replace("*", "").split()).strip(" -:")
     value = " ".join(value.replace("*", "").split()).strip(" .;,")
-    if not key or not value or not _KEY_OK.match(key) or len(key.split()) > 10:
+    if not key or not value or not _KEY_OK.match(key) or len(key.split()) > 10 or _CODE_KEY.search(key):
         return None
-    if _RANGE_VALUE.match(fold(value)):
-        return None  # "2 à 4 jours ouvrés": a range is not one value
-    quantity = ctx.rules.quantity(value)
-    numeric = quantity.value_type == "number"
-    if not numeric and len(value) > 80:
+    if _RANGE_VALUE.match(fold(value)) or nlp.looks_like_code(value) or nlp.statement_text(value) != value:
+        return None  # a range ("2 à 4 jours ouvrés") is not one value; code and placeholders are not values
+    quantity = _stated_value(ctx, value)
+    if quantity is None:
         return None
-    pair = _resolve_key(ctx, key, numeric)
+    pair = _resolve_key(ctx, key)
     if pair is None:
         return None
     try:
@@ -204,16 +220,27 @@ def _pair_fact(ctx: DocumentContext, key: str, value: str, method: str, out: Ext
         return None
 
 
-def _key_values(ctx: DocumentContext, text: str, out: Extraction) -> list[Fact]:
-    """``Clé : valeur`` pairs, including several a converter ran together on one line."""
-    facts = []
+def _stated_value(ctx: DocumentContext, value: str) -> Quantity | None:
+    """A quantity with a unit ("14 jours ouvrés", "6,90 €") or a date; anything else is not a value."""
+    quantity = ctx.rules.quantity(value)
+    if quantity.value_type == "number" and quantity.unit:
+        return quantity
+    day = nlp.parse_french_date(value) if re.fullmatch(r"[\w /-]{6,30}", value) and re.search(r"\d{4}", value) else None
+    return Quantity(day.isoformat(), None, value) if day else None
+
+
+def _key_values(ctx: DocumentContext, text: str, out: Extraction) -> tuple[list[Fact], str]:
+    """``Clé : valeur`` pairs, including several a converter ran together on one line; and the
+    lines that held none (left for the sentence reader)."""
+    facts: list[Fact] = []
+    rest: list[str] = []
     for raw_line in text.splitlines():
         line = _LIST_MARK.sub("", raw_line.strip().replace("**", ""))
-        if line.startswith("|"):
-            continue
         parts = _KV_SPLIT.split(line)
-        if len(parts) < 2:
+        if line.startswith("|") or len(parts) < 2 or nlp.looks_like_code(line):
+            rest.append(raw_line)
             continue
+        before = len(facts)
         key: str | None = _CLAUSE_END.sub("", parts[0])
         for n, segment in enumerate(parts[1:], start=1):
             if n < len(parts) - 1:
@@ -226,7 +253,9 @@ def _key_values(ctx: DocumentContext, text: str, out: Extraction) -> list[Fact]:
                 if fact:
                     facts.append(fact)
             key = next_key
-    return facts
+        if len(facts) == before:
+            rest.append(raw_line)
+    return facts, "\n".join(rest)
 
 
 def _first_clause(value: str) -> str:
@@ -235,75 +264,75 @@ def _first_clause(value: str) -> str:
     return value[:match.start()] if match and not re.match(r"^\d+[.,]\d", value[match.start() - 1:]) else value
 
 
+_VALUE_HEADERS = frozenset({"valeur", "valeurs", "value", "detail", "details", "", "parametre", "reglage", "donnee"})
+
+
 def _tables(ctx: DocumentContext, text: str, out: Extraction) -> list[Fact]:
-    """Rows of two-column markdown tables, the header row excepted."""
+    """Rows of two-column key/value tables, the header row excepted; wider tables say nothing.
+
+    Under a header "| Élément | Valeur |" each row's key names a property of the document's
+    subject; under a header naming a property ("| Offre | Tarif |") each row is about a different
+    subject, so two rows with different values are two facts, not a contradiction.
+    """
     rows = [m.group(1) for m in map(_TABLE_ROW.match, text.splitlines()) if m]
     cells = [[c.strip() for c in row.split("|")] for row in rows if not _TABLE_RULE.match(row)]
     if len(cells) < 2 or any(len(r) != 2 for r in cells):
         return []
+    header = norm_key(cells[0][1])
     facts = []
     for key, value in cells[1:]:
-        fact = _pair_fact(ctx, key, value, "table", out)
+        if header in _VALUE_HEADERS:
+            fact = _pair_fact(ctx, key, value, "table", out)
+        else:
+            fact = _row_fact(ctx, key, cells[0][1], value, out)
         if fact:
             facts.append(fact)
     return facts
 
 
-def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    left = max(text.rfind(c, 0, start) for c in ".!?\n")
-    rights = [i for i in (text.find(c, end) for c in ".!?\n") if i != -1]
-    return left + 1, (min(rights) if rights else len(text))
-
-
-def _date_in(folded: str, pattern: re.Pattern[str], group: str = "d") -> dt.date | None:
-    match = pattern.search(folded)
-    return _day(match.group(group)) if match else None
-
-
-def _day(raw: str) -> dt.date | None:
+def _row_fact(ctx: DocumentContext, subject: str, predicate: str, value: str, out: Extraction) -> Fact | None:
+    """One row of a table whose value column names the property: the row's key is the subject."""
+    subject = " ".join(subject.replace("*", "").split())
+    value = " ".join(value.replace("*", "").split()).strip(" .;,")
+    if not _KEY_OK.match(subject) or not _KEY_OK.match(predicate) or nlp.looks_like_code(value) \
+            or nlp.statement_text(value) != value or _RANGE_VALUE.match(fold(value)):
+        return None
+    quantity = _stated_value(ctx, value)
+    if quantity is None:
+        return None
     try:
-        if "-" in raw:
-            return dt.date.fromisoformat(raw)
-        if "/" in raw:
-            day, month, year = (int(x) for x in raw.split("/"))
-            return dt.date(year, month, day)
-        day_text, month_name, year = raw.split()
-        return dt.date(int(year), _MONTHS[month_name], int(day_text.removesuffix("er")))
-    except (ValueError, KeyError):
+        return ctx.make_fact(subject, predicate, quantity, method="table", evidence=value)
+    except DateError as exc:
+        out.problems.append(f"{ctx.doc_id}: {subject}: {exc}")
         return None
 
 
-def _sentences(ctx: DocumentContext, text: str, out: Extraction) -> list[Fact]:
-    folded = fold(text)
+def _statements(ctx: DocumentContext, doc: Any, line: str, out: Extraction) -> list[Fact]:
+    """Facts of one parsed statement line: each quantity read against the parse (see core.facts.nlp)."""
     facts = []
-    for pattern in ctx.rules.sentence_patterns:
-        for match in pattern.regex.finditer(folded):
-            n_start, u_end = match.start("number"), match.end("unit")
-            if _RANGE_AFTER.match(folded[u_end:]) or _RANGE_AFTER.match(folded[match.end("number"):]) \
-                    or _RANGE_BEFORE.search(folded[:n_start]):
+    base = ctx.rules.confidence("sentence", ctx.document.get("truth_level"))
+    for sent in doc.sents:
+        found = nlp.mentions(sent.text, ctx.rules)
+        if not found:
+            continue
+        start, until = nlp.validity_in(fold(sent.text))
+        evidence = sent.text if sent.text in line else max(re.split(r"\s{2,}|\d", sent.text), key=len)
+        for mention in found:
+            reading = nlp.read_quantity(sent, mention, sent.start_char)
+            if reading is None:
                 continue
-            if "key" in pattern.regex.groupindex:
-                pair = ctx.ontology.phrase(match.group("key"))
-                key_text = text[match.start("key"):match.end("key")]
-                named = len(norm_key(key_text).split()) >= 2 and not ctx.ontology.is_known_predicate(key_text)
-                if pair is None and named:
-                    pair = (DOCUMENT_SUBJECT, key_text)  # "délai légal de rétractation": a named quantity
-                if pair is None:
-                    continue  # a bare "délai de 14 jours" says nothing about what it is the délai of
-            else:
-                pair = (str(pattern.subject), str(pattern.predicate))
-            written = text[n_start:u_end]
-            number = parse_number(text[n_start:match.end("number")])
-            canonical, factor = ctx.rules.canonical_unit(match.group("unit"))
-            quantity = Quantity(round(number * factor, 12), canonical, written)
-            s_start, s_end = _sentence_bounds(folded, n_start, u_end)
-            sentence = folded[s_start:s_end]
-            start = _date_in(sentence, _SPAN) or _date_in(sentence, _FROM_DATE)
-            until = _date_in(sentence, _SPAN, "e") or _date_in(sentence, _UNTIL_DATE)
+            subject, predicate, factor = nlp.resolve(reading, mention, ctx.rules, ctx.ontology)
+            named = ctx.ontology.predicate(predicate).label
+            if not predicate or len(predicate) > 80 or not _KEY_OK.match(predicate.replace("(", "").replace(")", "")) \
+                    or not subject.strip() or len(subject.split()) > 8 or not nlp.fits(named, mention, ctx.rules):
+                continue  # a phrase too long to be a name, or a quantity of the wrong kind for it
+            new_entity = subject != DOCUMENT_SUBJECT and not ctx.ontology.subject(subject).known
             try:
-                facts.append(ctx.make_fact(pair[0], pair[1], quantity, method="sentence", valid_from=start,
-                                           valid_until=until, inherit_until=start is None,
-                                           evidence=text[max(s_start, n_start - 40):u_end]))
+                facts.append(ctx.make_fact(
+                    subject, nlp.bounded_predicate(predicate, mention), nlp.quantity_of(mention, ctx.rules),
+                    method="sentence", valid_from=start, valid_until=until, inherit_until=start is None,
+                    evidence=evidence, confidence=round(base * factor, 4),
+                    entity_type=nlp.ENTITY_TYPES.get(reading.entity) if new_entity else None))
             except DateError as exc:
-                out.problems.append(f"{ctx.doc_id}: {written}: {exc}")
+                out.problems.append(f"{ctx.doc_id}: {mention.written}: {exc}")
     return facts

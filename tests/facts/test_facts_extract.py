@@ -123,13 +123,77 @@ def test_quantified_sentences(sentence, expected):
 
 
 @pytest.mark.parametrize("sentence", [
-    "Le délai est de 14 jours.",                     # a délai of what?
-    "Comptez de 2 à 5 jours ouvrés.",                # a range
-    "Un délai de livraison de 3 à 6 jours ouvrés.",  # a named range
-    "Nous avons 30 clients.",                         # no keyword, no unit
+    "Comptez de 2 à 5 jours ouvrés.",                # a range of nothing named
+    "Nous avons 30 clients.",                         # no property, no unit
+    "Si le remboursement n'apparaît pas dans les 5 jours ouvrés, contactez-nous.",  # a condition
+    "Le chat est ouvert de 9 h à 18 h.",              # opening hours, not a duration
+    "Commandez avant 13 h pour une expédition le jour même.",  # a time of day
+    "La remise est accordée sous 14 jours ouvrés.",   # a remise is not a time
 ])
 def test_sentences_that_are_not_facts(sentence):
     assert facts_of(document("s", sentence)) == []
+
+
+def test_a_property_of_nothing_named_is_a_low_confidence_proposal():
+    from core.facts.config import load_rules
+
+    facts = facts_of(document("s", "Le délai est de 14 jours."))  # a délai of what?
+    assert [(f.predicate, f.value) for f in facts] == [("délai", 14.0)]
+    assert facts[0].confidence < load_rules().low_confidence
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("Le SLA de SAP S/4HANA Cloud est de 99,7 %.", {("SAP S/4HANA Cloud", "SLA", 0.997, "ratio")}),
+    ("La disponibilité garantie de la plateforme S/4HANA est de 99,5 %.",
+     {("SAP S/4HANA Cloud", "SLA", 0.995, "ratio")}),
+    ("Le délai de rétractation est de trente jours.", {("Doc", "délai de rétractation", 30.0, "day")}),
+    ("Le préavis de résiliation est d'au plus 3 mois.", {("Doc", "préavis de résiliation", 3.0, "month")}),
+    ("Un délai de livraison de 3 à 6 jours ouvrés.", {("Doc", "délai de livraison (min)", 3.0, "business_day"),
+                                                      ("Doc", "délai de livraison (max)", 6.0, "business_day")}),
+    ("La livraison prend entre 2 et 3 jours ouvrés.", {("livraison", "délai (min)", 2.0, "business_day"),
+                                                       ("livraison", "délai (max)", 3.0, "business_day")}),
+    ("Chaque compte dispose d'un quota de stockage de 50 Go.", {("compte", "quota de stockage", 50.0, "GB")}),
+    ("Le plafond des repas est de 1 250,50 €.", {("repas", "plafond", 1250.5, "EUR")}),  # determined: a subject
+])
+def test_statements_read_with_the_french_parser(sentence, expected):
+    assert triples(facts_of(document("s", sentence, title="Doc"))) == expected
+
+
+@pytest.mark.parametrize(("text", "start", "until"), [
+    ("À compter du 1er juin 2024, le SLA est de 99,9 %.", dt.date(2024, 6, 1), dt.date(2030, 12, 31)),
+    ("Jusqu'au 31/12/2025, le SLA reste de 99,5 %.", dt.date(2023, 1, 1), dt.date(2025, 12, 31)),
+])
+def test_dated_cues_read_by_dateparser(text, start, until):
+    (fact,) = facts_of(document("sla", text, valid_from="2023-01-01", valid_until="2030-12-31"))
+    assert (fact.valid_from, fact.valid_until or dt.date(2030, 12, 31)) == (start, until)
+
+
+def test_facts_only_from_statements_never_code_placeholders_urls_or_wide_tables():
+    """The real bad examples of issue 10: code, template placeholders and table cells taken for prices."""
+    doc = document("spec", [
+        "tarif = {r['price']}€",
+        "Utilisez `tarif = 5 €` dans la configuration.",
+        "Le tarif est de {{ price }} € et le délai de ${DELAY} jours.",
+        "Voir https://example.com/tarif-12-euros pour 12 €.",
+        "| Poste | Tarif |\n|---|---|\n| Embeddings | Embeddings generes 1x en CI (pas en PROD) |\n"
+        "| OpenAI | $0 vs ~$80/mois OpenAI |",
+        "| Poste | 2024 | 2025 |\n|---|---|---|\n| Licence | 10 € | 12 € |",
+        "tarif : Embeddings generes 1x en CI (pas en PROD)",
+    ], title="Spec")
+    assert facts_of(doc) == []
+
+
+def test_rows_of_a_property_table_are_different_subjects():
+    table = "| Offre | Tarif |\n|---|---|\n| Starter | 9 € |\n| Pro | 29 € |"
+    facts = facts_of(document("offers", table))
+    assert triples(facts) == {("Starter", "tarif", 9.0, "EUR"), ("Pro", "tarif", 29.0, "EUR")}
+    assert len({f.subject_key for f in facts}) == 2  # two subjects: nothing to contradict
+
+
+def test_a_key_value_value_must_be_a_quantity_with_a_unit_or_a_date():
+    facts = facts_of(document("kv", ["Date d'effet : 1er juin 2024", "Nombre de postes : 12",
+                                     "Mode de paiement : carte bancaire"], title="Doc"))
+    assert triples(facts) == {("Doc", "Date d'effet", "2024-06-01", None)}
 
 
 def test_a_date_in_the_sentence_sets_the_validity():
@@ -285,3 +349,41 @@ def test_untyped_percentages_and_amounts_never_make_a_critical_conflict(tmp_path
     assert not {f.fact_type for f in first + second} & rules.critical_fact_types
     relations = [r for f in second for r in detect(f, first, rules)]
     assert not [r for r in relations if r.severity == "critical"]
+
+
+def test_a_new_named_entity_is_pending_and_its_conflicts_never_block():
+    from core.facts.config import load_ontology, load_rules
+    from core.facts.conflicts import classify
+    from core.facts.nlp import ENTITY_TYPES
+
+    (first,) = facts_of(document("a", "Le SLA de Microsoft 365 est de 99,9 %."))
+    (second,) = facts_of(document("b", "Le SLA de Microsoft 365 est de 99,5 %."))
+    rules = load_rules()
+    assert first.subject == "Microsoft 365" and first.entity_type in ENTITY_TYPES.values()
+    assert first.entity_type not in load_ontology().entity_types  # registered as pending by the pipeline
+    assert first.confidence < rules.low_confidence
+    (relation,) = classify(first, second, rules)
+    assert relation.kind == "CONTRADICTS" and relation.severity != "critical"
+
+
+def test_aliases_of_the_ontology_resolve_to_one_subject():
+    texts = ["Le SLA de SAP S/4HANA Cloud est de 99,7 %.", "Le SLA de S/4HANA Cloud est de 99,7 %.",
+             "La disponibilité garantie de la plateforme S/4HANA est de 99,7 %."]
+    keys = {f.subject_key for n, t in enumerate(texts) for f in facts_of(document(f"d{n}", t))}
+    assert keys == {"sap s 4hana cloud"}
+
+
+def test_the_french_model_is_loaded_only_for_a_statement_with_a_quantity(monkeypatch):
+    from core.facts import nlp
+    from core.facts.extract import extract_documents
+
+    def no_model():
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr(nlp, "french_pipeline", no_model)
+    assert extract_documents([]) == []  # nothing changed: nothing loaded
+    docs = [document("a", "Bonjour, voici notre politique.", facts=[
+        {"subject": "retour produit", "predicate": "délai de retour", "value": 30, "unit": "jours"}]),
+        document("b", "Délai de retour : 30 jours")]
+    results = extract_documents([DocumentContext("t", d) for d in docs])
+    assert [len(r.facts) for r in results] == [1, 1]

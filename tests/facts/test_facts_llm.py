@@ -1,7 +1,6 @@
-"""The LLM extractor's parts that run without a server: configuration, schema, budget, parsing.
-
-No endpoint runs here, so no call is made: the tests cover what decides whether a call happens
-(configuration, budget) and what is done with an answer (schema, parsing, normalisation).
+"""The LLM extractor: configuration, schema, budget, parsing — and the real ``openai`` client
+against a small OpenAI-compatible server the tests start on loopback, answering with a recorded
+structured output (no external endpoint is ever called).
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ import datetime as dt
 import json
 
 import pytest
+from fastapi import Request  # at module level: the endpoint's annotation is resolved from here
 
 from core.facts.extract import DocumentContext, Extraction
 from core.facts.llm import (
@@ -132,3 +132,77 @@ def test_answers_are_parsed_and_normalised_like_rule_facts():
 def test_malformed_answers_are_named(content, message):
     with pytest.raises(LLMOutputError, match=message):
         parse_output(content)
+
+
+# -- against a real OpenAI-compatible HTTP server ------------------------------------------
+RECORDED = {  # a structured output as an OpenAI-compatible server returned it for the document below
+    "facts": [
+        {"subject": "SAP S/4HANA Cloud", "subject_type": "Service", "predicate": "SLA", "value": "99,7",
+         "unit": "%", "fact_type": "SERVICE_LEVEL", "valid_from": "2024-01-01", "valid_until": None,
+         "evidence": "un SLA de 99,7 %", "confidence": 0.9},
+        {"subject": "support", "subject_type": None, "predicate": "délai de première réponse", "value": "4",
+         "unit": "heures", "fact_type": "DURATION", "valid_from": None, "valid_until": None,
+         "evidence": "répond en moins de 4 heures", "confidence": 0.7},
+    ],
+}
+
+
+@pytest.fixture
+def openai_server():
+    """A small OpenAI-compatible chat-completions app served by uvicorn on loopback: it records each
+    request and answers with the recorded structured output (or a refusal when asked to)."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from tests.facts.servers import free_port, wait_for_port
+
+    app, requests = FastAPI(), []
+
+    @app.post("/v1/chat/completions")
+    async def completions(request: Request) -> dict:
+        body = await request.json()
+        requests.append({"body": body, "authorization": request.headers.get("authorization")})
+        refuse = "REFUSE" in body["messages"][-1]["content"]
+        message = {"role": "assistant", "content": None if refuse else json.dumps(RECORDED),
+                   "refusal": "I cannot help with that." if refuse else None}
+        return {"id": "chatcmpl-recorded", "object": "chat.completion", "created": 1_700_000_000,
+                "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+                "usage": {"prompt_tokens": 321, "completion_tokens": 123, "total_tokens": 444}}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}/v1", requests
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_the_real_openai_client_against_a_local_compatible_server(openai_server):
+    base_url, requests = openai_server
+    extractor = LLMExtractor(LLMConfig(base_url=base_url, model="recorded-model", token_budget=10_000))
+    budget = extractor.new_budget()
+    doc = document("contrat", ["Nous garantissons un SLA de 99,7 %.", "Le support répond en moins de 4 heures."])
+    result = extractor.extract(DocumentContext("t", doc), budget)
+
+    (request,) = requests
+    assert request["body"]["model"] == "recorded-model" and request["body"]["temperature"] == 0
+    assert request["body"]["response_format"] == response_format()  # strict JSON schema sent as such
+    assert "99,7 %" in request["body"]["messages"][-1]["content"]
+    assert request["authorization"] == "Bearer not-needed"  # a local server needs no key
+    assert (budget.used, budget.calls) == (444, 1)
+    assert {(f.subject, f.predicate, f.value, f.unit, f.extraction_method, f.extraction_model, f.prompt_id)
+            for f in result.facts} == {
+        ("SAP S/4HANA Cloud", "SLA", 0.997, "ratio", "llm", "recorded-model", PROMPT_ID),
+        ("support", "délai de première réponse", 4.0, "hour", "llm", "recorded-model", PROMPT_ID)}
+    assert result.problems == []
+
+
+def test_a_refusal_from_the_server_is_reported_not_raised(openai_server):
+    base_url, _ = openai_server
+    extractor = LLMExtractor(LLMConfig(base_url=base_url, model="recorded-model"))
+    result = extractor.extract(DocumentContext("t", document("r", "REFUSE")), extractor.new_budget())
+    assert result.facts == [] and result.problems == ["r: the model refused: I cannot help with that."]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.facts.config import ConfigError, Ontology, Rules, load_ontology, load_rules
+from core.facts.config import ConfigError, Ontology, load_ontology, load_rules
 from core.facts.model import fact_uuid, value_key
 from core.facts.normalize import fold, norm_key, parse_number
 
@@ -111,8 +111,3 @@ def test_alias_naming_two_subjects_is_refused():
         Ontology({"entity_types": ["Policy"], "subjects": {
             "retour produit": {"type": "Policy", "aliases": ["retour"]},
             "retour colis": {"type": "Policy", "aliases": ["Retour"]}}})
-
-
-def test_invalid_sentence_pattern_is_refused():
-    with pytest.raises(ConfigError, match="not a valid regex"):
-        Rules({"units": {}, "sentence_patterns": [{"name": "bad", "regex": "(", "subject": "s", "predicate": "p"}]})

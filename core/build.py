@@ -44,8 +44,16 @@ from core.parsing import PARSER_VERSION, parse_document
 from core.quarantine import DELETED_DURING_RUN, DUPLICATE_DOC_ID, QuarantinedFile, QuarantineError
 from core.registry import LATEST, ROLLBACK, Registry
 from core.retrieval import write_search_index
+from core.secrets import Allowlist
 from core.settings import Settings
-from core.sources import SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
+from core.sources import (
+    SIDECAR_SUFFIX,
+    SourceFile,
+    discover_namespaces,
+    head_commit,
+    read_corpus_file,
+    scan_namespace,
+)
 from core.triggers import COMMIT_TAG
 from core.uploads import scan_uploads
 from core.vector_backends import open_vector_backend
@@ -106,6 +114,11 @@ class BuildContext:
             for u in found
         ]
         return files, refused
+
+    @cached_property
+    def allowlist(self) -> Allowlist:
+        """The reviewed findings committed beside the corpus (read once per context)."""
+        return Allowlist.load(self.settings.knowledge_dir)
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
@@ -185,7 +198,9 @@ def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
 # -- parsed_documents -----------------------------------------------------------------------
 def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
     """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
-    key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}")
+    # The reviewed findings of this file are part of the key: allowing one re-parses only this file.
+    allowed = ",".join(sorted(ctx.allowlist.for_path(source.source_path)))
+    key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}")
     cached = ctx.cache_get("parsed", key)
     if cached is not None:
         return cached.get("document"), cached.get("quarantine"), True
@@ -197,7 +212,8 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
         else:
             path = Path(source.abs_path)
             sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
-            data, sidecar = path.read_bytes(), sidecar_path.read_bytes() if sidecar_path.is_file() else None
+            data = read_corpus_file(path)
+            sidecar = read_corpus_file(sidecar_path) if sidecar_path.is_file() else None
         doc = parse_document(
             data,
             namespace=source.namespace,
@@ -206,6 +222,7 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
             sidecar=sidecar,
             upload_meta=source.metadata,
             docling_artifacts_path=ctx.settings.docling_artifacts_path,
+            allowlist=ctx.allowlist,
         )
         origin = {"origin": source.origin, **(source.metadata or {})}
         entry: dict[str, Any] = {"document": {**doc.to_dict(), "commit": source.commit, "source": origin}}
@@ -424,7 +441,8 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     with open_fact_store(settings) as facts_store:
         facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
-    checks = [*run_checks(namespace, vectors, payloads, DIMENSION), conflicts_check(critical)]
+    allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed["documents"]}
+    checks = [*run_checks(namespace, vectors, payloads, DIMENSION, allowed), conflicts_check(critical)]
     checks_passed = all(c.passed for c in checks)
     fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
     existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)

@@ -41,6 +41,7 @@ _ROLE_MAILBOXES = {
 _EXAMPLE_DOMAINS = re.compile(r"(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost)$", re.IGNORECASE)
 _IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _CARD_RE = re.compile(r"(?<![\d.,-])(?:\d[ -]?){12,18}\d(?![\d.,-])")
+_PHONE_HINT = re.compile(r"\d(?:[\s().-]?\d){7}")
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6(?:011|5)")
 
 
@@ -68,10 +69,12 @@ def _values(text: str) -> list[_Value]:
         digits = re.sub(r"\D", "", match.group(0))
         if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and len(set(digits)) > 2 and luhn.is_valid(digits):
             found.append(_Value(CARD, line_of(match.start()), digits))
-    if any(ch.isdigit() for ch in text):
-        for match in phonenumbers.PhoneNumberMatcher(text, DEFAULT_REGION, leniency=phonenumbers.Leniency.VALID):
-            number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-            found.append(_Value(PHONE, line_of(match.start), number))
+    # phonenumbers' matcher is slow on long prose: it only reads the lines that hold a run of digits.
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _PHONE_HINT.search(line):
+            for match in phonenumbers.PhoneNumberMatcher(line, DEFAULT_REGION, leniency=phonenumbers.Leniency.VALID):
+                e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+                found.append(_Value(PHONE, number, e164))
     return found
 
 

@@ -18,11 +18,14 @@ from typing import Any
 from core.documents import ParsedDocument
 from core.personal_data import find_personal_data
 from core.quarantine import PERSONAL_DATA, SECRET_DETECTED, QuarantineError
-from core.secrets import Allowlist, SecretFinding, find_secrets, inline_allowed
+from core.secrets import Allowlist, SecretFinding, scan_parts
 
 DATA_SUFFIXES = {".csv", ".xlsx", ".json"}
 # Plain text and Python sections are slices of the raw file, which is scanned whole.
 RAW_IS_TEXT = {".txt", ".py"}
+# Raw HTML is not scanned: markup splits a value from its name and attributes look like keys; the
+# text Docling extracts (entities decoded) is what could be served, and that is scanned.
+MARKUP_SUFFIXES = {".html", ".htm"}
 MAX_LISTED = 5
 
 
@@ -55,16 +58,18 @@ def screen_document(
         fields.append((f"the heading path of {section.location}", " > ".join(section.heading_path)))
         fields.append(("a section location", section.location))
     allowed = set(allowlist.for_path(doc.source_path)) if allowlist else set()
+    scans = [(fields, "metadata.yaml", False)]
+    if raw_text is not None and suffix not in MARKUP_SUFFIXES:
+        scans.append(([("", raw_text)], doc.source_path, is_data_file))
+    for table in (False, True):
+        parts = [(s.location, s.text) for s in sections if (s.kind == "table") is table]
+        scans.append((parts, doc.source_path, is_data_file or table))
     secrets: list[SecretFinding] = []
-    if raw_text is not None:
-        allowed |= inline_allowed(raw_text, doc.source_path, is_data_file)
-        secrets += find_secrets(raw_text, filename=doc.source_path, data_like=is_data_file)
-    for where, text in fields:
-        secrets += [_at(f, where) for f in find_secrets(text, filename="metadata.yaml")]
-    for section in sections:
-        data_like = is_data_file or section.kind == "table"
-        found = find_secrets(section.text, filename=doc.source_path, data_like=data_like)
-        secrets += [_at(f, section.location) for f in found]
+    for parts, filename, data_like in scans:
+        if parts:
+            found, inline = scan_parts(parts, filename=filename, data_like=data_like)
+            secrets += found
+            allowed |= inline
     _refuse(SECRET_DETECTED, "a secret", doc.source_path, secrets, allowed, allowlist)
     if doc.namespace.startswith("knowledge:"):
         parts = [(where, text, False) for where, text in fields]
@@ -74,10 +79,6 @@ def screen_document(
         personal = find_personal_data(parts)
         _refuse(PERSONAL_DATA, "personal data", doc.source_path, personal, allowed, allowlist)
     return sorted(allowed)
-
-
-def _at(finding: SecretFinding, where: str) -> SecretFinding:
-    return SecretFinding(finding.kind, finding.line, finding.fingerprint, where)
 
 
 def _refuse(

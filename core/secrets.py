@@ -18,10 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from bisect import bisect_right
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
+
+from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
 
 ALLOWLIST_FILE = ".secrets.baseline"
 INLINE_MARKER = "pragma: allowlist secret"
@@ -38,27 +43,40 @@ _NOT_PLACEHOLDER = r"(?![<${*%]|x{3,}|X{3,}|\.\.\.|…)"
 
 # Each pattern is written so that this file's own source does not match it (the project's code is
 # indexed as internal:code); the value is group "value", which the fingerprint hashes.
-_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----(?P<value>[^-]*)")),
-    ("AWS access key id", re.compile(r"\b(?P<value>(?:AKIA|ASIA)[0-9A-Z]{16})\b")),
+# With each pattern, words one of which the text must hold (lowercase): a substring test is far
+# cheaper than a regex pass, and most pages hold none of them.
+_PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
+    (
+        "private key block",
+        ("private key",),
+        re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----(?P<value>[^-]*)"),
+    ),
+    ("AWS access key id", ("akia", "asia"), re.compile(r"\b(?P<value>(?:AKIA|ASIA)[0-9A-Z]{16})\b")),
     (
         "AWS secret access key",
+        ("secret",),
         re.compile(r"(?i)aws_?secret_?access_?key['\"]?\s*[=:,]\s*['\"]?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
     ),
-    ("OpenAI-style API key", re.compile(r"\b(?P<value>sk-(?:proj-|live-|ant-)?[A-Za-z0-9_-]{20,})")),
-    ("Stripe key", re.compile(r"\b(?P<value>[rs]k_(?:live|test)_[0-9A-Za-z]{16,})")),
-    ("Google API key", re.compile(r"\b(?P<value>AIza[0-9A-Za-z_-]{35})")),
-    ("GitHub token", re.compile(r"\b(?P<value>gh[pousr]_[A-Za-z0-9]{36,})\b")),
-    ("GitHub fine-grained token", re.compile(r"\b(?P<value>github_pat_[A-Za-z0-9_]{22,})")),
-    ("Slack token", re.compile(r"\b(?P<value>xox[abprs]-[A-Za-z0-9-]{10,})")),
-    ("Slack webhook", re.compile(r"(?P<value>https://hooks\.slack\.com/services/T\w+/B\w+/\w+)")),
-    ("JSON Web Token", re.compile(r"\b(?P<value>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})")),
+    ("OpenAI-style API key", ("sk-",), re.compile(r"\b(?P<value>sk-(?:proj-|live-|ant-)?[A-Za-z0-9_-]{20,})")),
+    ("Stripe key", ("k_live_", "k_test_"), re.compile(r"\b(?P<value>[rs]k_(?:live|test)_[0-9A-Za-z]{16,})")),
+    ("Google API key", ("aiza",), re.compile(r"\b(?P<value>AIza[0-9A-Za-z_-]{35})")),
+    ("GitHub token", ("gh",), re.compile(r"\b(?P<value>gh[pousr]_[A-Za-z0-9]{36,})\b")),
+    ("GitHub fine-grained token", ("github_pat_",), re.compile(r"\b(?P<value>github_pat_[A-Za-z0-9_]{22,})")),
+    ("Slack token", ("xox",), re.compile(r"\b(?P<value>xox[abprs]-[A-Za-z0-9-]{10,})")),
+    ("Slack webhook", ("hooks.slack.com",), re.compile(r"(?P<value>https://hooks\.slack\.com/services/T\w+/B\w+/\w+)")),
+    (
+        "JSON Web Token",
+        ("eyj",),
+        re.compile(r"\b(?P<value>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
+    ),
     (
         "Azure connection string key",
+        ("accountkey", "sharedaccess"),
         re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)\s*=\s*(?P<value>[A-Za-z0-9+/=%]{20,})"),
     ),
     (
         "password in a URL",
+        ("://",),
         # A password between "user:" and "@host" in a URL; not the placeholder words of examples.
         re.compile(
             r"\b[a-z][a-z0-9+.-]*://[^\s:/@'\"<>]+:"
@@ -67,15 +85,21 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "authorization header",
+        ("authorization",),
         re.compile(
             r"(?i)\bauthorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token|bot)\s+"
             + _NOT_PLACEHOLDER
             + r"(?P<value>[A-Za-z0-9._~+/=-]{12,})"
         ),
     ),
-    ("bearer token", re.compile(r"\bBearer\s+(?P<value>(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{20,}=*)")),
+    (
+        "bearer token",
+        ("bearer",),
+        re.compile(r"\bBearer\s+(?P<value>(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{20,}=*)"),
+    ),
     (
         "password assignment",
+        ("pass", "pwd", "secret", "key", "token"),
         # A quoted literal, or a bare token of 8+ characters that is not an expression (no call,
         # subscript or attribute follows): "password = x.strip()" in code is not a secret.
         re.compile(
@@ -86,6 +110,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "password (mot de passe)",
+        ("mot de passe",),
         # French prose ("mot de passe" then a colon and the value): the value must hold a digit or
         # a symbol, so an instruction in words after the colon is not a secret.
         re.compile(
@@ -175,36 +200,70 @@ def _allowed_inline(lines: list[str], index: int) -> bool:
 def _scan(text: str, filename: str, data_like: bool) -> list[tuple[SecretFinding, bool]]:
     """Every finding with whether its line carries the inline marker."""
     lines = text.splitlines() or [""]
+    starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
     found: dict[tuple[str, int, str], bool] = {}
 
     def add(kind: str, index: int, value: str) -> None:
         found[(kind, index + 1, fingerprint(value))] = _allowed_inline(lines, index)
 
-    for kind, pattern in _PATTERNS:
+    def lines_holding(values: set[str]) -> set[int]:
+        held = set()
+        for value in values:
+            position = text.find(value)
+            while position >= 0:
+                held.add(bisect_right(starts, position) - 1)
+                position = text.find(value, position + 1)
+        return held
+
+    lowered = text.lower()
+    for kind, hints, pattern in _PATTERNS:
+        if not any(hint in lowered for hint in hints):
+            continue
         for match in pattern.finditer(text):
             value = match.group("value") or (match.groupdict().get("bare") or match.group(0))
-            add(kind, text.count("\n", 0, match.start()), value)
-    gated = [i for i, line in enumerate(lines) if _SLOW_GATE.search(line)]
-    gated_text = "\n".join(lines[i] for i in gated)
+            add(kind, bisect_right(starts, match.start()) - 1, value)
+    gated_text = "\n".join(line for line in lines if _SLOW_GATE.search(line))
     for plugin in _plugins():
-        slow = type(plugin).__name__ in _SLOW_PLUGINS
+        entropy = isinstance(plugin, HighEntropyStringsPlugin)
+        # Eager search reads unquoted values too: for data files (a CSV cell holding a key), never
+        # prose, where every long word would be a candidate.
+        eager = data_like and entropy
         # A whole-text pass first: most pages hold no candidate at all, and one regex pass over the
         # text is far cheaper than one call per line.
-        values = set(plugin.analyze_string(gated_text if slow else text))
-        if not values:
-            continue
-        for index in gated if slow else range(len(lines)):
+        with plugin.non_quoted_string_regex(is_exact_match=False) if eager else nullcontext():
+            values = set(plugin.analyze_string(gated_text if type(plugin).__name__ in _SLOW_PLUGINS else text))
+        if entropy:
+            least = MIN_ENTROPY_LENGTH[plugin.secret_type]
+            values = {
+                v for v in values if len(v) >= least and plugin.calculate_shannon_entropy(v) > plugin.entropy_limit
+            }
+        for index in sorted(lines_holding(values)):
             line = lines[index]
-            if not any(v in line for v in values):
-                continue
-            # Eager search reads unquoted values too: for data files (a CSV cell holding a key),
-            # never prose, where every long word would be a candidate.
-            kwargs = {"enable_eager_search": True} if data_like and "Entropy" in plugin.secret_type else {}
+            kwargs = {"enable_eager_search": True} if eager else {}
             for secret in plugin.analyze_line(filename=filename, line=line, line_number=index + 1, **kwargs):
                 value = str(secret.secret_value)
                 if not _filtered(plugin, value, line):
                     add(plugin.secret_type, index, value)
     return [(SecretFinding(kind, line, digest), allowed) for (kind, line, digest), allowed in found.items()]
+
+
+def scan_parts(
+    parts: list[tuple[str, str]], *, filename: str = "doc.txt", data_like: bool = False
+) -> tuple[list[SecretFinding], set[str]]:
+    """(findings, fingerprints marked inline as reviewed) of many (where, text) parts in one pass;
+    each finding says in which part and on which of its lines."""
+    text = "\n".join(part for _, part in parts)
+    firsts = list(accumulate((part.count("\n") + 1 for _, part in parts[:-1]), initial=1))
+    findings: list[SecretFinding] = []
+    allowed: set[str] = set()
+    for finding, inline in _scan(text, _keyword_filename(filename), data_like):
+        if inline:
+            allowed.add(finding.fingerprint)
+            continue
+        index = bisect_right(firsts, finding.line) - 1
+        where = parts[index][0] if parts else ""
+        findings.append(SecretFinding(finding.kind, finding.line - firsts[index] + 1, finding.fingerprint, where))
+    return sorted(findings, key=lambda f: (f.where, f.line, f.kind)), allowed
 
 
 def find_secrets(text: str, *, filename: str = "doc.txt", data_like: bool = False) -> list[SecretFinding]:
@@ -214,14 +273,7 @@ def find_secrets(text: str, *, filename: str = "doc.txt", data_like: bool = Fals
     bare values in configuration and prose); ``data_like`` lets the entropy detectors read unquoted
     cells (CSV).
     """
-    findings = [f for f, allowed in _scan(text, _keyword_filename(filename), data_like) if not allowed]
-    return sorted(findings, key=lambda f: (f.line, f.kind))
-
-
-def inline_allowed(text: str, filename: str = "doc.txt", data_like: bool = False) -> set[str]:
-    """Fingerprints of the values marked inline as reviewed (the marker stays in the raw file, and
-    a parser may drop it from the text it extracts)."""
-    return {f.fingerprint for f, allowed in _scan(text, _keyword_filename(filename), data_like) if allowed}
+    return scan_parts([("", text)], filename=filename, data_like=data_like)[0]
 
 
 def _keyword_filename(filename: str) -> str:

@@ -54,15 +54,16 @@ def screen_document(
         *_metadata_parts("upload metadata", upload_meta),
     ]
     sections = [] if suffix in RAW_IS_TEXT else doc.sections
-    for section in sections:
-        fields.append((f"the heading path of {section.location}", " > ".join(section.heading_path)))
-        fields.append(("a section location", section.location))
+    # A place is named by the section's number, never by its heading: the heading may be the secret.
+    for number, section in enumerate(sections, start=1):
+        fields.append((f"the heading path of section {number}", " > ".join(section.heading_path)))
+        fields.append((f"the location of section {number}", section.location))
     allowed = set(allowlist.for_path(doc.source_path)) if allowlist else set()
     scans = [(fields, "metadata.yaml", False)]
     if raw_text is not None and suffix not in MARKUP_SUFFIXES:
         scans.append(([("", raw_text)], doc.source_path, is_data_file))
     for table in (False, True):
-        parts = [(s.location, s.text) for s in sections if (s.kind == "table") is table]
+        parts = [(f"section {n}", s.text) for n, s in enumerate(sections, start=1) if (s.kind == "table") is table]
         scans.append((parts, doc.source_path, is_data_file or table))
     secrets: list[SecretFinding] = []
     for parts, filename, data_like in scans:
@@ -75,7 +76,7 @@ def screen_document(
         parts = [(where, text, False) for where, text in fields]
         if raw_text is not None and (suffix in RAW_IS_TEXT or is_data_file):
             parts.append(("", raw_text, is_data_file))
-        parts += [(s.location, s.text, is_data_file or s.kind == "table") for s in sections]
+        parts += [(f"section {n}", s.text, is_data_file or s.kind == "table") for n, s in enumerate(sections, start=1)]
         personal = find_personal_data(parts)
         _refuse(PERSONAL_DATA, "personal data", doc.source_path, personal, allowed, allowlist)
     return sorted(allowed)

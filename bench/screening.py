@@ -21,10 +21,10 @@ import core.parsing
 from core.ids import sha256_hex
 from core.quarantine import QuarantineError
 
-PACKAGES = {
-    "pydocs": ("/usr/share/doc/python3.11/html/library", "*.html"),
-    "handbook": ("/usr/share/doc/debian-handbook/html/en-US", "*.html"),
+PACKAGES = {  # smallest first, so a long run has figures early
     "debref": ("/usr/share/debian-reference", "*.fr.html"),
+    "handbook": ("/usr/share/doc/debian-handbook/html/en-US", "*.html"),
+    "pydocs": ("/usr/share/doc/python3.11/html/library", "*.html"),
 }
 
 
@@ -78,12 +78,13 @@ def main() -> None:
         print(
             f"{name}: {figures['pages']} pages, {figures['page_mb']} MB of HTML ({figures['text_mb']} MB of text); "
             f"screening {figures['screen_seconds']} s = {figures['screen_seconds_per_page_mb']} s/MB of HTML, "
-            f"{figures['screen_seconds_per_text_mb']} s/MB of text; {len(quarantined)} quarantined"
+            f"{figures['screen_seconds_per_text_mb']} s/MB of text; {len(quarantined)} quarantined",
+            flush=True,
         )
         for item in quarantined:
-            print(f"    {item['page']}: {item['reason']}: {item['detail'][:300]}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+            print(f"    {item['page']}: {item['reason']}: {item['detail'][:300]}", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -119,16 +119,18 @@ _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
         ),
     ),
 ]
-# detect-secrets plugins whose regexes are slow on a whole page and always need one of these words
-# on the line: they only look at the lines that hold one.
-_SLOW_PLUGINS = {
+# detect-secrets plugins that only look at the lines holding a secret-ish word: the vendor plugins
+# whose regexes need one anyway (and are slow on a whole page), and the hex entropy detector, since
+# a quoted hex string in documentation is a checksum or a commit far more often than a key.
+_GATED_PLUGINS = {
     "KeywordDetector",
     "CloudantDetector",
     "IbmCloudIamDetector",
     "IbmCosHmacDetector",
     "SoftlayerDetector",
+    "HexHighEntropyString",
 }
-_SLOW_GATE = re.compile(r"(?i)key|pw|pass|token|secret|contrase|cloudant|softlayer")
+_GATE = re.compile(r"(?i)key|pw|pass|token|secret|auth|credential|contrase|cloudant|softlayer")
 _LEFT_OUT_PLUGINS = {"IPPublicDetector"}
 # Values that name the secret instead of being one: documentation writes "user:password@host".
 _PLACEHOLDER_VALUES = {"password", "passwd", "pass", "pwd", "secret", "motdepasse", "token", "apikey", "api_key"}
@@ -137,7 +139,8 @@ _PLACEHOLDER_VALUES = {"password", "passwd", "pass", "pwd", "secret", "motdepass
 _NAME_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:-[a-z]+)+|\S+(?:\s+\S+){2,}")
 # Entropy limits. detect-secrets' defaults (Base64 4.5, hex 3.0) flag the checksums and object ids
 # that documentation quotes (a Git commit, a SHA-1 in an example): a hex string is flagged only
-# above 3.5 bits per character *and* 32 characters, a Base64 one above 4.5 and 20.
+# above 3.5 bits per character, 32 characters and beside a secret-ish word (see _GATED_PLUGINS),
+# a Base64 one above 4.5 bits per character and 20 characters.
 BASE64_LIMIT = 4.5
 HEX_LIMIT = 3.5
 MIN_ENTROPY_LENGTH = {"Base64 High Entropy String": 20, "Hex High Entropy String": 32}
@@ -222,7 +225,7 @@ def _scan(text: str, filename: str, data_like: bool) -> list[tuple[SecretFinding
         for match in pattern.finditer(text):
             value = match.group("value") or (match.groupdict().get("bare") or match.group(0))
             add(kind, bisect_right(starts, match.start()) - 1, value)
-    gated_text = "\n".join(line for line in lines if _SLOW_GATE.search(line))
+    gated_text = "\n".join(line for line in lines if _GATE.search(line))
     for plugin in _plugins():
         entropy = isinstance(plugin, HighEntropyStringsPlugin)
         # Eager search reads unquoted values too: for data files (a CSV cell holding a key), never
@@ -231,7 +234,7 @@ def _scan(text: str, filename: str, data_like: bool) -> list[tuple[SecretFinding
         # A whole-text pass first: most pages hold no candidate at all, and one regex pass over the
         # text is far cheaper than one call per line.
         with plugin.non_quoted_string_regex(is_exact_match=False) if eager else nullcontext():
-            values = set(plugin.analyze_string(gated_text if type(plugin).__name__ in _SLOW_PLUGINS else text))
+            values = set(plugin.analyze_string(gated_text if type(plugin).__name__ in _GATED_PLUGINS else text))
         if entropy:
             least = MIN_ENTROPY_LENGTH[plugin.secret_type]
             values = {

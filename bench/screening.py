@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=0, help="pages per package (default: all)")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
+    parser.add_argument("--only", nargs="+", default=[], help="these page names only (e.g. a re-check)")
     args = parser.parse_args()
     screened = {"seconds": 0.0, "text_bytes": 0}
     original = core.parsing.screen_document
@@ -47,7 +48,10 @@ def main() -> None:
     core.parsing.screen_document = timed
     report = {}
     for name, (folder, pattern) in PACKAGES.items():
-        pages = sorted(Path(folder).glob(pattern))[: args.limit or None]
+        pages = [p for p in sorted(Path(folder).glob(pattern)) if not args.only or p.name in args.only]
+        pages = pages[: args.limit or None]
+        if not pages and args.only:
+            continue
         if not pages:
             sys.exit(f"{folder} is empty: apt-get install -y python3.11-doc debian-handbook debian-reference-fr")
         screened.update(seconds=0.0, text_bytes=0)

@@ -8,10 +8,12 @@ rule depends on where the value sits:
 
 - in data (a CSV or XLSX file, a JSON file, any table), one personal value is enough;
 - in prose, an IBAN or a card number is enough, but e-mail addresses and phone numbers count only
-  in bulk: ``BULK`` distinct ones in one document (a customer list pasted as text).
+  in bulk: ``BULK`` distinct ones in one section (a customer list pasted into a page), since a
+  chapter on mail servers quotes a handful of example addresses per section.
 
-Addresses of a role (``support@``, ``contact@``, ``noreply@``…) and of reserved example domains
-(``example.com``, ``.test``, ``.invalid``, RFC 2606) are never personal.
+Addresses of a role (``support@``, ``contact@``, ``noreply@``…), of example and non-public domains
+(``example.com``, ``.test``, ``.invalid``, ``hostname.domain.ext``), of mailing lists and bug
+trackers (``lists.…``, ``bugs.…``, ``12345@bugs…``) are never personal.
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ _ROLE_MAILBOXES = {
     "notifications", "owner", "postmaster", "presse", "press", "privacy", "rgpd", "root", "sales", "sav",
     "security", "service", "service-client", "serviceclient", "support", "team", "webmaster",
 }  # fmt: skip
-_EXAMPLE_DOMAINS = re.compile(r"(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost)$", re.IGNORECASE)
+# Example and non-public domains (RFC 2606, placeholders such as hostname.domain.ext), and the hosts
+# of mailing lists and bug trackers, whose addresses are not a person's.
+_NOT_A_PERSON_DOMAIN = re.compile(
+    r"(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost|local|localdomain|lan|internal|home|corp"
+    r"|dom|domain|ext|tld)$|^(?:lists?|bugs)\.",
+    re.IGNORECASE,
+)
 _IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _CARD_RE = re.compile(r"(?<![\d.,-])(?:\d[ -]?){12,18}\d(?![\d.,-])")
 _PHONE_HINT = re.compile(r"\d(?:[\s().-]?\d){7}")
@@ -60,7 +68,8 @@ def _values(text: str) -> list[_Value]:
 
     for match in _EMAIL_RE.finditer(text):
         local, domain = match.group(1).lower(), match.group(2)
-        if local.split("+", 1)[0] not in _ROLE_MAILBOXES and not _EXAMPLE_DOMAINS.search(domain):
+        mailbox = local.split("+", 1)[0]
+        if mailbox not in _ROLE_MAILBOXES and not mailbox.isdigit() and not _NOT_A_PERSON_DOMAIN.search(domain):
             found.append(_Value(EMAIL, line_of(match.start()), match.group(0).lower()))
     for match in _IBAN_RE.finditer(text):
         if iban.is_valid(match.group(0)):
@@ -81,15 +90,15 @@ def _values(text: str) -> list[_Value]:
 def find_personal_data(parts: list[tuple[str, str, bool]]) -> list[SecretFinding]:
     """Personal data of one document, given its parts as (where, text, is_data) triples."""
     findings: list[SecretFinding] = []
-    in_prose: dict[str, dict[str, SecretFinding]] = {EMAIL: {}, PHONE: {}}
     for where, text, is_data in parts:
+        in_prose: dict[str, dict[str, SecretFinding]] = {EMAIL: {}, PHONE: {}}
         for value in _values(text):
             finding = SecretFinding(value.kind, value.line, fingerprint(value.value), where)
             if is_data or value.kind in (IBAN, CARD):
                 findings.append(finding)
             else:
                 in_prose[value.kind].setdefault(value.value, finding)
-    for found in in_prose.values():
-        if len(found) >= BULK:
-            findings.extend(found.values())
+        for found in in_prose.values():
+            if len(found) >= BULK:
+                findings.extend(found.values())
     return findings

@@ -38,6 +38,7 @@ _SECRET_NAME = (
     r"(?:[A-Za-z0-9]+_)*(?i:password|passwd|passphrase|pwd|mot_de_passe|secret|api_?key|access_?token"
     r"|auth_?token|private_?key|client_?secret|secret_?key)(?![A-Za-z0-9_])"
 )
+# Names and values are on one line ([ \t], never \s): a name ending a line is not followed by its value.
 # A value that is a literal, not a placeholder ("<…>", "${…}", "xxx", "…", "*****").
 _NOT_PLACEHOLDER = r"(?![<${*%]|x{3,}|X{3,}|\.\.\.|…)"
 
@@ -55,7 +56,9 @@ _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
     (
         "AWS secret access key",
         ("secret",),
-        re.compile(r"(?i)aws_?secret_?access_?key['\"]?\s*[=:,]\s*['\"]?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
+        re.compile(
+            r"(?i)aws_?secret_?access_?key['\"]?[ \t]*[=:,][ \t]*['\"]?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+        ),
     ),
     ("OpenAI-style API key", ("sk-",), re.compile(r"\b(?P<value>sk-(?:proj-|live-|ant-)?[A-Za-z0-9_-]{20,})")),
     ("Stripe key", ("k_live_", "k_test_"), re.compile(r"\b(?P<value>[rs]k_(?:live|test)_[0-9A-Za-z]{16,})")),
@@ -72,7 +75,9 @@ _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
     (
         "Azure connection string key",
         ("accountkey", "sharedaccess"),
-        re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)\s*=\s*(?P<value>[A-Za-z0-9+/=%]{20,})"),
+        re.compile(
+            r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)[ \t]*=[ \t]*(?P<value>[A-Za-z0-9+/=%]{20,})"
+        ),
     ),
     (
         "password in a URL",
@@ -87,7 +92,7 @@ _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
         "authorization header",
         ("authorization",),
         re.compile(
-            r"(?i)\bauthorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token|bot)\s+"
+            r"(?i)\bauthorization['\"]?[ \t]*[:=][ \t]*['\"]?(?:bearer|basic|token|bot)[ \t]+"
             + _NOT_PLACEHOLDER
             + r"(?P<value>[A-Za-z0-9._~+/=-]{12,})"
         ),
@@ -103,7 +108,7 @@ _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
         # A quoted literal, or a bare token of 8+ characters that is not an expression (no call,
         # subscript or attribute follows): "password = x.strip()" in code is not a secret.
         re.compile(
-            r"(?<![A-Za-z0-9])" + _SECRET_NAME + r"['\"]?\s*[=:]\s*"
+            r"(?<![A-Za-z0-9])" + _SECRET_NAME + r"['\"]?[ \t]*[=:][ \t]*"
             r"(?:(['\"])" + _NOT_PLACEHOLDER + r"(?P<value>[^\s'\"]{6,})\1"
             r"|" + _NOT_PLACEHOLDER + r"(?P<bare>[A-Za-z0-9!@#%^&*+/_~-]{8,})(?![\w(\[.]))"
         ),
@@ -114,7 +119,7 @@ _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
         # French prose ("mot de passe" then a colon and the value): the value must hold a digit or
         # a symbol, so an instruction in words after the colon is not a secret.
         re.compile(
-            r"(?i)\bmot de passe\s*(?:[:=]|est)\s*" + _NOT_PLACEHOLDER + r"['\"«]?\s*"
+            r"(?i)\bmot de passe[ \t]*(?:[:=]|est)[ \t]*" + _NOT_PLACEHOLDER + r"['\"«]?[ \t]*"
             r"(?P<value>(?=\S*[\d!@#$%^&*+=?_])[^\s'\"»]{6,})"
         ),
     ),
@@ -224,7 +229,8 @@ def _scan(text: str, filename: str, data_like: bool) -> list[tuple[SecretFinding
             continue
         for match in pattern.finditer(text):
             value = match.group("value") or (match.groupdict().get("bare") or match.group(0))
-            add(kind, bisect_right(starts, match.start()) - 1, value)
+            if value.lower() not in _PLACEHOLDER_VALUES:
+                add(kind, bisect_right(starts, match.start()) - 1, value)
     gated_text = "\n".join(line for line in lines if _GATE.search(line))
     for plugin in _plugins():
         entropy = isinstance(plugin, HighEntropyStringsPlugin)

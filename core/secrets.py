@@ -141,7 +141,10 @@ _LEFT_OUT_PLUGINS = {"IPPublicDetector"}
 _PLACEHOLDER_VALUES = {"password", "passwd", "pass", "pwd", "secret", "motdepasse", "token", "apikey", "api_key"}
 # Values that are names, not secrets: an environment variable (KNOWLEDGE_API_KEYS), a kebab-case
 # code (secret-detected), a sentence of three words or more.
-_NAME_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:-[a-z]+)+|\S+(?:\s+\S+){2,}")
+_NAME_LIKE = re.compile(r"\s*(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z]+(?:-[a-z]+)+|\S+(?:\s+\S+){2,})\s*")
+# In prose an entropy finding counts only as the value of a name ("x = '…'", '"x": "…"'): a quoted
+# value standing alone is example output — a digest, a generated token — far more often than a key.
+_ASSIGNED = re.compile(r"[\w\]'\")][ \t]*(?::=|=>|[:=])[ \t]*[bBrRuU]?[ \t]*['\"]?$")
 # Entropy limits. detect-secrets' defaults (Base64 4.5, hex 3.0) flag the checksums and object ids
 # that documentation quotes (a Git commit, a SHA-1 in an example): a hex string is flagged only
 # above 3.5 bits per character, 32 characters and beside a secret-ish word (see _GATED_PLUGINS),
@@ -251,6 +254,8 @@ def _scan(text: str, filename: str, data_like: bool) -> list[tuple[SecretFinding
             kwargs = {"enable_eager_search": True} if eager else {}
             for secret in plugin.analyze_line(filename=filename, line=line, line_number=index + 1, **kwargs):
                 value = str(secret.secret_value)
+                if entropy and not eager and not _ASSIGNED.search(line[: max(line.find(value), 0)]):
+                    continue
                 if not _filtered(plugin, value, line):
                     add(plugin.secret_type, index, value)
     return [(SecretFinding(kind, line, digest), allowed) for (kind, line, digest), allowed in found.items()]

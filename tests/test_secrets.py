@@ -45,6 +45,11 @@ def test_every_format_is_found_and_fingerprinted_like_detect_secrets(name):
         "The commit '3f786850e387550fdab836ed7e6dc881de23001b' fixed it.",
         "uuid = '123e4567-e89b-12d3-a456-426614174000'",
         "A clé secrète is stored in the vault, never in this page.",
+        # Python's own documentation, as Docling extracts its code blocks (one line per block).
+        ">>> token_hex ( 16 ) 'f9bf78b9a18ce6d46a0cd2b0b86df9da'",
+        ">>> dk = pbkdf2_hmac ( 'sha256' , b 'password' , b 'bad salt' * 2 , 500_000 ) >>> dk . hex () "
+        "'15530bba69924174860db778f2c6f8104d3aaf9d26241840c8c4a641c8d000a9'",
+        "if cryptedpasswd == 'x' or cryptedpasswd == '*' : raise ValueError ( 'no support for shadow passwords' )",
     ],
 )
 def test_code_and_prose_are_not_secrets(text):

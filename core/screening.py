@@ -27,6 +27,7 @@ RAW_IS_TEXT = {".txt", ".py"}
 # text Docling extracts (entities decoded) is what could be served, and that is scanned.
 MARKUP_SUFFIXES = {".html", ".htm"}
 MAX_LISTED = 5
+MAX_ENTRIES = 10  # baseline entries printed; a file with more findings is hardly a reviewed example
 
 
 def _metadata_parts(label: str, meta: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -96,5 +97,5 @@ def _refuse(
     listed = list(unique.values())[:MAX_LISTED]
     found = "; ".join(f"{f.describe()} (fingerprint {f.fingerprint[:12]})" for f in listed)
     more = f" and {len(unique) - len(listed)} more" if len(unique) > len(listed) else ""
-    how = (allowlist or Allowlist({})).how_to_allow(source_path, listed[0])
+    how = (allowlist or Allowlist({})).how_to_allow(source_path, list(unique.values())[:MAX_ENTRIES])
     raise QuarantineError(reason, f"{what}: {found}{more}; {how}")

@@ -321,9 +321,12 @@ class Allowlist:
     def for_path(self, source_path: str) -> frozenset[str]:
         return self.entries.get(source_path, frozenset())
 
-    def how_to_allow(self, source_path: str, finding: SecretFinding) -> str:
-        entry = json.dumps({"type": finding.kind, "hashed_secret": finding.fingerprint})
+    def how_to_allow(self, source_path: str, findings: list[SecretFinding]) -> str:
+        """The sentence a quarantine ends with: the marker, or the baseline entries to paste (one per
+        value: two detectors may match one secret differently)."""
+        entries = {f.fingerprint: {"type": f.kind, "hashed_secret": f.fingerprint} for f in findings}
+        pasted = ", ".join(json.dumps(e) for e in entries.values())
         return (
-            f"if it is a reviewed example, end its line with '{INLINE_MARKER}' or add {entry} "
+            f"if it is a reviewed example, end its line with '{INLINE_MARKER}' or add {pasted} "
             f'under "{source_path}" in the "results" of {self.location}'
         )

@@ -223,8 +223,8 @@ def test_a_reviewed_example_is_let_through_by_the_baseline_or_the_inline_marker(
     detail = quarantined["knowledge/guides/exemple-auth.md"]["detail"]
     assert "pragma: allowlist secret" in detail and ".secrets.baseline" in detail
     # The maintainer pastes the entry the quarantine gave into the baseline beside the corpus.
-    entry = json.loads(re.search(r"add (\{.*?\}) under", detail).group(1))
-    baseline = {"results": {"knowledge/guides/exemple-auth.md": [entry]}}
+    entries = [json.loads(e) for e in re.findall(r'\{"type": [^}]*\}', detail)]
+    baseline = {"results": {"knowledge/guides/exemple-auth.md": entries}}
     (corpus / ".secrets.baseline").write_text(json.dumps(baseline), encoding="utf-8")
 
     success, reports = build_corpus(settings, ["knowledge:guides"])

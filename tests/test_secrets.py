@@ -124,3 +124,24 @@ def test_iban_and_cards_are_checked_by_their_checksum_anywhere():
     assert kinds([("", "Virement sur FR76 3000 6000 0112 3456 7890 188.", False)]) == []
     assert kinds([("", "Carte 4970 1012 3456 7893 refusée.", False)]) == ["payment card number"]
     assert kinds([("", "Commande 4970 1012 3456 7899 expédiée.", False)]) == []
+
+
+def test_the_no_secrets_check_reads_every_served_field_and_honours_reviewed_findings():
+    import numpy as np
+
+    from core.checks import run_checks
+
+    token = secret_formats()["GitHub token"][1]
+    payload = {"chunk_id": "c1", "doc_id": "d1", "text": "Rien à signaler.", "title": "Guide", "source_path": "k/a.md"}
+    vectors = np.eye(1, 384, dtype=np.float32)
+
+    def no_secrets(payload, allowed=None):
+        checks = run_checks("knowledge:guides", vectors, [payload], 384, allowed)
+        return next(c for c in checks if c.name == "no_secrets")
+
+    assert no_secrets(payload).passed
+    for field, value in (("title", f"Jeton {token}"), ("heading_path", ["Accès", token]), ("location", f"§ {token}")):
+        check = no_secrets({**payload, field: value})
+        assert not check.passed and f"{field}: GitHub" in check.detail and token not in check.detail
+    reviewed = {"d1": {f.fingerprint for f in find_secrets(f"Jeton {token}")}}
+    assert no_secrets({**payload, "title": f"Jeton {token}"}, reviewed).passed

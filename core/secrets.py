@@ -38,12 +38,12 @@ _SECRET_NAME = (
     r"(?:[A-Za-z0-9]+_)*(?i:password|passwd|passphrase|pwd|mot_de_passe|secret|api_?key|access_?token"
     r"|auth_?token|private_?key|client_?secret|secret_?key)(?![A-Za-z0-9_])"
 )
-# Names and values are on one line ([ \t], never \s): a name ending a line is not followed by its value.
 # A value that is a literal, not a placeholder ("<…>", "${…}", "xxx", "…", "*****").
 _NOT_PLACEHOLDER = r"(?![<${*%]|x{3,}|X{3,}|\.\.\.|…)"
 
 # Each pattern is written so that this file's own source does not match it (the project's code is
-# indexed as internal:code); the value is group "value", which the fingerprint hashes.
+# indexed as internal:code); the value is group "value", which the fingerprint hashes. A name and
+# its value are on one line ([ \t], never \s): a name that ends a line is not followed by a value.
 # With each pattern, words one of which the text must hold (lowercase): a substring test is far
 # cheaper than a regex pass, and most pages hold none of them.
 _PATTERNS: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = [
@@ -187,7 +187,8 @@ def _plugins() -> tuple[Any, ...]:
 
 
 def _filtered(plugin: Any, secret: str, line: str) -> bool:
-    """detect-secrets' own heuristic filters (what its default scan applies to a candidate)."""
+    """detect-secrets' own heuristic filters (what its default scan applies to a candidate), then
+    ours: too short for its entropy detector, a placeholder word, a name rather than a value."""
     from detect_secrets.filters import heuristic
 
     return (

@@ -57,8 +57,17 @@ from core.quarantine import (
 )
 from core.registry import BUILD_PROMOTE, LATEST, OPERATOR_ACTIONS, OPERATOR_PROMOTE, ROLLBACK, Registry
 from core.retrieval import write_search_index
+from core.secrets import Allowlist
 from core.settings import Settings
-from core.sources import CODE_NAMESPACE, SIDECAR_SUFFIX, SourceFile, discover_namespaces, head_commit, scan_namespace
+from core.sources import (
+    CODE_NAMESPACE,
+    SIDECAR_SUFFIX,
+    SourceFile,
+    discover_namespaces,
+    head_commit,
+    read_corpus_file,
+    scan_namespace,
+)
 from core.triggers import COMMIT_TAG
 from core.uploads import UploadRules, check_metadata_size, scan_uploads, upload_truth_level
 from core.vector_backends import open_vector_backend
@@ -125,6 +134,11 @@ class BuildContext:
             for u in found
         ]
         return files, refused
+
+    @cached_property
+    def allowlist(self) -> Allowlist:
+        """The reviewed findings committed beside the corpus (read once per context)."""
+        return Allowlist.load(self.settings.knowledge_dir)
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
@@ -219,14 +233,16 @@ def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
 # -- parsed_documents -----------------------------------------------------------------------
 def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
     """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
-    key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}")
+    # The reviewed findings of this file are part of the key: allowing one re-parses only this file.
+    allowed = ",".join(sorted(ctx.allowlist.for_path(source.source_path)))
+    key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}")
     limit = ctx.settings.max_text_chars
     sidecar_path = None
     if source.origin != "upload":
         path = Path(source.abs_path)
         sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
         try:  # judged on its size before the cache: the limit is a setting, not part of the content
-            check_metadata_size(sidecar_path.stat().st_size, ctx.settings.max_metadata_bytes)
+            check_metadata_size(sidecar_path.lstat().st_size, ctx.settings.max_metadata_bytes)
         except FileNotFoundError:
             sidecar_path = None
         except QuarantineError as exc:
@@ -246,8 +262,8 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
                 raise ObjectMissing(source.source_path)
             data, sidecar = ctx.object_store.get(source.source_path), None
         else:
-            data = Path(source.abs_path).read_bytes()
-            sidecar = sidecar_path.read_bytes() if sidecar_path is not None else None
+            data = read_corpus_file(Path(source.abs_path))
+            sidecar = read_corpus_file(sidecar_path) if sidecar_path is not None else None
         doc = parse_document(
             data,
             namespace=source.namespace,
@@ -256,6 +272,7 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
             sidecar=sidecar,
             upload_meta=source.metadata,
             docling_artifacts_path=ctx.settings.docling_artifacts_path,
+            allowlist=ctx.allowlist,
         )
         if source.origin == "upload":
             doc.truth_level = upload_truth_level(source.metadata or {}, doc.meta)
@@ -505,8 +522,13 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     with open_fact_store(settings) as facts_store:
         facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
+    allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed["documents"]}
     evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
-    checks = [*run_checks(namespace, vectors, payloads, DIMENSION), conflicts_check(critical), evaluation.check]
+    checks = [
+        *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
+        conflicts_check(critical),
+        evaluation.check,
+    ]
     checks_passed = all(c.passed for c in checks)
     fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
     existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)

@@ -34,6 +34,9 @@ class ParsedDocument:
     sections: list[Section]
     meta: dict[str, Any] = field(default_factory=dict)
     parser_note: str = ""
+    # Fingerprints of the reviewed findings (allowlist, inline marker) the document was let through
+    # with: the chunk-level no_secrets check honours the same ones.
+    allowed_findings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

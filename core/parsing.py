@@ -24,13 +24,13 @@ from core.quarantine import (
     INVALID_FRONT_MATTER,
     INVALID_UTF8,
     NO_TEXT,
-    SECRET_DETECTED,
     UNSUPPORTED_TYPE,
     QuarantineError,
 )
-from core.secrets import find_secrets
+from core.screening import screen_document
+from core.secrets import Allowlist
 
-PARSER_VERSION = "parse-1"
+PARSER_VERSION = "parse-2"
 DOCLING_SUFFIXES = {
     ".md": "md",
     ".markdown": "md",
@@ -81,22 +81,22 @@ def parse_document(
     sidecar: bytes | None = None,
     upload_meta: dict[str, Any] | None = None,
     docling_artifacts_path: str | None = None,
+    allowlist: Allowlist | None = None,
 ) -> ParsedDocument:
     """Parse one file; raises QuarantineError for any input the index must not receive.
 
     ``upload_meta`` (title, tags, language given with an upload) wins over the file's own metadata.
+    The parsed document is screened (``core.screening``) with the corpus' ``allowlist``.
     """
     suffix = PurePosixPath(source_path).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise QuarantineError(UNSUPPORTED_TYPE, f"no parser for '{suffix or 'no extension'}' files")
     meta = load_sidecar(sidecar)
+    text: str | None = None
     if suffix in TEXT_SUFFIXES:
         text = decode_text(data, source_path)
         if not text.strip():
             raise QuarantineError(NO_TEXT, "the file holds only white space")
-        findings = find_secrets(text)
-        if findings:
-            raise QuarantineError(SECRET_DETECTED, "; ".join(f.describe() for f in findings[:5]))
     if suffix in (".md", ".markdown"):
         front, body = split_front_matter(text)
         meta = {**meta, **front}
@@ -116,10 +116,6 @@ def parse_document(
         title, sections, parser = _pdf_sections(data, docling_artifacts_path)
     else:
         (title, sections), parser = _docling_sections(data, PurePosixPath(source_path).name), "docling"
-    if suffix not in TEXT_SUFFIXES:  # binary formats: scan what the parser extracted
-        findings = find_secrets("\n".join(s.text for s in sections))
-        if findings:
-            raise QuarantineError(SECRET_DETECTED, "; ".join(f.describe() for f in findings[:5]))
     if upload_meta:
         meta = {**meta, **{k: v for k, v in upload_meta.items() if k in ("title", "tags")}}
         if upload_meta.get("language"):
@@ -129,7 +125,7 @@ def parse_document(
         raise QuarantineError(NO_TEXT, "the document has no extractable text")
     is_code = suffix == ".py"
     title = str(meta.get("title") or title or PurePosixPath(source_path).stem)
-    return ParsedDocument(
+    doc = ParsedDocument(
         doc_id=str(meta.get("id") or doc_id_from_path(source_path)),
         doc_version=str(meta.get("version") or content_hash[:12]),
         title=title,
@@ -146,6 +142,8 @@ def parse_document(
         if parser == "pdf-text-layer"
         else "",
     )
+    doc.allowed_findings = screen_document(doc, raw_text=text, upload_meta=upload_meta, allowlist=allowlist)
+    return doc
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pathspec
 
 from core.ids import NAMESPACE_RE, sha256_hex
-from core.quarantine import EMPTY_FILE, TOO_LARGE, QuarantinedFile
+from core.quarantine import EMPTY_FILE, SYMLINK, TOO_LARGE, QuarantinedFile, QuarantineError
 from core.settings import Settings
 
 CODE_NAMESPACE = "internal:code"
@@ -60,23 +62,64 @@ def ragignore_spec(settings: Settings) -> pathspec.PathSpec:
     return pathspec.PathSpec.from_lines("gitignore", lines)
 
 
-def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Path]]:
-    """(root the source paths are relative to, candidate files) for a namespace."""
+def _walk(top: Path) -> tuple[list[Path], list[Path]]:
+    """(regular files, symbolic links) under ``top``, never descending through a link: a link may
+    point anywhere (another namespace, /etc), and only the corpus' own files are read."""
+    if top.is_symlink():
+        return [], [top]
+    if top.is_file():
+        return [top], []
+    files: list[Path] = []
+    links: list[Path] = []
+    for folder, dirs, names in os.walk(top):  # os.walk does not follow links to folders by default
+        for name in [*dirs, *names]:
+            path = Path(folder) / name
+            if path.is_symlink():
+                links.append(path)
+            elif name in names and path.is_file():
+                files.append(path)
+    return files, links
+
+
+def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Path], list[Path]]:
+    """(root the source paths are relative to, candidate files, symbolic links) for a namespace."""
     if namespace == CODE_NAMESPACE:
         root = settings.project_root
         files: list[Path] = []
+        links: list[Path] = []
         for entry in CODE_ROOTS:
-            target = root / entry
-            if target.is_file():
-                files.append(target)
-            elif target.is_dir():
-                files.extend(p for p in target.rglob("*.py") if "__pycache__" not in p.parts)
-        return root, sorted(files)
+            found, linked = _walk(root / entry) if os.path.lexists(root / entry) else ([], [])
+            files += [p for p in found if p.suffix == ".py" and "__pycache__" not in p.parts]
+            links += linked
+        return root, sorted(files), sorted(links)
     domain = namespace.split(":", 1)[1]
     folder = settings.knowledge_dir / domain
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    files, links = _walk(folder) if os.path.lexists(folder) else ([], [])
     files = [p for p in files if not p.name.endswith(SIDECAR_SUFFIX) and p.name not in (RAGIGNORE, GOLDEN_FILE)]
-    return settings.knowledge_dir.parent, sorted(files)
+    return settings.knowledge_dir.parent, sorted(files), sorted(links)
+
+
+def read_corpus_file(path: Path) -> bytes:
+    """The bytes of a corpus file, refusing a symbolic link even if one replaced the file since it was
+    listed (O_NOFOLLOW): nothing outside the corpus is ever read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            detail = f"{path.name} became a symbolic link to {os.readlink(path)!r}: not followed"
+            raise QuarantineError(SYMLINK, detail) from exc
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _link_quarantine(link: Path, source_path: str, what: str = "") -> QuarantinedFile:
+    kind = "folder" if link.is_dir() else "file"
+    detail = (
+        f"{what}a symbolic link to {os.readlink(link)!r} ({kind}): links are not followed, "
+        "only the corpus' own files are read"
+    )
+    return QuarantinedFile(source_path, SYMLINK, detail, "raw")
 
 
 def git_commits(root: Path, paths: list[Path]) -> dict[str, str]:
@@ -130,16 +173,24 @@ def scan_namespace(settings: Settings, namespace: str) -> tuple[list[SourceFile]
 
     Size and emptiness are judged here, before anything is read into a parser.
     """
-    root, candidates = _namespace_files(settings, namespace)
+    root, candidates, links = _namespace_files(settings, namespace)
     spec = ragignore_spec(settings)
     # Patterns apply relative to the namespace's root, wherever the corpus is mounted.
     kept = [p for p in candidates if not spec.match_file(p.relative_to(root).as_posix())]
     ignored = len(candidates) - len(kept)
     commits = git_commits(root, kept)
     files: list[SourceFile] = []
-    quarantined: list[QuarantinedFile] = []
+    quarantined = [
+        _link_quarantine(p, p.relative_to(root).as_posix())
+        for p in links
+        if not p.name.endswith(SIDECAR_SUFFIX) and not spec.match_file(p.relative_to(root).as_posix())
+    ]
     for path in kept:
         source_path = path.relative_to(root).as_posix()
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        if sidecar.is_symlink():
+            quarantined.append(_link_quarantine(sidecar, source_path, "its metadata sidecar is "))
+            continue
         size = path.stat().st_size
         if size == 0:
             quarantined.append(QuarantinedFile(source_path, EMPTY_FILE, "the file is empty (0 bytes)", "raw"))
@@ -154,9 +205,12 @@ def scan_namespace(settings: Settings, namespace: str) -> tuple[list[SourceFile]
                 )
             )
             continue
-        digest = sha256_hex(path.read_bytes())
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-        if sidecar.is_file():  # metadata is part of the document's identity
-            digest = sha256_hex(digest + sha256_hex(sidecar.read_bytes()))
+        try:
+            digest = sha256_hex(read_corpus_file(path))
+            if sidecar.is_file():  # metadata is part of the document's identity
+                digest = sha256_hex(digest + sha256_hex(read_corpus_file(sidecar)))
+        except QuarantineError as exc:  # replaced by a link since the walk
+            quarantined.append(QuarantinedFile(source_path, exc.reason, exc.detail, "raw"))
+            continue
         files.append(SourceFile(namespace, source_path, str(path), size, digest, commits.get(str(path.resolve()))))
     return files, quarantined, ignored

@@ -61,6 +61,8 @@ facts = sa.Table(
     sa.Index("ix_facts_tenant_ns_status", "tenant_id", "namespace", "status"),
     sa.Index("ix_facts_tenant_status", "tenant_id", "status"),
     sa.Index("ix_facts_tenant_source", "tenant_id", "source_document"),
+    # The review console pages the queue oldest first: without this, every page sorts every match.
+    sa.Index("ix_facts_tenant_created", "tenant_id", "created_at", "id"),
 )
 
 relations = sa.Table(

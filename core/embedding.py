@@ -92,7 +92,7 @@ def embedding_backend(requested: str | None = None) -> str:
     if value == "auto":
         return "onnx" if has_onnxruntime else "torch"
     if value == "onnx" and not has_onnxruntime:
-        raise RuntimeError("KNOWLEDGE_EMBEDDING_BACKEND=onnx but onnxruntime is not installed (pip install onnxruntime)")
+        raise RuntimeError("KNOWLEDGE_EMBEDDING_BACKEND=onnx, but onnxruntime is not installed")
     return value
 
 

@@ -83,12 +83,16 @@ finally:
 """
 
 
+def process_env(settings) -> dict[str, str]:
+    """The environment of a build process over ``settings``' directories."""
+    return {**os.environ, "KNOWLEDGE_DATA_DIR": str(settings.data_dir), "KNOWLEDGE_CACHE_DIR": str(settings.cache_dir),
+            "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir), "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
+            "DAGSTER_HOME": str(settings.data_dir / "dagster"), "PYTHONPATH": str(PROJECT_ROOT)}
+
+
 def imports_of_a_build(settings, namespace: str) -> tuple[list[str], dict]:
-    env = {**os.environ, "KNOWLEDGE_DATA_DIR": str(settings.data_dir), "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir),
-           "KNOWLEDGE_REGISTRY_URL": settings.registry_url, "KNOWLEDGE_CACHE_DIR": str(settings.cache_dir),
-           "DAGSTER_HOME": str(settings.data_dir / "dagster"), "PYTHONPATH": str(PROJECT_ROOT)}
     done = subprocess.run([sys.executable, "-c", IMPORTS_AFTER_BUILD, "build", "--namespace", namespace, "--json"],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=PROJECT_ROOT, env=process_env(settings), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     *report, imported = done.stdout.strip().splitlines()
     return json.loads(imported), json.loads("\n".join(report))
@@ -104,7 +108,8 @@ def test_builds_import_torch_only_to_export_the_model_and_docling_only_for_docum
     assert "onnxruntime" in imported and "torch" not in imported and "sentence_transformers" not in imported
     assert "docling" not in imported  # FAQ JSON needs no converter
     imported, report = imports_of_a_build(private, "knowledge:faq")
-    assert report["namespaces"][0]["chunks_embedded"] == 0 and imported == []  # nothing changed: no model, no runtime, no parser
+    # Nothing changed: no model, no runtime, no parser.
+    assert report["namespaces"][0]["chunks_embedded"] == 0 and imported == []
 
 
 KILLED_BUILD = """
@@ -136,11 +141,8 @@ class RecordingEmbedder(Embedder):
 
 def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
     private = replace(settings, cache_root=settings.data_dir / "private-cache")  # nothing embedded yet
-    env = {**os.environ, "KNOWLEDGE_DATA_DIR": str(private.data_dir), "KNOWLEDGE_CORPUS_DIR": str(private.knowledge_dir),
-           "KNOWLEDGE_REGISTRY_URL": private.registry_url, "KNOWLEDGE_CACHE_DIR": str(private.cache_dir),
-           "PYTHONPATH": str(PROJECT_ROOT)}
     build = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(MODEL_CACHE), *NAMESPACES], cwd=PROJECT_ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                             env=process_env(private), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines = []
     try:
         for line in build.stdout:  # kill -9 as soon as the first slice is reported embedded

@@ -168,7 +168,7 @@ class OnnxSentenceEncoder:
     and ``InferenceSession.run`` may be called from several threads.
     """
 
-    def __init__(self, cache_dir: Path, threads: int):
+    def __init__(self, graph: Path, threads: int):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -184,8 +184,7 @@ class OnnxSentenceEncoder:
         # Threads that sleep between operators instead of spinning: on cores shared with other work
         # (a build next to its database, workers next to each other) a spinning pool steals their time.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(onnx_model_path(cache_dir)), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch([t.lower() for t in texts] if self.lower else texts)
@@ -211,7 +210,7 @@ class Embedder:
     @cached_property
     def model(self) -> Any:
         if self.backend == "onnx":
-            return OnnxSentenceEncoder(self._cache_dir or default_cache_dir(), self.threads)
+            return OnnxSentenceEncoder(onnx_model_path(self._cache_dir or default_cache_dir()), self.threads)
         return load_sentence_transformer()
 
     def load(self) -> None:

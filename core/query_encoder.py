@@ -34,6 +34,7 @@ from core.embedding import (
     embedding_backend,
     model_dir,
     model_pipeline,
+    onnx_model_path,
 )
 
 
@@ -50,7 +51,7 @@ class QueryEncoder:
 
     @cached_property
     def _onnx(self) -> OnnxSentenceEncoder:
-        return OnnxSentenceEncoder(self._cache_dir or default_cache_dir(), self.torch_threads or 0)
+        return OnnxSentenceEncoder(onnx_model_path(self._cache_dir or default_cache_dir()), self.torch_threads or 0)
 
     @cached_property
     def _parts(self) -> tuple[Any, Any, int, bool]:

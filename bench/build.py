@@ -39,7 +39,7 @@ from typing import Any
 
 from core import build
 from core.chunking import token_counter
-from core.embedding import MAX_SEQ_TOKENS, Embedder, load_sentence_transformer
+from core.embedding import MAX_SEQ_TOKENS, Embedder, embedding_backend, load_sentence_transformer, onnx_model_path
 from core.facts.pipeline import extract_namespace_facts
 from core.facts.store import open_fact_store
 from core.ids import namespace_slug
@@ -213,8 +213,20 @@ def three_rebuilds(corpus: Corpus, pipelines: list[Pipeline]) -> list[dict[str, 
     return results
 
 
+def seed_model_export(cache_dir: Path) -> None:
+    """The ONNX export a machine makes once per model (keyed by the weights' hash, ~5 s with the
+    torch import), put in place so a full build measures the pipeline; bench/embedding.py prints
+    the export's own time."""
+    with tempfile.TemporaryDirectory(prefix="kp-bench-export-") as tmp:
+        export = onnx_model_path(Path(tmp))
+        (cache_dir / "models").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(export, cache_dir / "models" / export.name)
+
+
 def ours_whole_process(corpus: Corpus, work: Path) -> Pipeline:
     root, data = corpus.materialize(work), work / "data"
+    if embedding_backend() == "onnx":
+        seed_model_export(data / "cache")
     env = clean_env(KNOWLEDGE_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster"), KNOWLEDGE_CORPUS_DIR=str(root))
     cmd = [str(Path(sys.executable).parent / "knowledge"), "build", "--json"]
     cmd += [arg for ns in corpus.namespaces for arg in ("--namespace", ns)]
@@ -519,8 +531,6 @@ def render(figures: dict[str, Any]) -> str:
 
 def environment() -> dict[str, Any]:
     import torch
-
-    from core.embedding import embedding_backend
 
     versions = {}
     for dist in (

@@ -11,10 +11,12 @@ model's name — the cache key and the manifests' ``model`` — does not depend 
   ONNX by torch, mean pooling and L2 normalisation inside the graph, stored in the cache directory
   under the hash of the weights (never downloaded); tokenised by the model's own fast tokenizer
   (the ``tokenizers`` library), so a run that finds the export in place never imports torch.
+- ``openvino`` (the ``openvino`` extra): the same exported graph and tokenizer run by OpenVINO; as
+  fast as ONNX Runtime on an idle machine, much less slowed down by other work on the same cores.
 - ``torch``: sentence-transformers, the reference path.
 
-``KNOWLEDGE_EMBEDDING_BACKEND`` (``auto``, ``onnx`` or ``torch``) chooses; ``auto`` takes ONNX
-Runtime when it is installed.
+``KNOWLEDGE_EMBEDDING_BACKEND`` (``auto``, ``onnx``, ``openvino`` or ``torch``) chooses; ``auto``
+takes ONNX Runtime when it is installed, else PyTorch.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from core.settings import env_value
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 MAX_SEQ_TOKENS = 256  # the model's max_seq_length, [CLS] and [SEP] included
-BACKENDS = ("auto", "onnx", "torch")
+BACKENDS = ("auto", "onnx", "openvino", "torch")
+RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
 EXPECTED_PIPELINE = ["Transformer", "Pooling", "Normalize"]
 # Part of the exported file's key: bump it when the exported graph changes, so old exports are not reused.
 ONNX_EXPORT_VERSION = "1"
@@ -84,15 +87,16 @@ def load_sentence_transformer():
 
 
 def embedding_backend(requested: str | None = None) -> str:
-    """``onnx`` or ``torch``: the requested one (else ``KNOWLEDGE_EMBEDDING_BACKEND``), ``auto`` resolved."""
+    """``onnx``, ``openvino`` or ``torch``: the requested one (else ``KNOWLEDGE_EMBEDDING_BACKEND``),
+    ``auto`` resolved."""
     value = (requested or env_value("KNOWLEDGE_EMBEDDING_BACKEND", "auto")).strip().lower()
     if value not in BACKENDS:
         raise ValueError(f"KNOWLEDGE_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, got {value!r}")
-    has_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
     if value == "auto":
-        return "onnx" if has_onnxruntime else "torch"
-    if value == "onnx" and not has_onnxruntime:
-        raise RuntimeError("KNOWLEDGE_EMBEDDING_BACKEND=onnx, but onnxruntime is not installed")
+        return "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+    package = RUNTIME_PACKAGES.get(value)
+    if package and importlib.util.find_spec(package) is None:
+        raise RuntimeError(f"KNOWLEDGE_EMBEDDING_BACKEND={value}, but {package} is not installed")
     return value
 
 
@@ -170,14 +174,8 @@ class OnnxSentenceEncoder:
 
     def __init__(self, graph: Path, threads: int):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
-        path = model_dir()
-        max_tokens, self.lower = model_pipeline(path)
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        # tokenizer.json pads and truncates to 128; sentence-transformers reads up to 256 and pads to the longest.
-        self.tokenizer.enable_truncation(max_tokens)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._load_tokenizer()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -186,12 +184,42 @@ class OnnxSentenceEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def _load_tokenizer(self) -> None:
+        from tokenizers import Tokenizer
+
+        path = model_dir()
+        max_tokens, self.lower = model_pipeline(path)
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        # tokenizer.json pads and truncates to 128; sentence-transformers reads up to 256 and pads to the longest.
+        self.tokenizer.enable_truncation(max_tokens)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
         encodings = self.tokenizer.encode_batch([t.lower() for t in texts] if self.lower else texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return self.session.run(None, feeds)[0]
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.session.run(None, self._feeds(texts))[0]
+
+
+class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
+    """The same exported graph and tokenizer, run by OpenVINO (one inference request per call, so
+    concurrent callers never share one)."""
+
+    def __init__(self, graph: Path, threads: int):
+        import openvino
+
+        self._load_tokenizer()
+        config = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
+        self.compiled = openvino.Core().compile_model(str(graph), "CPU", config)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.compiled.create_infer_request().infer(self._feeds(texts))[0]
+
+
+GRAPH_RUNTIMES = {"onnx": OnnxSentenceEncoder, "openvino": OpenVinoSentenceEncoder}
 
 
 class Embedder:
@@ -209,15 +237,15 @@ class Embedder:
 
     @cached_property
     def model(self) -> Any:
-        if self.backend == "onnx":
-            return OnnxSentenceEncoder(onnx_model_path(self._cache_dir or default_cache_dir()), self.threads)
+        if self.backend in GRAPH_RUNTIMES:
+            return GRAPH_RUNTIMES[self.backend](onnx_model_path(self._cache_dir or default_cache_dir()), self.threads)
         return load_sentence_transformer()
 
     def load(self) -> None:
         _ = self.model
 
     def _encode_sorted(self, texts: list[str]) -> np.ndarray:
-        if self.backend == "onnx":
+        if self.backend in GRAPH_RUNTIMES:
             parts = [self.model(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
             return np.concatenate(parts)
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,

@@ -5,8 +5,9 @@ service wants the opposite: one short text per call, several calls in flight, ea
 two cores, two one-thread forward passes beat one two-thread pass that other work keeps
 interrupting), and a small process. The backend is the build's (``KNOWLEDGE_EMBEDDING_BACKEND``):
 
-- ``onnx``: the build's exported graph and fast tokenizer (``core.embedding.OnnxSentenceEncoder``)
-  on one intra-op thread per call; no torch in the process once the export exists.
+- ``onnx`` / ``openvino``: the build's exported graph and fast tokenizer
+  (``core.embedding.GRAPH_RUNTIMES``) on one thread per call; no torch in the process once the
+  export exists.
 - ``torch``: the same model files run with ``transformers`` directly — sentence-transformers and
   what it imports (scikit-learn, pandas, pyarrow…) would add about 230 MiB to every worker —
   following the model's own sentence-transformers configuration (checked at load). Tokenisation is
@@ -28,6 +29,7 @@ import numpy as np
 
 from core.embedding import (
     DIMENSION,
+    GRAPH_RUNTIMES,
     MODEL_NAME,
     OnnxSentenceEncoder,
     default_cache_dir,
@@ -50,8 +52,9 @@ class QueryEncoder:
         self._load = threading.Lock()
 
     @cached_property
-    def _onnx(self) -> OnnxSentenceEncoder:
-        return OnnxSentenceEncoder(onnx_model_path(self._cache_dir or default_cache_dir()), self.torch_threads or 0)
+    def _graph(self) -> OnnxSentenceEncoder:
+        graph = onnx_model_path(self._cache_dir or default_cache_dir())
+        return GRAPH_RUNTIMES[self.backend](graph, self.torch_threads or 0)
 
     @cached_property
     def _parts(self) -> tuple[Any, Any, int, bool]:
@@ -71,9 +74,9 @@ class QueryEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """A unit-norm float32 vector for ``text``, equal to what the build's Embedder gives."""
-        if self.backend == "onnx":
+        if self.backend in GRAPH_RUNTIMES:
             with self._load:  # the first callers wait for one load instead of racing to load twice
-                encoder = self._onnx
+                encoder = self._graph
             return encoder([text])[0]
         import torch
 

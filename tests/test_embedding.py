@@ -45,6 +45,18 @@ def test_onnx_runtime_gives_the_pytorch_vectors_on_real_chunks(settings):
     assert float(by_query_encoder @ QueryEncoder(backend="torch").encode_query(question)) >= 0.9999
 
 
+def test_openvino_runs_the_same_graph_to_the_same_vectors(settings):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    texts = chunk_texts(settings, ["knowledge:faq"])[:24]
+    onnx_vectors = Embedder(backend="onnx", cache_dir=MODEL_CACHE).encode(texts)
+    openvino_vectors = Embedder(backend="openvino", cache_dir=MODEL_CACHE).encode(texts)
+    assert np.sum(onnx_vectors * openvino_vectors, axis=1).min() >= 0.9999
+    question = "Livrez-vous en point relais ?"
+    by_query_encoder = QueryEncoder(backend="openvino", cache_dir=MODEL_CACHE).encode_query(question)
+    by_build = Embedder(backend="onnx", cache_dir=MODEL_CACHE).encode([question])[0]
+    assert float(by_query_encoder @ by_build) >= 0.9999
+
+
 def test_the_onnx_export_is_keyed_by_the_weights_and_made_once(tmp_path):
     first = onnx_model_path(MODEL_CACHE)
     made = first.stat().st_mtime_ns
@@ -59,7 +71,7 @@ def test_the_backend_setting(monkeypatch):
     monkeypatch.setenv("KNOWLEDGE_EMBEDDING_BACKEND", "torch")
     assert Embedder().backend == "torch" and QueryEncoder().backend == "torch"
     monkeypatch.setenv("KNOWLEDGE_EMBEDDING_BACKEND", "tensorflow")
-    with pytest.raises(ValueError, match="KNOWLEDGE_EMBEDDING_BACKEND must be one of auto, onnx, torch"):
+    with pytest.raises(ValueError, match="KNOWLEDGE_EMBEDDING_BACKEND must be one of auto, onnx, openvino, torch"):
         Embedder()
 
 

@@ -4,20 +4,19 @@ The cache is what makes rebuilds incremental: a chunk whose text the model has a
 never encoded again, whichever document or namespace it comes from. The build writes it after
 every slice of texts, so a run killed while embedding loses at most one slice.
 
-Two runtimes give the same vectors (cosine ≥ 0.9999, checked by tests/test_embedding.py), so the
+The runtimes give the same vectors (cosine ≥ 0.9999, checked by tests/test_embedding.py), so the
 model's name — the cache key and the manifests' ``model`` — does not depend on which one ran:
 
-- ``openvino`` (the default when ``openvino`` is installed) and ``onnx`` (ONNX Runtime, the
-  default otherwise when ``onnxruntime`` is installed): the packaged weights exported once to ONNX
-  by torch, mean pooling and L2 normalisation inside the graph, stored in the cache directory
-  under the hash of the weights (never downloaded); tokenised by the model's own fast tokenizer
-  (the ``tokenizers`` library), so a run that finds the export in place never imports torch.
-  OpenVINO is preferred because it is as fast as ONNX Runtime on an idle machine and far less
-  slowed down by other work on the same cores (measured in README, "Performance").
+- ``onnx`` (ONNX Runtime, the default when ``onnxruntime`` is installed) and ``openvino`` (the
+  ``openvino`` extra): the packaged weights exported once to ONNX by torch, mean pooling and L2
+  normalisation inside the graph, stored in the cache directory under the hash of the weights
+  (never downloaded); tokenised by the model's own fast tokenizer (the ``tokenizers`` library), so
+  a run that finds the export in place never imports torch. OpenVINO runs in fp32 (its default on
+  CPUs with AMX is bf16: faster, but not the same vectors).
 - ``torch``: sentence-transformers, the reference path.
 
 ``KNOWLEDGE_EMBEDDING_BACKEND`` (``auto``, ``onnx``, ``openvino`` or ``torch``) chooses; ``auto``
-takes the first installed of OpenVINO, ONNX Runtime, PyTorch.
+takes ONNX Runtime when it is installed, else PyTorch.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 MAX_SEQ_TOKENS = 256  # the model's max_seq_length, [CLS] and [SEP] included
 BACKENDS = ("auto", "onnx", "openvino", "torch")
-RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}  # auto's order of preference
+RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
 EXPECTED_PIPELINE = ["Transformer", "Pooling", "Normalize"]
 # Part of the exported file's key: bump it when the exported graph changes, so old exports are not reused.
 ONNX_EXPORT_VERSION = "1"
@@ -94,8 +93,7 @@ def embedding_backend(requested: str | None = None) -> str:
     if value not in BACKENDS:
         raise ValueError(f"KNOWLEDGE_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, got {value!r}")
     if value == "auto":
-        installed = [name for name, package in RUNTIME_PACKAGES.items() if importlib.util.find_spec(package)]
-        return installed[0] if installed else "torch"
+        return "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
     package = RUNTIME_PACKAGES.get(value)
     if package and importlib.util.find_spec(package) is None:
         raise RuntimeError(f"KNOWLEDGE_EMBEDDING_BACKEND={value}, but {package} is not installed")
@@ -214,7 +212,9 @@ class OpenVinoSentenceEncoder(OnnxSentenceEncoder):
         import openvino
 
         self._load_tokenizer()
-        config = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
+        # fp32 as the other runtimes: on CPUs with AMX OpenVINO would otherwise compute in bf16.
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
+                  **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
         self.compiled = openvino.Core().compile_model(str(graph), "CPU", config)
 
     def __call__(self, texts: list[str]) -> np.ndarray:

@@ -46,10 +46,11 @@ def test_onnx_runtime_gives_the_pytorch_vectors_on_real_chunks(settings):
 
 
 def test_openvino_runs_the_same_graph_to_the_same_vectors(settings):
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
     texts = chunk_texts(settings, ["knowledge:faq"])[:24]
     onnx_vectors = Embedder(backend="onnx", cache_dir=MODEL_CACHE).encode(texts)
     openvino_vectors = Embedder(backend="openvino", cache_dir=MODEL_CACHE).encode(texts)
-    assert np.sum(onnx_vectors * openvino_vectors, axis=1).min() >= 0.9999
+    assert np.sum(onnx_vectors * openvino_vectors, axis=1).min() >= 0.99999  # fp32 both: bf16 gives ~0.99997
     question = "Livrez-vous en point relais ?"
     by_query_encoder = QueryEncoder(backend="openvino", cache_dir=MODEL_CACHE).encode_query(question)
     by_build = Embedder(backend="onnx", cache_dir=MODEL_CACHE).encode([question])[0]
@@ -66,7 +67,7 @@ def test_the_onnx_export_is_keyed_by_the_weights_and_made_once(tmp_path):
 
 
 def test_the_backend_setting(monkeypatch):
-    assert embedding_backend("auto") == "openvino"  # a dependency, preferred to onnxruntime
+    assert embedding_backend("auto") == "onnx"  # onnxruntime is a dependency
     monkeypatch.setenv("KNOWLEDGE_EMBEDDING_BACKEND", "torch")
     assert Embedder().backend == "torch" and QueryEncoder().backend == "torch"
     monkeypatch.setenv("KNOWLEDGE_EMBEDDING_BACKEND", "tensorflow")
@@ -74,10 +75,8 @@ def test_the_backend_setting(monkeypatch):
         Embedder()
 
 
-def test_without_graph_runtimes_auto_falls_back_to_pytorch(monkeypatch):
-    monkeypatch.setitem(sys.modules, "openvino", None)  # what an install without it looks like to import
-    assert embedding_backend("auto") == "onnx"
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+def test_without_onnxruntime_auto_falls_back_to_pytorch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an install without it looks like to import
     assert embedding_backend("auto") == "torch"
     with pytest.raises(RuntimeError, match="onnxruntime is not installed"):
         embedding_backend("onnx")
@@ -118,7 +117,7 @@ def test_builds_import_torch_only_to_export_the_model_and_docling_only_for_docum
     os.link(export, private.cache_dir / "models" / export.name)  # a machine that exported the model before
     imported, report = imports_of_a_build(private, "knowledge:faq")
     assert report["namespaces"][0]["chunks_embedded"] > 0
-    assert "openvino" in imported and "torch" not in imported and "sentence_transformers" not in imported
+    assert "onnxruntime" in imported and "torch" not in imported and "sentence_transformers" not in imported
     assert "docling" not in imported  # FAQ JSON needs no converter
     imported, report = imports_of_a_build(private, "knowledge:faq")
     # Nothing changed: no model, no runtime, no parser.

@@ -39,7 +39,14 @@ from typing import Any
 
 from core import build
 from core.chunking import token_counter
-from core.embedding import MAX_SEQ_TOKENS, Embedder, embedding_backend, load_sentence_transformer, onnx_model_path
+from core.embedding import (
+    MAX_SEQ_TOKENS,
+    Embedder,
+    embedding_backend,
+    installed_graph_runtimes,
+    load_sentence_transformer,
+    onnx_model_path,
+)
 from core.facts.pipeline import extract_namespace_facts
 from core.facts.store import open_fact_store
 from core.ids import namespace_slug
@@ -291,7 +298,7 @@ class Models:
         self.model = load_sentence_transformer()  # raw PyTorch encode, the reference rate
         self.model.encode(["warm-up"] * 4, batch_size=32, normalize_embeddings=True)
         # Raw encode of each graph runtime: the exported graph alone, no cache.
-        self.graphs = {name: Embedder(backend=name) for name in ("openvino", "onnx")}
+        self.graphs = {name: Embedder(backend=name) for name in installed_graph_runtimes()}
         for embedder in self.graphs.values():
             embedder.encode(["warm-up"] * 4)
         self.llama_embedding = None

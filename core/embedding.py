@@ -100,6 +100,11 @@ def embedding_backend(requested: str | None = None) -> str:
     return value
 
 
+def installed_graph_runtimes() -> list[str]:
+    """The backends that run the exported graph and whose package is installed."""
+    return [name for name, package in RUNTIME_PACKAGES.items() if importlib.util.find_spec(package) is not None]
+
+
 def default_cache_dir() -> Path:
     """The content-keyed cache directory of the settings (KNOWLEDGE_CACHE_DIR, else the data dir's)."""
     from core.settings import Settings

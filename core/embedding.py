@@ -29,7 +29,7 @@ import os
 import sqlite3
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -272,15 +272,11 @@ class Embedder:
                 ids = order[start : start + step]
                 yield ids, self._encode_sorted([texts[i] for i in ids]).astype(np.float32, copy=False)
 
-    def encode(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-norm float32 vectors, in the order of ``texts``."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        done = 0
         for ids, vectors in self.encode_batches(texts):
             out[ids] = vectors
-            done += len(ids)
-            if progress:
-                progress(done, len(texts))
         return out
 
     def encode_query(self, text: str) -> np.ndarray:

@@ -1,19 +1,23 @@
-"""Build benchmark (issue 2, item 9): prints figures, never a test.
+"""Build benchmark (issues 2 and 15): prints figures, never a test.
 
-On the sample corpus and on HTML pages of Debian's ``debian-handbook`` package it measures our
-build and LlamaIndex's IngestionPipeline (bench/llamaindex_pipeline.py) on the same files, in the
-same run:
+On the sample corpus, 40 pages of Python's library documentation (Debian's ``python3.11-doc``) and
+HTML pages of Debian's ``debian-handbook`` it measures our build and LlamaIndex's
+IngestionPipeline (bench/llamaindex_pipeline.py) on the same files, in the same run:
 
 - whole process (interpreter, imports and model load included): ``knowledge build --json`` and
   the LlamaIndex script as subprocesses, each on its own copy of the corpus and its own fresh
   state, no shared cache: full build, no-op rebuild, one-file change (a paragraph appended to
-  one file); wall time and peak RSS of each process (``ru_maxrss`` from ``os.wait4``);
+  one file); wall time and peak RSS of each process (``ru_maxrss`` from ``os.wait4``). The two
+  pipelines alternate step by step (ours full, theirs full, ours no-op…), so a machine whose load
+  changes during the run weighs on both alike; the ratio ours / theirs is printed per step;
 - in process (models loaded and warmed up first): the same three builds, our embedding stage
-  against the model's raw ``encode`` on the same texts, LlamaIndex's full run against raw
-  ``encode`` on its own chunks.
+  against each backend's raw encode (PyTorch ``SentenceTransformer.encode``, ONNX Runtime) on the
+  same texts; with ``--llamaindex-in-process``, LlamaIndex's full run against raw ``encode`` on its
+  own chunks.
 
-    apt-get install -y debian-handbook        # the public corpus, once
-    .venv/bin/python bench/build.py [--corpus sample|handbook|both] [--pages N] [--skip-llamaindex] [--json FILE]
+    apt-get install -y python3.11-doc debian-handbook        # the public corpora, once
+    .venv/bin/python bench/build.py [--corpus sample|python|handbook|all] [--pages N] [--skip-llamaindex]
+                                    [--llamaindex-in-process] [--json FILE]
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ from typing import Any
 
 from core import build
 from core.chunking import token_counter
-from core.embedding import MAX_SEQ_TOKENS, Embedder
+from core.embedding import (
+    MAX_SEQ_TOKENS,
+    Embedder,
+    embedding_backend,
+    installed_graph_runtimes,
+    load_sentence_transformer,
+    onnx_model_path,
+)
 from core.facts.pipeline import extract_namespace_facts
 from core.facts.store import open_fact_store
 from core.ids import namespace_slug
@@ -44,6 +55,8 @@ from core.settings import PROJECT_ROOT, Settings
 
 BENCH = Path(__file__).resolve().parent
 HANDBOOK = Path("/usr/share/doc/debian-handbook/html")
+PYTHON_DOCS = Path("/usr/share/doc/python3.11/html/library")
+PYTHON_PAGES = 40  # the issue's reference measurement: 39–40 pages of the library reference
 # One language has too few pages: all of en-US gives about 1,540 chunks, fr-FR about 1,980.
 HANDBOOK_LANGS = ("en-US", "fr-FR")
 DEFAULT_PAGES = 160
@@ -109,6 +122,18 @@ def sample_corpus() -> Corpus:
     return Corpus("sample", files, namespaces, "policies/politique-retour.md")
 
 
+def python_docs_corpus(pages: int = PYTHON_PAGES) -> Corpus:
+    """``pages`` pages spread evenly over the sorted library reference (one namespace)."""
+    if not PYTHON_DOCS.is_dir():
+        sys.exit(f"{PYTHON_DOCS} is missing: apt-get install -y python3.11-doc")
+    pages_in_order = sorted(PYTHON_DOCS.glob("*.html"))
+    candidates = [p for p in pages_in_order if p.name != "index.html" and not has_password_example(p)]
+    picked = [candidates[i * len(candidates) // pages] for i in range(pages)]
+    files = {f"python/{p.name}": p for p in picked}
+    changed = sorted(files, key=lambda rel: (files[rel].stat().st_size, rel))[len(files) // 2]
+    return Corpus("python", files, ["knowledge:python"], changed)
+
+
 def handbook_corpus(pages: int) -> Corpus:
     """``pages`` pages spread evenly over en-US then fr-FR, so any N is deterministic and mixed."""
     if not HANDBOOK.is_dir():
@@ -171,26 +196,44 @@ def clean_env(**values: str) -> dict[str, str]:
     return {**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **values}
 
 
-def three_rebuilds(
-    corpus: Corpus,
-    root: Path,
-    build_once: Callable[[str], dict[str, Any]],
-    after_full: Callable[[dict[str, Any]], None],
-) -> dict[str, Any]:
-    """Full build, no-op rebuild, then one appended paragraph and a rebuild; ``after_full`` runs
-    between the first two, while the state on disk is still the full build's."""
-    results = {}
+@dataclass
+class Pipeline:
+    """One pipeline's three rebuilds on its own copy of the corpus: ``after_full`` runs between the
+    first two, while the state on disk is still the full build's."""
+
+    root: Path
+    build_once: Callable[[str], dict[str, Any]]
+    after_full: Callable[[dict[str, Any]], None]
+
+
+def three_rebuilds(corpus: Corpus, pipelines: list[Pipeline]) -> list[dict[str, Any]]:
+    """Full build, no-op rebuild, then one appended paragraph and a rebuild, for each pipeline,
+    alternating between them at every step so both see the same machine."""
+    results: list[dict[str, Any]] = [{} for _ in pipelines]
     for step in STEPS:
-        if step == "one_file":
-            corpus.change(root)
-        results[step] = build_once(step)
-        if step == "full":
-            after_full(results["full"])
+        for pipeline, figures in zip(pipelines, results, strict=True):
+            if step == "one_file":
+                corpus.change(pipeline.root)
+            figures[step] = pipeline.build_once(step)
+            if step == "full":
+                pipeline.after_full(figures["full"])
     return results
 
 
-def ours_whole_process(corpus: Corpus, work: Path) -> dict[str, Any]:
+def seed_model_export(cache_dir: Path) -> None:
+    """The ONNX export a machine makes once per model (keyed by the weights' hash, ~5 s with the
+    torch import), put in place so a full build measures the pipeline; bench/embedding.py prints
+    the export's own time."""
+    with tempfile.TemporaryDirectory(prefix="kp-bench-export-") as tmp:
+        export = onnx_model_path(Path(tmp))
+        (cache_dir / "models").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(export, cache_dir / "models" / export.name)
+
+
+def ours_whole_process(corpus: Corpus, work: Path) -> Pipeline:
     root, data = corpus.materialize(work), work / "data"
+    if embedding_backend() != "torch":
+        seed_model_export(data / "cache")
     env = clean_env(KNOWLEDGE_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster"), KNOWLEDGE_CORPUS_DIR=str(root))
     cmd = [str(Path(sys.executable).parent / "knowledge"), "build", "--json"]
     cmd += [arg for ns in corpus.namespaces for arg in ("--namespace", ns)]
@@ -217,10 +260,10 @@ def ours_whole_process(corpus: Corpus, work: Path) -> dict[str, Any]:
         chunks = [c for r in records for c in json.loads(r.read_text(encoding="utf-8"))["chunks"]]
         add_rates(full, sum(c["n_tokens"] for c in chunks))
 
-    return three_rebuilds(corpus, root, build_once, count_tokens)
+    return Pipeline(root, build_once, count_tokens)
 
 
-def llamaindex_whole_process(corpus: Corpus, work: Path) -> dict[str, Any]:
+def llamaindex_whole_process(corpus: Corpus, work: Path) -> Pipeline:
     """Rates are added by the caller: the chunks' word pieces are counted in the in-process run."""
     root = corpus.materialize(work)
     cmd = [sys.executable, str(BENCH / "llamaindex_pipeline.py"), str(root), str(work / "state")]
@@ -236,7 +279,7 @@ def llamaindex_whole_process(corpus: Corpus, work: Path) -> dict[str, Any]:
             "chunks_embedded": report["nodes_embedded"],
         }
 
-    return three_rebuilds(corpus, root, build_once, lambda full: None)
+    return Pipeline(root, build_once, lambda full: None)
 
 
 def add_rates(full: dict[str, Any], tokens: int) -> None:
@@ -250,9 +293,14 @@ class Models:
     """Loaded once for every in-process run: what is timed is the pipeline, not the model load."""
 
     def __init__(self, with_llamaindex: bool):
-        self.embedder = Embedder()
-        self.model = self.embedder.model  # core.embedding.load_sentence_transformer(); raw encode uses it too
+        self.embedder = Embedder()  # the build's default backend (KNOWLEDGE_EMBEDDING_BACKEND)
+        self.embedder.encode(["warm-up"] * 4)
+        self.model = load_sentence_transformer()  # raw PyTorch encode, the reference rate
         self.model.encode(["warm-up"] * 4, batch_size=32, normalize_embeddings=True)
+        # Raw encode of each graph runtime: the exported graph alone, no cache.
+        self.graphs = {name: Embedder(backend=name) for name in installed_graph_runtimes()}
+        for embedder in self.graphs.values():
+            embedder.encode(["warm-up"] * 4)
         self.llama_embedding = None
         if with_llamaindex:
             import llamaindex_pipeline as lp
@@ -267,10 +315,14 @@ def word_pieces(text: str) -> int:
 
 
 def raw_encode(model: Any, texts: list[str]) -> dict[str, Any]:
-    """The model's own rate on exactly these texts: the ceiling a pipeline's embedding can reach."""
+    """The model's own rate on exactly these texts: ``SentenceTransformer.encode``, or an
+    ``Embedder``'s (which sorts by length and batches the same way)."""
     tokens = sum(word_pieces(t) for t in texts)
     started = time.perf_counter()
-    model.encode(texts, batch_size=32, normalize_embeddings=True)
+    if isinstance(model, Embedder):
+        model.encode(texts)
+    else:
+        model.encode(texts, batch_size=32, normalize_embeddings=True)
     seconds = time.perf_counter() - started
     return rate({"seconds": round(seconds, 2), "chunks": len(texts), "tokens": tokens})
 
@@ -323,8 +375,10 @@ def ours_in_process(corpus: Corpus, work: Path, models: Models) -> dict[str, Any
             for c in build.BuildContext(settings).read_stage(ns, "document_chunks")["chunks"]:
                 texts.setdefault(c["text_hash"], c["embed_text"])
         measured["raw_encode"] = raw_encode(models.model, list(texts.values()))
+        for name, embedder in models.graphs.items():
+            measured[f"raw_encode_{name}"] = raw_encode(embedder, list(texts.values()))
 
-    results = three_rebuilds(corpus, root, build_once, raw_encode_same_texts)
+    [results] = three_rebuilds(corpus, [Pipeline(root, build_once, raw_encode_same_texts)])
     return finish_in_process(results, measured, "embedding_stage")
 
 
@@ -354,7 +408,7 @@ def llamaindex_in_process(corpus: Corpus, work: Path, models: Models) -> dict[st
         )
         measured["chunks_over_model_window"] = sum(word_pieces(t) > MAX_SEQ_TOKENS for t in texts)
 
-    results = three_rebuilds(corpus, root, build_once, raw_encode_same_texts)
+    [results] = three_rebuilds(corpus, [Pipeline(root, build_once, raw_encode_same_texts)])
     return finish_in_process(results, measured, "pipeline_run")
 
 
@@ -372,7 +426,8 @@ def finish_in_process(results: dict[str, Any], measured: dict[str, Any], rated: 
 
 
 # -- one corpus, end to end -----------------------------------------------------------------
-def bench_corpus(corpus: Corpus, with_llamaindex: bool, models: Callable[[], Models]) -> dict[str, Any]:
+def bench_corpus(corpus: Corpus, with_llamaindex: bool, llama_in_process: bool,
+                 models: Callable[[], Models]) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "corpus": {
             "name": corpus.name,
@@ -383,17 +438,19 @@ def bench_corpus(corpus: Corpus, with_llamaindex: bool, models: Callable[[], Mod
     }
     with tempfile.TemporaryDirectory(prefix=f"kp-bench-{corpus.name}-") as tmp:
         work = Path(tmp)
-        ours = {"whole_process": ours_whole_process(corpus, work / "ours-process")}
-        llama: dict[str, Any] = {}
+        pipelines = [ours_whole_process(corpus, work / "ours-process")]
         if with_llamaindex:
-            llama["whole_process"] = llamaindex_whole_process(corpus, work / "llama-process")
+            pipelines.append(llamaindex_whole_process(corpus, work / "llama-process"))
+        whole = three_rebuilds(corpus, pipelines)
+        ours: dict[str, Any] = {"whole_process": whole[0]}
+        llama: dict[str, Any] = {"whole_process": whole[1]} if with_llamaindex else {}
         loaded = models()
         warm = corpus.just_the_changed_file()
         log(f"{corpus.name}: in-process warm-up on {warm.changed}")
         ours_in_process(warm, work / "warm-ours", loaded)
         log(f"{corpus.name}: our stages in process")
         ours["in_process"] = ours_in_process(corpus, work / "ours-inproc", loaded)
-        if with_llamaindex:
+        if with_llamaindex and llama_in_process:
             llamaindex_in_process(warm, work / "warm-llama", loaded)
             log(f"{corpus.name}: LlamaIndex pipeline in process")
             llama["in_process"] = llamaindex_in_process(corpus, work / "llama-inproc", loaded)
@@ -402,6 +459,11 @@ def bench_corpus(corpus: Corpus, with_llamaindex: bool, models: Callable[[], Mod
     figures["ours"] = ours
     if with_llamaindex:
         figures["llamaindex"] = llama
+        figures["ratio_to_llamaindex"] = {
+            step: round(whole[0][step]["seconds"] / whole[1][step]["seconds"], 3) for step in STEPS
+        }
+    stage, raw = ours["in_process"]["embedding_stage"], ours["in_process"]["raw_encode"]
+    figures["embedding_stage_over_raw_pytorch"] = round(stage["chunks_per_s"] / raw["chunks_per_s"], 3)
     return figures
 
 
@@ -425,22 +487,31 @@ def _rate(r: dict[str, Any]) -> str:
     return f"{r['seconds']:.1f} s · {_n(r['chunks'])} chunks · {rates}"
 
 
+def _in_process(cell: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], str]:
+    return lambda s: cell(s["in_process"]) if "in_process" in s else "—"
+
+
 def render(figures: dict[str, Any]) -> str:
     c, ours, llama = figures["corpus"], figures["ours"], figures.get("llamaindex")
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("whole process: full build", lambda s: _whole(s["whole_process"]["full"])),
         ("whole process: no-op rebuild", lambda s: _whole(s["whole_process"]["noop"])),
         ("whole process: one-file change", lambda s: _whole(s["whole_process"]["one_file"])),
-        ("in process: full build", lambda s: _inproc(s["in_process"]["full"])),
-        ("in process: no-op rebuild", lambda s: _inproc(s["in_process"]["noop"])),
-        ("in process: one-file change", lambda s: _inproc(s["in_process"]["one_file"])),
+        ("in process: full build", _in_process(lambda s: _inproc(s["full"]))),
+        ("in process: no-op rebuild", _in_process(lambda s: _inproc(s["noop"]))),
+        ("in process: one-file change", _in_process(lambda s: _inproc(s["one_file"]))),
         (
             "embedding: our stage; LlamaIndex run",
-            lambda s: _rate(s["in_process"].get("embedding_stage") or s["in_process"]["pipeline_run"]),
+            _in_process(lambda s: _rate(s.get("embedding_stage") or s["pipeline_run"])),
         ),
-        ("raw encode, same chunks", lambda s: _rate(s["in_process"]["raw_encode"])),
-        ("  ratio to raw encode", lambda s: f"{s['in_process']['ratio_to_raw_encode']:.1%}"),
-        ("  full build ratio to raw encode", lambda s: f"{s['in_process']['full_build_ratio_to_raw_encode']:.1%}"),
+        ("raw PyTorch encode, same chunks", _in_process(lambda s: _rate(s["raw_encode"]))),
+        ("raw OpenVINO encode, same chunks",
+         _in_process(lambda s: _rate(s["raw_encode_openvino"]) if "raw_encode_openvino" in s else "—")),
+        ("raw ONNX Runtime encode, same chunks",
+         _in_process(lambda s: _rate(s["raw_encode_onnx"]) if "raw_encode_onnx" in s else "—")),
+        ("  ratio to raw PyTorch encode", _in_process(lambda s: f"{s['ratio_to_raw_encode']:.1%}")),
+        ("  full build ratio to raw PyTorch encode",
+         _in_process(lambda s: f"{s['full_build_ratio_to_raw_encode']:.1%}")),
     ]
     header = ["", "ours (knowledge build)"] + (["LlamaIndex IngestionPipeline"] if llama else [])
     table = [header] + [[label, cell(ours)] + ([cell(llama)] if llama else []) for label, cell in rows]
@@ -454,11 +525,15 @@ def render(figures: dict[str, Any]) -> str:
             f"; LlamaIndex: {_n(llama['in_process']['raw_encode']['chunks'])} chunks, "
             f"{_n(llama['in_process']['raw_encode']['tokens'])} word pieces, "
             f"{llama['in_process']['chunks_over_model_window']} over the model's 256-piece window"
-            if llama
-            else ""
+            if llama and "in_process" in llama
+            else f"; LlamaIndex: {_n(llama['whole_process']['full']['chunks'])} chunks" if llama else ""
         ),
         "   whole process cells: wall time · chunks embedded · rates (full build) · peak RSS",
     ]
+    if llama:
+        ratios = figures["ratio_to_llamaindex"]
+        lines.append("   ours / LlamaIndex, whole process: " + ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
+    lines.append(f"   our embedding stage / raw PyTorch encode: {figures['embedding_stage_over_raw_pytorch']:.2f}×")
     for i, row in enumerate(table):
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
@@ -472,6 +547,8 @@ def environment() -> dict[str, Any]:
     versions = {}
     for dist in (
         "torch",
+        "openvino",
+        "onnxruntime",
         "sentence-transformers",
         "transformers",
         "tokenizers",
@@ -485,12 +562,13 @@ def environment() -> dict[str, Any]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
-    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "versions": versions}
+    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "backend": embedding_backend(),
+            "versions": versions}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", choices=("sample", "handbook", "both"), default="both")
+    parser.add_argument("--corpus", choices=("sample", "python", "handbook", "all"), default="all")
     parser.add_argument(
         "--pages",
         type=int,
@@ -498,6 +576,8 @@ def main() -> int:
         help=f"handbook pages, spread over {' then '.join(HANDBOOK_LANGS)} (default {DEFAULT_PAGES})",
     )
     parser.add_argument("--skip-llamaindex", action="store_true", help="measure our pipeline only")
+    parser.add_argument("--llamaindex-in-process", action="store_true",
+                        help="also run LlamaIndex in process (its raw encode rate on its own chunks)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     with_llamaindex = not args.skip_llamaindex
@@ -516,19 +596,23 @@ def main() -> int:
         return loaded[0]
 
     corpora = []
-    if args.corpus in ("sample", "both"):
+    if args.corpus in ("sample", "all"):
         corpora.append(sample_corpus())
-    if args.corpus in ("handbook", "both"):
+    if args.corpus in ("python", "all"):
+        corpora.append(python_docs_corpus())
+    if args.corpus in ("handbook", "all"):
         corpora.append(handbook_corpus(args.pages))
     report: dict[str, Any] = {"load_average_before": os.getloadavg(), "corpora": {}}
     for corpus in corpora:
-        report["corpora"][corpus.name] = figures = bench_corpus(corpus, with_llamaindex, models)
+        report["corpora"][corpus.name] = figures = bench_corpus(corpus, with_llamaindex, args.llamaindex_in_process,
+                                                                models)
         print(render(figures) + "\n", flush=True)
     report["load_average_after"] = os.getloadavg()
     report["environment"] = environment()
     env = report["environment"]
     print(
-        f"{env['cpus']} CPUs, torch threads {env['torch_threads']}; load average before "
+        f"{env['cpus']} CPUs, torch threads {env['torch_threads']}, embedding backend {env['backend']}; "
+        f"load average before "
         f"{report['load_average_before'][0]:.2f}, after {report['load_average_after'][0]:.2f}; "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
     )

@@ -412,16 +412,14 @@ def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet
         ctx.embedder.load()  # before timing, so the rate is the encoder's
     bar = _progress_bar(len(missing)) if missing and ctx.settings.progress_bar else None
     encode_started = time.perf_counter()
-    if missing:
-
-        def progress(done: int, total: int) -> None:
-            elapsed = time.perf_counter() - encode_started
-            log(f"embedded {done}/{total} chunks ({_rate(done, elapsed)} chunks/s)")
-            if bar is not None:
-                bar.update(done - bar.n)
-
-        vectors = ctx.embedder.encode([texts[h] for h in missing], progress=progress)
-        ctx.embedding_cache.put_many(MODEL_NAME, dict(zip(missing, vectors, strict=True)))
+    done = 0
+    # Each slice is stored as soon as it is encoded: a run killed here re-embeds at most one slice.
+    for ids, vectors in ctx.embedder.encode_batches([texts[h] for h in missing]):
+        ctx.embedding_cache.put_many(MODEL_NAME, {missing[i]: v for i, v in zip(ids, vectors, strict=True)})
+        done += len(ids)
+        log(f"embedded {done}/{len(missing)} chunks ({_rate(done, time.perf_counter() - encode_started)} chunks/s)")
+        if bar is not None:
+            bar.update(len(ids))
     if bar is not None:
         bar.close()
     encode_seconds = time.perf_counter() - encode_started

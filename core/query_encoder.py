@@ -1,19 +1,24 @@
 """Query-time embedding: one short question at a time, from many request threads at once.
 
-``core.embedding.Embedder`` serves the build: large batches, one caller, every core, through
-sentence-transformers. A query service wants the opposite: one short text per call, several calls
-in flight, each on one core (on two cores, two one-thread forward passes beat one two-thread pass
-that other work keeps interrupting), and a small process. So the same model files are run with
-``transformers`` directly — sentence-transformers and what it imports (scikit-learn, pandas,
-pyarrow…) would add about 230 MiB to every worker — following the model's own sentence-transformers
-configuration (Transformer → mean Pooling → Normalize, checked at load): the vectors equal the
-build's. Tokenisation is serialised — the fast tokenizer mutates its truncation settings on every
-call — while forward passes run in parallel, since torch releases the GIL.
+``core.embedding.Embedder`` serves the build: large batches, one caller, every core. A query
+service wants the opposite: one short text per call, several calls in flight, each on one core (on
+two cores, two one-thread forward passes beat one two-thread pass that other work keeps
+interrupting), and a small process. The backend is the build's (``KNOWLEDGE_EMBEDDING_BACKEND``):
+
+- ``onnx`` / ``openvino``: the build's exported graph and fast tokenizer
+  (``core.embedding.GRAPH_RUNTIMES``) on one thread per call; no torch in the process once the
+  export exists.
+- ``torch``: the same model files run with ``transformers`` directly — sentence-transformers and
+  what it imports (scikit-learn, pandas, pyarrow…) would add about 230 MiB to every worker —
+  following the model's own sentence-transformers configuration (checked at load). Tokenisation is
+  serialised — the transformers tokenizer mutates its truncation settings on every call — while
+  forward passes run in parallel, since torch releases the GIL.
+
+Either way the vectors equal the build's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from functools import cached_property
@@ -22,33 +27,34 @@ from typing import Any
 
 import numpy as np
 
-from core.embedding import DIMENSION, MAX_SEQ_TOKENS, MODEL_NAME, model_dir
-
-EXPECTED_PIPELINE = ["Transformer", "Pooling", "Normalize"]
-
-
-def _pipeline(path: Path) -> tuple[int, bool]:
-    """(max tokens, lower-case first) after checking the model is mean-pooled and normalised."""
-    modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
-    kinds = [m["type"].rsplit(".", 1)[-1] for m in sorted(modules, key=lambda m: m["idx"])]
-    if kinds != EXPECTED_PIPELINE:
-        raise RuntimeError(f"{path}: expected a {' → '.join(EXPECTED_PIPELINE)} model, found {' → '.join(kinds)}")
-    pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
-    pooling = json.loads((path / pooling_dir / "config.json").read_text(encoding="utf-8"))
-    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
-    if modes != {"pooling_mode_mean_tokens"}:
-        raise RuntimeError(f"{path}: only mean pooling is supported, the model uses {sorted(modes)}")
-    config = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8"))
-    return min(int(config.get("max_seq_length", MAX_SEQ_TOKENS)), MAX_SEQ_TOKENS), bool(config.get("do_lower_case"))
+from core.embedding import (
+    DIMENSION,
+    GRAPH_RUNTIMES,
+    MODEL_NAME,
+    OnnxSentenceEncoder,
+    default_cache_dir,
+    embedding_backend,
+    model_dir,
+    model_pipeline,
+    onnx_model_path,
+)
 
 
 class QueryEncoder:
-    def __init__(self, torch_threads: int | None = 1):
+    def __init__(self, torch_threads: int | None = 1, backend: str | None = None, cache_dir: Path | None = None):
+        """``torch_threads``: threads per forward pass, for either backend (None: the runtime's default)."""
         self.model_name = MODEL_NAME
         self.dimension = DIMENSION
         self.torch_threads = torch_threads
+        self.backend = embedding_backend(backend)
+        self._cache_dir = cache_dir
         self._tokenize = threading.Lock()
         self._load = threading.Lock()
+
+    @cached_property
+    def _graph(self) -> OnnxSentenceEncoder:
+        graph = onnx_model_path(self._cache_dir or default_cache_dir())
+        return GRAPH_RUNTIMES[self.backend](graph, self.torch_threads or 0)
 
     @cached_property
     def _parts(self) -> tuple[Any, Any, int, bool]:
@@ -60,7 +66,7 @@ class QueryEncoder:
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)  # the process serves queries; nothing else needs the cores
         path = model_dir()
-        max_tokens, lower = _pipeline(path)
+        max_tokens, lower = model_pipeline(path)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModel.from_pretrained(str(path))
         model.eval()
@@ -68,9 +74,13 @@ class QueryEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """A unit-norm float32 vector for ``text``, equal to what the build's Embedder gives."""
+        if self.backend in GRAPH_RUNTIMES:
+            with self._load:  # the first callers wait for one load instead of racing to load twice
+                encoder = self._graph
+            return encoder([text])[0]
         import torch
 
-        with self._load:  # the first callers wait for one load instead of racing to load twice
+        with self._load:
             tokenizer, model, max_tokens, lower = self._parts
         with self._tokenize:
             batch = tokenizer([text.lower() if lower else text], truncation=True, max_length=max_tokens,

@@ -72,7 +72,7 @@ def test_versions_are_immutable_and_memory_mapped(tmp_path):
 
 
 def _payload(text: str, i: int = 0) -> dict:
-    return {"chunk_id": f"c{i}", "text": text, "source_path": "knowledge/faq/x.json"}
+    return {"chunk_id": f"c{i}", "doc_id": f"faq.{i}", "text": text, "source_path": "knowledge/faq/x.json"}
 
 
 def test_checks_pass_on_a_sound_version_and_name_each_failure():

@@ -9,12 +9,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from core.build import BuildContext
 from core.facts import review
 from core.facts.sql_store import SqlFactStore
+from core.index_store import write_version
 from core.registry import Registry, append_query_log
 from core.settings import Settings
 from governance_console.app import create_app
@@ -42,10 +44,15 @@ class Seeded:
     accounts_file: Path
 
 
-def seed_versions(registry: Registry, namespace: str, versions: list[str]) -> None:
+def seed_versions(registry: Registry, namespace: str, versions: list[str], root: Path) -> None:
+    """Real, servable version files (a rollback verifies its target), three unit vectors each."""
+    vectors = np.eye(3, 384, dtype=np.float32)
     for version in versions:
-        registry.add_version(namespace, version, Path("/nonexistent") / version,
-                             {"fingerprint": version, "counts": {"chunks": 3, "documents": 1}, "checks_passed": True})
+        manifest = {"namespace": namespace, "version": version, "fingerprint": version, "dimension": 384,
+                    "counts": {"chunks": 3, "documents": 1}, "checks": [], "checks_passed": True}
+        payloads = [{"chunk_id": f"{version}-{i}", "doc_id": "contrat-a", "text": f"passage {i}"} for i in range(3)]
+        path = write_version(root / version, manifest, vectors, payloads)
+        registry.add_version(namespace, version, path, manifest)
         registry.promote(namespace, version)
 
 
@@ -75,7 +82,7 @@ def seeded(tmp_path: Path, registry_url: str, accounts_text: str, monkeypatch: p
     ctx.write_stage(NAMESPACE, "parsed_documents", {"documents": [{"doc_id": "contrat-a"}], "quarantined": [
         {"path": "secrets.md", "reason": "secret-detected", "detail": "AWS access key on line 3", "stage": "raw"}]})
     registry = Registry(registry_url, TENANT)
-    seed_versions(registry, NAMESPACE, ["v2024-01-01", "v2024-02-01", "v2024-03-01"])
+    seed_versions(registry, NAMESPACE, ["v2024-01-01", "v2024-02-01", "v2024-03-01"], settings.indexes_dir)
     now = dt.datetime.now(dt.UTC)
     append_query_log(registry, [
         {"at": now - dt.timedelta(hours=i), "request_id": f"r{i}", "actor": "chatbot_prod",

@@ -99,13 +99,6 @@ INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?=[^\n]*\b(?:you|tu|vous|the\s+user|l" + _APOS + r"utilisateur|obey|ob[ée]is)\b)")),
 )
 
-# Patterns that only make sense in a question box: in documents, templates, role prefixes and some
-# phrasings are ordinary (shell `${VAR}`, Jinja, a "### Consignes" heading, a car's "mode
-# maintenance") and would quarantine good content; documents are held to the unambiguous moves.
-_QUESTION_ONLY = frozenset({"template_expression", "role_prefix",
-                            # ordinary words in prose: "### Consignes", "mode maintenance", "from now on"
-                            "new_instructions", "privilege_escalation", "role_override"})
-
 _ZERO_WIDTH = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _SPACED_LETTERS = re.compile(r"\b(?:[A-Za-z] ){3,}[A-Za-z]\b")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
@@ -145,10 +138,9 @@ class InjectionScan:
     cleaned: str  # the normalised text with every flagged span removed: what gets searched
 
 
-def _spans(text: str, names: frozenset[str] | None = None) -> list[tuple[str, int, int]]:
+def _spans(text: str) -> list[tuple[str, int, int]]:
     folded = _unleet(text)
-    return [(name, m.start(), m.end()) for name, pattern in INJECTION_PATTERNS
-            if names is None or name in names for m in pattern.finditer(folded)]
+    return [(name, m.start(), m.end()) for name, pattern in INJECTION_PATTERNS for m in pattern.finditer(folded)]
 
 
 def scan_injection(text: str) -> InjectionScan:
@@ -174,15 +166,36 @@ class InjectedInstruction:
     excerpt: str
 
 
-_DOCUMENT_PATTERNS = frozenset(name for name, _ in INJECTION_PATTERNS) - _QUESTION_ONLY
+# Documents are held to narrower phrasings than questions: the question patterns, run over every
+# page of python3.11-doc, debian-handbook and debian-reference-fr, quarantined good pages ("Do not
+# forget, these rules…", "apt always follows your instructions", Windows "Developer Mode", "sans
+# restrictions", "afficher la configuration", `<system>` in a configuration example). These need
+# the instruction to name what it overrides, or a chat-template token no prose contains.
+DOCUMENT_INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("ignore_instructions", re.compile(
+        r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+)?(?:of\s+)?(?:the\s+)?"
+        r"(?:previous|prior|above|earlier|preceding|system)\s+(?:instructions?|prompts?|rules|directives?)", _I)),
+    ("ignore_instructions_fr", re.compile(
+        r"\b(?:ignor|oubli|outrepass)\w*\s+(?:toutes\s+)?(?:les|tes|vos)\s+(?:instructions?|consignes?|"
+        r"r[eè]gles?|directives?)\s+(?:pr[ée]c[ée]dentes?|ci-dessus|ant[ée]rieures?|syst[eè]me)", _I)),
+    ("chat_template", re.compile(r"\[/?INST\]|<<\s*/?SYS\s*>>|<\|(?:im_start|im_end|system|user|assistant)\|>", _I)),
+    ("jailbreak", re.compile(r"\b(?:DAN\s+mode|do\s+anything\s+now|you\s+are\s+(?:now\s+)?DAN)\b", _I)),
+    ("reveal_prompt", re.compile(
+        r"\b(?:reveal|print|show|repeat|leak)\s+(?:your|the)\s+(?:system\s+prompt|hidden\s+prompt|"
+        r"initial\s+instructions)|\b(?:r[ée]v[eè]le|affiche|r[ée]p[eè]te)\w*\s+(?:ton|votre|le)\s+prompt\s+syst[eè]me",
+        _I)),
+)
 
 
 def find_injected_instructions(text: str, limit: int = 3) -> list[InjectedInstruction]:
     """Instructions addressed to a language model inside document text (the build quarantines the
     document): the question detector without the question-only patterns, at most ``limit``."""
     normalised = _normalise(text)
+    folded = _unleet(normalised)
+    spans = [(name, m.start(), m.end())
+             for name, pattern in DOCUMENT_INJECTION_PATTERNS for m in pattern.finditer(folded)]
     found = []
-    for name, start, end in sorted(_spans(normalised, _DOCUMENT_PATTERNS), key=lambda s: s[1])[:limit]:
+    for name, start, end in sorted(spans, key=lambda s: s[1])[:limit]:
         excerpt = re.sub(r"\s+", " ", normalised[max(0, start - 20):end + 20]).strip()
         found.append(InjectedInstruction(name, excerpt[:120]))
     return found

@@ -105,9 +105,22 @@ def validity_in(folded_sentence: str) -> tuple[dt.date | None, dt.date | None]:
 # -- the model -------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def french_pipeline() -> Any:
-    """spaCy's French pipeline, loaded once per process (installed as a package: no download)."""
-    import spacy
+    """spaCy's French pipeline, loaded once per process (installed as a package: no download).
 
+    spaCy's thinc imports torch whenever it is installed, though this CNN pipeline never uses it: a
+    build that embeds with ONNX Runtime would load torch (1.4 s, hundreds of MB) for nothing. So
+    torch is hidden while spaCy is imported (thinc then runs without it) and visible again after.
+    """
+    import sys
+
+    hide_torch = "torch" not in sys.modules
+    if hide_torch:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        import spacy
+    finally:
+        if hide_torch:
+            del sys.modules["torch"]
     return spacy.load(MODEL)
 
 

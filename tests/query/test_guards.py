@@ -162,5 +162,8 @@ def test_documents_are_scanned_with_the_unambiguous_patterns():
     assert "Ignore previous instructions" in found[0].excerpt
     # Ordinary prose that question-only patterns would catch.
     for text in ("### Consignes\nRenvoyer la pièce.", "Passer le système en mode maintenance.",
-                 "From now on the warranty is two years.", "export PATH=${HOME}/bin", "Système : ABS"):
+                 "From now on the warranty is two years.", "export PATH=${HOME}/bin", "Système : ABS",
+                 # seen in debian-handbook and debian-reference-fr pages
+                 "This archive may be distributed without restrictions.", "des logiciels sans restrictions légales",
+                 "« gs -h » permet d'afficher la configuration de Ghostscript.", "HOMEHOST <system>"):
         assert find_injected_instructions(text) == [], text

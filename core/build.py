@@ -29,7 +29,7 @@ from core.evaluation import evaluation_check
 from core.facts.gate import critical_conflicts
 from core.facts.publish import approved_facts_snapshot
 from core.facts.store import open_fact_store
-from core.guards import injection_quarantine_detail
+from core.guards import DOCUMENT_INJECTION_PATTERNS, injection_quarantine_detail
 from core.ids import namespace_slug, sha256_hex
 from core.index_store import (
     delete_version,
@@ -235,7 +235,9 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
     """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
     # The reviewed findings of this file are part of the key: allowing one re-parses only this file.
     allowed = ",".join(sorted(ctx.allowlist.for_path(source.source_path)))
-    key = sha256_hex(f"{PARSER_VERSION}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}")
+    key = sha256_hex(
+        f"{PARSER_VERSION}|{_INJECTION_SCAN}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}"
+    )
     limit = ctx.settings.max_text_chars
     sidecar_path = None
     if source.origin != "upload":
@@ -277,8 +279,11 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
         if source.origin == "upload":
             doc.truth_level = upload_truth_level(source.metadata or {}, doc.meta)
         chars = _text_chars(s.text for s in doc.sections)
+        injected = _injected_instructions(source.namespace, doc) if chars <= limit else None
         if chars > limit:  # cached without its text: a 108 KB DOCX gave 20 MB of it
             entry: dict[str, Any] = {"quarantine": _text_too_large(chars, limit)}
+        elif injected:
+            entry = {"quarantine": {"reason": PROMPT_INJECTION, "detail": injected}}
         else:
             origin = {"origin": source.origin, **(source.metadata or {})}
             entry = {"document": {**doc.to_dict(), "commit": source.commit, "source": origin}}
@@ -300,14 +305,19 @@ def _text_too_large(chars: int, limit: int) -> dict[str, Any]:
     return {"reason": TEXT_TOO_LARGE, "detail": detail, "chars": chars}
 
 
-def _injected_instructions(namespace: str, doc: dict[str, Any]) -> str | None:
+# The injection scan's verdict is cached with the parse (an unchanged document is not scanned again
+# on every build); a change to the document patterns changes this and so the parse cache key.
+_INJECTION_SCAN = sha256_hex("|".join(p.pattern for _, p in DOCUMENT_INJECTION_PATTERNS))[:12]
+
+
+def _injected_instructions(namespace: str, doc: ParsedDocument) -> str | None:
     """Why a document that addresses the model is quarantined rather than flagged: its passages
     go verbatim into the callers' prompts, so a flag every consumer must honour protects nobody
     who forgets it. The code namespace is exempt: it is the project's reviewed source, where the
     guards' own patterns and test vectors are content, and only internal agents read it."""
     if namespace == CODE_NAMESPACE:
         return None
-    return injection_quarantine_detail("\n\n".join([doc["title"], *(s["text"] for s in doc["sections"])]))
+    return injection_quarantine_detail("\n\n".join([doc.title, *(s.text for s in doc.sections)]))
 
 
 def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
@@ -328,11 +338,6 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> di
             )
             log(f"quarantined {source.source_path}: {problem['reason']}: {problem['detail']}")
         elif doc:
-            injected = _injected_instructions(namespace, doc)
-            if injected:
-                quarantined.append(QuarantinedFile(source.source_path, PROMPT_INJECTION, injected, "parse").to_dict())
-                log(f"quarantined {source.source_path}: {PROMPT_INJECTION}: {injected}")
-                continue
             if doc["doc_id"] in seen_ids:
                 detail = f"id '{doc['doc_id']}' is already used by {seen_ids[doc['doc_id']]}"
                 quarantined.append(QuarantinedFile(source.source_path, DUPLICATE_DOC_ID, detail, "parse").to_dict())

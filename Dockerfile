@@ -4,13 +4,11 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
-COPY core core
+COPY knowledge_plane knowledge_plane
 COPY assets assets
 COPY resources resources
 COPY sensors sensors
 COPY jobs jobs
-COPY query_service query_service
-COPY cli cli
 COPY deploy deploy
 COPY definitions.py workspace.yaml dagster.yaml .ragignore ./
 COPY knowledge knowledge

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.metadata import md_table, preview
 from assets.partitions import namespaces, single_run
-from core import build
+from knowledge_plane.build import stages as build
 from resources import KnowledgeBase
 
 

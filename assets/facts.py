@@ -4,8 +4,8 @@ import dagster as dg
 
 from assets.metadata import md_table
 from assets.partitions import namespaces, single_run
-from core.facts.pipeline import extract_namespace_facts
-from core.facts.store import fact_store_kind, open_fact_store
+from knowledge_plane.build.facts import extract_namespace_facts
+from knowledge_plane.facts.store import fact_store_kind, open_fact_store
 from resources import KnowledgeBase
 
 

@@ -10,9 +10,9 @@ import dagster as dg
 
 from assets.metadata import md_table
 from assets.partitions import namespaces, single_run
-from core import build
-from core.checks import CHECK_NAMES
-from core.evaluation import evaluation_metadata
+from knowledge_plane.build import stages as build
+from knowledge_plane.build.checks import CHECK_NAMES
+from knowledge_plane.build.evaluation import evaluation_metadata
 from resources import KnowledgeBase
 
 _CHECK_DESCRIPTIONS = {

@@ -7,8 +7,8 @@ which is what lets the embedding stage batch chunks across namespaces.
 
 import dagster as dg
 
-from core.settings import Settings
-from core.sources import discover_namespaces
+from knowledge_plane.build.sources import discover_namespaces
+from knowledge_plane.settings import Settings
 
 namespaces = dg.StaticPartitionsDefinition(discover_namespaces(Settings.from_env()))
 single_run = dg.BackfillPolicy.single_run()

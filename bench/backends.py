@@ -1,15 +1,15 @@
 """Vector-backend benchmark (issue 6, item 5): prints figures, never a test.
 
-For each backend available here it measures, through the core/vector_backends adapters:
+For each backend available here it measures, through the knowledge_plane/vector_backends adapters:
 
 - publication throughput: points/s for one index version of ``--points`` synthetic chunks
   (random unit 384-d vectors, synthetic French text, BM25 sparse vectors computed by the adapter);
 - alias switch time: ``--switches`` atomic switches between two published versions;
 - query latency p50/p95: ``--queries`` hybrid searches through the alias (dense + BM25, tenant and
   pack filters, top 10);
-- the query service's read path p50/p95: the same questions through core.backend_index (the store's
+- the query service's read path p50/p95: the same questions through knowledge_plane.serving.backend_index (the store's
   search for 50 candidates with their vectors, then the gate's cosine + coverage from the version
-  record) and core.retrieval's gate — what a request spends in "search" with this backend.
+  record) and knowledge_plane.serving.retrieval's gate — what a request spends in "search" with this backend.
 
 Backends: qdrant-client's local mode always (on tmpfs, plus a smaller publish on disk to show what
 per-point SQLite commits cost there); a Qdrant server when QDRANT_URL is set; Weaviate when
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from core.vector_backends import VectorBackend
+from knowledge_plane.storage.vector_backends import VectorBackend
 
 NAMESPACE = "knowledge:bench"
 DIM = 384
@@ -131,8 +131,8 @@ def measure(backend: VectorBackend, points: int, queries: int, switches: int) ->
 
 
 def service_path(backend: VectorBackend, query_vectors: np.ndarray, rng: np.random.Generator) -> list[float]:
-    from core.backend_index import BackendIndex
-    from core.retrieval import Filters, RetrievalConfig, search
+    from knowledge_plane.serving.backend_index import BackendIndex
+    from knowledge_plane.serving.retrieval import Filters, RetrievalConfig, search
 
     info = backend.read_version_info(NAMESPACE, "va")
     assert info is not None, "the published version has no record"
@@ -158,7 +158,7 @@ def publish_only(backend: VectorBackend, points: int) -> dict[str, Any]:
 
 @contextmanager
 def qdrant_local(base: str | None) -> Iterator[VectorBackend]:
-    from core.vector_backends.qdrant import QdrantBackend
+    from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
 
     path = tempfile.mkdtemp(prefix="bench-qdrant-", dir=base)
     backend = QdrantBackend.connect(path=path, tenant_id="bench", read_only=False)
@@ -213,7 +213,7 @@ def main() -> int:
         results["qdrant-local (disk), publish only"] = publish_only(backend, args.disk_points)
 
     if os.environ.get("QDRANT_URL"):
-        from core.vector_backends.qdrant import QdrantBackend
+        from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
 
         def open_qdrant(tenant: str) -> VectorBackend:
             return QdrantBackend.connect(url=os.environ["QDRANT_URL"], api_key=os.environ.get("QDRANT_API_KEY"),
@@ -224,7 +224,7 @@ def main() -> int:
     else:
         log("QDRANT_URL is not set: no Qdrant server figures")
     if os.environ.get("WEAVIATE_URL"):
-        from core.vector_backends.weaviate import WeaviateBackend
+        from knowledge_plane.storage.vector_backends.weaviate import WeaviateBackend
 
         def open_weaviate(tenant: str) -> VectorBackend:
             return WeaviateBackend.connect(url=os.environ["WEAVIATE_URL"], api_key=os.environ.get("WEAVIATE_API_KEY"),

@@ -37,9 +37,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core import build
-from core.chunking import token_counter
-from core.embedding import (
+from knowledge_plane.build import stages as build
+from knowledge_plane.build.chunking import token_counter
+from knowledge_plane.build.facts import extract_namespace_facts
+from knowledge_plane.build.secrets import find_secrets
+from knowledge_plane.domain.ids import namespace_slug
+from knowledge_plane.facts.store import open_fact_store
+from knowledge_plane.serving.embedding import (
     MAX_SEQ_TOKENS,
     Embedder,
     embedding_backend,
@@ -47,11 +51,7 @@ from core.embedding import (
     load_sentence_transformer,
     onnx_model_path,
 )
-from core.facts.pipeline import extract_namespace_facts
-from core.facts.store import open_fact_store
-from core.ids import namespace_slug
-from core.secrets import find_secrets
-from core.settings import PROJECT_ROOT, Settings
+from knowledge_plane.settings import PROJECT_ROOT, Settings
 
 BENCH = Path(__file__).resolve().parent
 HANDBOOK = Path("/usr/share/doc/debian-handbook/html")

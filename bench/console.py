@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from core.facts.model import Fact, fact_uuid  # noqa: E402
-from core.facts.sql_store import SqlFactStore  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from governance_console.app import create_app  # noqa: E402
-from governance_console.auth import hash_password  # noqa: E402
-from governance_console.config import ConsoleSettings  # noqa: E402
+from knowledge_plane.console.app import create_app  # noqa: E402
+from knowledge_plane.console.auth import hash_password  # noqa: E402
+from knowledge_plane.console.config import ConsoleSettings  # noqa: E402
+from knowledge_plane.facts.model import Fact, fact_uuid  # noqa: E402
+from knowledge_plane.facts.sql_store import SqlFactStore  # noqa: E402
+from knowledge_plane.settings import Settings  # noqa: E402
 
 TENANT = "bench"
 TYPES = ["SERVICE_LEVEL", "DURATION", "COST", "TEXT", "QUANTITY", "DATA_RETENTION"]

@@ -34,25 +34,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # name → statements timed in a fresh interpreter (the cache dir of ONNX export steps is argv[1]).
 STARTUP = {
     "python -c pass": "pass",
-    "import core.build (the stages)": "import core.build",
+    "import knowledge_plane.build.stages (the stages)": "import knowledge_plane.build.stages",
     "import definitions (Dagster code location)": "import definitions",
     "import torch": "import torch",
     "import sentence_transformers": "import sentence_transformers",
     "import openvino": "import openvino",
     "import onnxruntime": "import onnxruntime",
     "import docling.document_converter": "import docling.document_converter",
-    "load model: PyTorch (sentence-transformers)": "from core.embedding import Embedder; "
+    "load model: PyTorch (sentence-transformers)": "from knowledge_plane.serving.embedding import Embedder; "
                                                    "Embedder(backend='torch').load()",
-    "export ONNX graph (once per weights hash)": "from core.embedding import onnx_model_path; onnx_model_path(CACHE)",
-    "load model: ONNX Runtime (export present)": "from core.embedding import Embedder; Embedder(backend='onnx', "
+    "export ONNX graph (once per weights hash)": (
+        "from knowledge_plane.serving.embedding import onnx_model_path; onnx_model_path(CACHE)"),
+    "load model: ONNX Runtime (export present)": "from knowledge_plane.serving.embedding import Embedder; "
+    "Embedder(backend='onnx', "
                                                  "cache_dir=CACHE).load()",
-    "load model: OpenVINO (export present)": "from core.embedding import Embedder; Embedder(backend='openvino', "
+    "load model: OpenVINO (export present)": "from knowledge_plane.serving.embedding import Embedder; "
+    "Embedder(backend='openvino', "
                                              "cache_dir=CACHE).load()",
-    "first query vector: OpenVINO": "from core.query_encoder import QueryEncoder; "
+    "first query vector: OpenVINO": "from knowledge_plane.serving.query_encoder import QueryEncoder; "
                                     "QueryEncoder(backend='openvino', cache_dir=CACHE).encode_query('bonjour')",
-    "first query vector: ONNX Runtime": "from core.query_encoder import QueryEncoder; "
+    "first query vector: ONNX Runtime": "from knowledge_plane.serving.query_encoder import QueryEncoder; "
                                         "QueryEncoder(backend='onnx', cache_dir=CACHE).encode_query('bonjour')",
-    "first query vector: PyTorch": "from core.query_encoder import QueryEncoder; "
+    "first query vector: PyTorch": "from knowledge_plane.serving.query_encoder import QueryEncoder; "
                                    "QueryEncoder(backend='torch').encode_query('bonjour')",
 }
 TIMED = """
@@ -71,7 +74,8 @@ def startup(repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="kp-bench-embedding-") as tmp:
         shared = Path(tmp) / "shared"
         # Every line but the export's finds the export in place, as on a machine that made it once.
-        subprocess.run([sys.executable, "-c", TIMED, str(shared), "from core.embedding import onnx_model_path; "
+        subprocess.run([sys.executable, "-c", TIMED, str(shared),
+                        "from knowledge_plane.serving.embedding import onnx_model_path; "
                         "onnx_model_path(CACHE)"], env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
         for name, code in STARTUP.items():
             if "openvino" in code.lower() and importlib.util.find_spec("openvino") is None:
@@ -89,8 +93,8 @@ def startup(repeat: int) -> dict[str, float]:
 
 
 def query_latency(questions: list[str], repeat: int) -> dict[str, dict[str, float]]:
-    from core.embedding import installed_graph_runtimes
-    from core.query_encoder import QueryEncoder
+    from knowledge_plane.serving.embedding import installed_graph_runtimes
+    from knowledge_plane.serving.query_encoder import QueryEncoder
 
     figures = {}
     for backend in [*installed_graph_runtimes(), "torch"]:
@@ -111,8 +115,8 @@ def query_latency(questions: list[str], repeat: int) -> dict[str, dict[str, floa
 
 def sample_chunks(limit: int) -> list[str]:
     """Distinct chunk texts of the sample corpus, through the build's own stages."""
-    from core.build import BuildContext, document_chunks, parsed_documents, raw_documents
-    from core.settings import Settings
+    from knowledge_plane.build.stages import BuildContext, document_chunks, parsed_documents, raw_documents
+    from knowledge_plane.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="kp-bench-chunks-") as tmp:
         settings = Settings(data_dir=Path(tmp), registry_url=f"sqlite:///{tmp}/registry.db",
@@ -136,7 +140,7 @@ def timed_encode(encode, texts: list[str]) -> tuple[np.ndarray, float]:
 
 def encode_rates(texts: list[str]) -> dict[str, dict[str, float]]:
     """Each backend in turn, twice, alternating, so a change of load weighs on all of them."""
-    from core.embedding import Embedder, installed_graph_runtimes
+    from knowledge_plane.serving.embedding import Embedder, installed_graph_runtimes
 
     embedders = {name: Embedder(backend=name) for name in ["torch", *installed_graph_runtimes()]}
     rates: dict[str, list[float]] = {name: [] for name in embedders}
@@ -158,7 +162,7 @@ def encode_rates(texts: list[str]) -> dict[str, dict[str, float]]:
 def int8(texts: list[str], fp32_rate: float) -> dict[str, dict[str, float]]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from core.embedding import Embedder, OnnxSentenceEncoder, default_cache_dir, onnx_model_path
+    from knowledge_plane.serving.embedding import Embedder, OnnxSentenceEncoder, default_cache_dir, onnx_model_path
 
     fp32 = Embedder(backend="onnx")
     reference = fp32.encode(texts)
@@ -186,7 +190,7 @@ def main() -> int:
     parser.add_argument("--int8", action="store_true", help="also measure dynamic int8 quantization")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    from core.calibration import load_questions
+    from knowledge_plane.serving.calibration import load_questions
 
     report: dict[str, object] = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count()}
     print(f"== start-up, fresh interpreter each, median of {args.repeat}")

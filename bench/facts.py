@@ -39,10 +39,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.facts import review  # noqa: E402
-from core.facts.model import APPROVED, Fact, fact_uuid  # noqa: E402
-from core.facts.queries import facts_at  # noqa: E402
-from core.facts.store import FactStore  # noqa: E402
+from knowledge_plane.facts import review  # noqa: E402
+from knowledge_plane.facts.model import APPROVED, Fact, fact_uuid  # noqa: E402
+from knowledge_plane.facts.queries import facts_at  # noqa: E402
+from knowledge_plane.facts.store import FactStore  # noqa: E402
 
 TENANT = "bench"
 NAMESPACE = "knowledge:bench"
@@ -142,7 +142,7 @@ def run_one(store: FactStore, size: int, queries: int, seed: int = 7) -> dict[st
 @contextlib.contextmanager
 def open_store(backend: str, postgres_url: str | None) -> Iterator[FactStore]:
     if backend == "sqlite":
-        from core.facts.sql_store import SqlFactStore
+        from knowledge_plane.facts.sql_store import SqlFactStore
 
         with tempfile.TemporaryDirectory(prefix="bench-facts-") as tmp:
             store = SqlFactStore(f"sqlite:///{tmp}/facts.db")
@@ -151,7 +151,7 @@ def open_store(backend: str, postgres_url: str | None) -> Iterator[FactStore]:
             finally:
                 store.close()
     elif backend == "postgres":
-        from core.facts.sql_store import SqlFactStore
+        from knowledge_plane.facts.sql_store import SqlFactStore
         from tests.facts.servers import postgres_server
 
         with (contextlib.nullcontext(postgres_url) if postgres_url else postgres_server()) as url:
@@ -163,7 +163,7 @@ def open_store(backend: str, postgres_url: str | None) -> Iterator[FactStore]:
             finally:
                 store.close()
     elif backend == "bolt":
-        from core.facts.neo4j_store import Neo4jFactStore
+        from knowledge_plane.facts.neo4j_store import Neo4jFactStore
         from tests.facts.servers import bolt_server
 
         with bolt_server() as uri:

@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.facts.evaluation import load, score_pairs, score_sentences  # noqa: E402
-from core.facts.extract import DocumentContext, extract_documents  # noqa: E402
-from core.facts.nlp import french_pipeline  # noqa: E402
-from core.parsing import QuarantineError, parse_document  # noqa: E402
+from knowledge_plane.build.parsing import QuarantineError, parse_document  # noqa: E402
+from knowledge_plane.facts.evaluation import load, score_pairs, score_sentences  # noqa: E402
+from knowledge_plane.facts.extract import DocumentContext, extract_documents  # noqa: E402
+from knowledge_plane.facts.nlp import french_pipeline  # noqa: E402
 
 CORPORA = {
     "debian-reference-fr": ("/usr/share/debian-reference", "*.fr.html"),

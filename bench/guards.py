@@ -1,4 +1,4 @@
-"""Guard benchmark (issue 11): precision and recall of core.guards on a labelled question set.
+"""Guard benchmark (issue 11): precision and recall of knowledge_plane.serving.guards on a labelled question set.
 
 The set, ``tests/query/data/guards_labelled.jsonl``, holds French and English questions labelled
 ``personal_data`` (→ the service redirects, nothing searched) and ``injection`` (→ flagged and
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.guards import find_personal_data, scan_injection  # noqa: E402
+from knowledge_plane.serving.guards import find_personal_data, scan_injection  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "query" / "data" / "guards_labelled.jsonl"
 TASKS = {

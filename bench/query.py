@@ -38,11 +38,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from core.calibration import CALIBRATION_DIR, evaluate, load_questions
-from core.embedding import DIMENSION, MODEL_NAME
-from core.index_store import version_dir, write_version
-from core.registry import Registry
-from core.retrieval import write_search_index
+from knowledge_plane.serving.calibration import CALIBRATION_DIR, evaluate, load_questions
+from knowledge_plane.serving.embedding import DIMENSION, MODEL_NAME
+from knowledge_plane.serving.retrieval import write_search_index
+from knowledge_plane.storage.index_store import version_dir, write_version
+from knowledge_plane.storage.registry import Registry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,7 @@ def synthetic_version(registry: Registry, data_dir: Path, size: int, tag: str, s
 
 # -- the service under test ---------------------------------------------------------------------
 class Server:
-    """``uvicorn query_service.main:app`` in a subprocess, configured for the benchmark."""
+    """``uvicorn knowledge_plane.service.main:app`` in a subprocess, configured for the benchmark."""
 
     def __init__(self, data_dir: Path):
         with socket.socket() as s:
@@ -109,7 +109,7 @@ class Server:
         env.pop("KNOWLEDGE_REGISTRY_URL", None)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "query_service.main:app", "--host", "127.0.0.1", "--port",
+            [sys.executable, "-m", "uvicorn", "knowledge_plane.service.main:app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "warning"], cwd=PROJECT_ROOT, env=env)
 
     def wait_serving(self, timeout: float = 600) -> float:
@@ -269,9 +269,9 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
     """A data dir holding a build of the sample corpus: the given one, else a fresh build."""
     if requested:
         return Path(requested)
-    from core.build import BuildContext, build_in_process
-    from core.settings import Settings
-    from core.sources import discover_namespaces
+    from knowledge_plane.build.sources import discover_namespaces
+    from knowledge_plane.build.stages import BuildContext, build_in_process
+    from knowledge_plane.settings import Settings
 
     data = workdir / "corpus"
     settings = Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}")
@@ -283,9 +283,9 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
 
 def qdrant_mirror(registry: Registry, workdir: Path):
     """The build's aliased versions published to a Qdrant local-mode store, aliases switched."""
-    from core.index_store import read_facts, read_version
-    from core.snapshot import current_aliases
-    from core.vector_backends.qdrant import QdrantBackend
+    from knowledge_plane.serving.snapshot import current_aliases
+    from knowledge_plane.storage.index_store import read_facts, read_version
+    from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
 
     backend = QdrantBackend.connect(path=str(workdir / "qdrant"), tenant_id="default", read_only=False)
     for namespace, version in current_aliases(registry).items():
@@ -297,7 +297,7 @@ def qdrant_mirror(registry: Registry, workdir: Path):
 
 
 def calibrate(data: Path, backend_name: str = "local", workdir: Path | None = None) -> None:
-    from core.snapshot import load_snapshot
+    from knowledge_plane.serving.snapshot import load_snapshot
 
     registry = Registry(f"sqlite:///{data / 'registry.db'}", "default")
     backend = qdrant_mirror(registry, workdir or data) if backend_name == "qdrant" else None
@@ -312,9 +312,9 @@ def calibrate(data: Path, backend_name: str = "local", workdir: Path | None = No
 
 
 def report_calibration(snapshot, backend_name: str, data: Path) -> None:
-    from core.query_encoder import QueryEncoder
-    from core.query_engine import QueryEngine
-    from core.retrieval import RetrievalConfig
+    from knowledge_plane.serving.query_encoder import QueryEncoder
+    from knowledge_plane.serving.query_engine import QueryEngine
+    from knowledge_plane.serving.retrieval import RetrievalConfig
 
     config = RetrievalConfig()
     engine = QueryEngine(QueryEncoder(), config, "default")

@@ -5,7 +5,7 @@ Python's library reference (``python3.11-doc``), the Debian Administrator's Hand
 namespace next to the sample corpus; ``knowledge build --json`` runs in its own process, twice.
 Prints per namespace: promoted or held back (and why), documents, chunks, quarantined pages with
 their reason, facts and facts that look like code or a placeholder; the whole-process times of
-the full build and of the no-op rebuild. ``tests/test_real_corpora.py`` does the same on a subset.
+the full build and of the no-op rebuild. ``tests/build/test_real_corpora.py`` does the same on a subset.
 
     apt-get install -y python3.11-doc debian-handbook debian-reference-fr
     .venv/bin/python bench/real_corpora.py                 # whole packages: about an hour on 2 cores
@@ -36,7 +36,7 @@ CODE_OR_PLACEHOLDER = re.compile(r"[{}`]|\$[A-Za-z_{(]|\w\s*==?\s*\S|https?://|\
 
 def knowledge(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=PROJECT_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "knowledge_plane.cli.main", *args], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True)
     return result, time.perf_counter() - started
 

@@ -1,6 +1,6 @@
 """Retrieval figures of the versions @latest serves, on each namespace's golden set.
 
-The same measurement as the build's ``evaluation`` check (core.evaluation.score_index: the query
+The same measurement as the build's ``evaluation`` check (knowledge_plane.build.evaluation.score_index: the query
 service's engine, gate and thresholds), over what is published in a data dir, so a retrieval
 change can be compared before and after without building twice:
 
@@ -22,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.build import BuildContext  # noqa: E402
-from core.evaluation import (  # noqa: E402
+from knowledge_plane.build.evaluation import (  # noqa: E402
     FIGURES,
     CachedQuestions,
     golden_path,
@@ -31,12 +30,13 @@ from core.evaluation import (  # noqa: E402
     score_index,
     service_retrieval_config,
 )
-from core.index_store import read_version  # noqa: E402
-from core.query_engine import QueryEngine  # noqa: E402
-from core.registry import LATEST  # noqa: E402
-from core.retrieval import LoadedIndex  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.sources import discover_namespaces  # noqa: E402
+from knowledge_plane.build.sources import discover_namespaces  # noqa: E402
+from knowledge_plane.build.stages import BuildContext  # noqa: E402
+from knowledge_plane.serving.query_engine import QueryEngine  # noqa: E402
+from knowledge_plane.serving.retrieval import LoadedIndex  # noqa: E402
+from knowledge_plane.settings import Settings  # noqa: E402
+from knowledge_plane.storage.index_store import read_version  # noqa: E402
+from knowledge_plane.storage.registry import LATEST  # noqa: E402
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Screening real documentation nobody here wrote: what it quarantines, and how fast it scans.
 
 Each page goes through the build's own parser (``parse_document``, Docling for HTML), which screens
-it (``core.screening``) for secrets and, in a ``knowledge:*`` namespace, personal data. Prints, per
+it (``knowledge_plane.build.screening``) for secrets and, in a ``knowledge:*`` namespace, personal data. Prints, per
 package, the quarantined pages with their reason, and the screening time alone in seconds per MB
 of page (HTML) and per MB of extracted text.
 
@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import core.parsing
-from core.ids import sha256_hex
-from core.quarantine import QuarantineError
+import knowledge_plane.build.parsing
+from knowledge_plane.domain.ids import sha256_hex
+from knowledge_plane.domain.quarantine import QuarantineError
 
 PACKAGES = {  # smallest first, so a long run has figures early
     "debref": ("/usr/share/debian-reference", "*.fr.html"),
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=[], help="these page names only (e.g. a re-check)")
     args = parser.parse_args()
     screened = {"seconds": 0.0, "text_bytes": 0}
-    original = core.parsing.screen_document
+    original = knowledge_plane.build.parsing.screen_document
 
     def timed(doc, **kwargs):  # the screening step alone, as the build calls it
         started = time.perf_counter()
@@ -45,7 +45,7 @@ def main() -> None:
             screened["seconds"] += time.perf_counter() - started
             screened["text_bytes"] += len(doc.text.encode("utf-8"))
 
-    core.parsing.screen_document = timed
+    knowledge_plane.build.parsing.screen_document = timed
     report = {}
     for name, (folder, pattern) in PACKAGES.items():
         pages = [p for p in sorted(Path(folder).glob(pattern)) if not args.only or p.name in args.only]
@@ -60,7 +60,7 @@ def main() -> None:
             data = page.read_bytes()
             page_bytes += len(data)
             try:
-                core.parsing.parse_document(
+                knowledge_plane.build.parsing.parse_document(
                     data,
                     namespace=f"knowledge:{name}",
                     source_path=f"{name}/{page.name}",

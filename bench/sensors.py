@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dagster as dg  # noqa: E402
 
-from core.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, s3_client  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from knowledge_plane.settings import Settings  # noqa: E402
+from knowledge_plane.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, s3_client  # noqa: E402
 from resources import build_resources  # noqa: E402
 from sensors.uploads import upload_sensor  # noqa: E402
 from tests.s3 import fresh_bucket_name, s3_endpoint  # noqa: E402

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.object_store import LocalObjectStore  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from knowledge_plane.settings import Settings  # noqa: E402
+from knowledge_plane.storage.object_store import LocalObjectStore  # noqa: E402
 
 KEY = "bench-support-key-000000000001"
 # Several sections on the same topic: an answer needs three passages above the threshold.

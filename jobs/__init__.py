@@ -4,9 +4,9 @@ import dagster as dg
 
 from assets.metadata import md_table
 from assets.partitions import namespaces
-from core import build
-from core.drift import drift_check
-from core.triggers import TRIGGER_TAG, range_tags
+from knowledge_plane.build import stages as build
+from knowledge_plane.build.triggers import TRIGGER_TAG, range_tags
+from knowledge_plane.facts.drift_check import drift_check
 from resources import KnowledgeBase
 
 BUILD_JOB = "build_knowledge"

@@ -1,4 +1,4 @@
-"""Dagster resources: thin, typed wrappers over core/ that the assets receive by name."""
+"""Dagster resources: thin, typed wrappers over knowledge_plane/ that the assets receive by name."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from core.build import BuildContext
-from core.embedding import Embedder
-from core.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
-from core.settings import Settings
+from knowledge_plane.build.stages import BuildContext
+from knowledge_plane.serving.embedding import Embedder
+from knowledge_plane.settings import Settings
+from knowledge_plane.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
 
 
 @lru_cache(maxsize=4)

@@ -6,8 +6,15 @@ import dagster as dg
 from pydantic import Field
 
 from assets.partitions import namespaces
-from core.triggers import COMMIT_TAG, TRIGGER_TAG, NotWatchable, contiguous_ranges, git_change, range_tags
 from jobs import build_knowledge
+from knowledge_plane.build.triggers import (
+    COMMIT_TAG,
+    TRIGGER_TAG,
+    NotWatchable,
+    contiguous_ranges,
+    git_change,
+    range_tags,
+)
 from resources import KnowledgeBase
 
 

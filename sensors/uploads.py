@@ -3,9 +3,9 @@
 import dagster as dg
 
 from assets.partitions import namespaces
-from core.triggers import TRIGGER_TAG, bucket_change, range_tags
-from core.uploads import UPLOADS_PREFIX
 from jobs import build_knowledge
+from knowledge_plane.build.triggers import TRIGGER_TAG, bucket_change, range_tags
+from knowledge_plane.build.uploads import UPLOADS_PREFIX
 from resources import KnowledgeBase, KnowledgeObjects
 
 

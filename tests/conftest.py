@@ -45,7 +45,7 @@ def postgres_cluster() -> Iterator[str]:
 
     Its URL names the registry template: a database migrated once, which ``registry_url`` copies.
     """
-    from core.schema import upgrade
+    from knowledge_plane.storage.schema import upgrade
     from tests.facts.servers import ServerUnavailable, postgres_server
 
     try:
@@ -100,7 +100,7 @@ def settings(tmp_path: Path, corpus: Path, registry_url: str, monkeypatch: pytes
     directory of the test's own, or QDRANT_URL's server) and readers built from the environment
     (the query service, ``knowledge query``) read through its aliases.
     """
-    from core.settings import Settings
+    from knowledge_plane.settings import Settings
 
     if os.environ.get("KNOWLEDGE_TEST_VECTOR_BACKEND") == "qdrant":
         monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
@@ -112,7 +112,7 @@ def settings(tmp_path: Path, corpus: Path, registry_url: str, monkeypatch: pytes
 @pytest.fixture
 def build_corpus():
     """Run the Dagster build job in-process; returns (success, {namespace: report})."""
-    from cli.build import run_build
+    from knowledge_plane.cli.build import run_build
 
     def run(settings, namespaces: list[str] | None = None):
         success, reports, _ = run_build(settings, namespaces or [])
@@ -134,7 +134,7 @@ def s3_settings(settings, s3_url):
     """Settings whose object store is a fresh bucket on the S3-compatible server."""
     from dataclasses import replace
 
-    from core.object_store import S3ObjectStore, s3_client
+    from knowledge_plane.storage.object_store import S3ObjectStore, s3_client
     from tests.s3 import fresh_bucket_name
 
     configured = replace(settings, object_store="s3", s3_endpoint_url=s3_url, bucket=fresh_bucket_name())

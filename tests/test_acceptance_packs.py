@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.access import ACTORS
-from core.object_store import S3ObjectStore, s3_client
-from core.query_encoder import QueryEncoder
-from core.query_engine import QueryEngine, QueryRequest
-from core.registry import Registry
-from core.snapshot import load_snapshot
-from core.vector_backends import open_vector_backend
-from query_service.config import ServiceSettings
+from knowledge_plane.serving.access import ACTORS
+from knowledge_plane.serving.config import ServiceSettings
+from knowledge_plane.serving.query_encoder import QueryEncoder
+from knowledge_plane.serving.query_engine import QueryEngine, QueryRequest
+from knowledge_plane.serving.snapshot import load_snapshot
+from knowledge_plane.storage.object_store import S3ObjectStore, s3_client
+from knowledge_plane.storage.registry import Registry
+from knowledge_plane.storage.vector_backends import open_vector_backend
 
 NOTE_A = """# Serrage des roues
 

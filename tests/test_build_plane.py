@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.build import BuildContext
-from core.embedding import MODEL_NAME
-from core.index_store import read_version
-from core.registry import Registry
+from knowledge_plane.build.stages import BuildContext
+from knowledge_plane.serving.embedding import MODEL_NAME
+from knowledge_plane.storage.index_store import read_version
+from knowledge_plane.storage.registry import Registry
 from tests.documents import docx_bytes, fake_secrets, pdf_bytes
 
 POLICY = "knowledge/policies/politique-retour.md"
@@ -106,7 +106,7 @@ def test_one_file_change_reembeds_only_that_files_new_chunks(settings, corpus, b
 
 
 def test_rollback_restores_the_previous_version_and_status_reports_it(settings, corpus, build_corpus):
-    from core.build import rollback, status
+    from knowledge_plane.build.stages import rollback, status
 
     _, first = build_corpus(settings, ["knowledge:faq"])
     faq = corpus / "faq" / "livraison.json"
@@ -159,7 +159,7 @@ def check_evaluations(settings, run_id: str) -> dict[str, dict]:
 
 
 def test_a_namespace_that_fails_a_check_is_held_back_and_the_others_are_promoted(settings, corpus):
-    from cli.build import run_build
+    from knowledge_plane.cli.build import run_build
 
     _, first, _ = run_build(settings, ["knowledge:faq", "knowledge:guides"])
     first = {r["namespace"]: r for r in first}
@@ -191,7 +191,7 @@ def test_a_namespace_that_fails_a_check_is_held_back_and_the_others_are_promoted
 def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_run(settings, corpus, build_corpus):
     """The run wrote and registered its version, then stopped before index_aliases (a later failure or a
     crash): the next run of the same content must promote it, not call it 'unchanged'."""
-    from core.build import (
+    from knowledge_plane.build.stages import (
         chunk_embeddings,
         document_chunks,
         index_versions,
@@ -218,8 +218,8 @@ def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_
 
 
 def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, corpus, build_corpus):
-    from core.build import chunk_embeddings, document_chunks, parsed_documents, raw_documents
-    from core.embedding import EmbeddingCache
+    from knowledge_plane.build.stages import chunk_embeddings, document_chunks, parsed_documents, raw_documents
+    from knowledge_plane.serving.embedding import EmbeddingCache
 
     _, first = build_corpus(settings, ["knowledge:faq"])
     faq = corpus / "faq" / "livraison.json"

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core.build import BuildContext, rollback
-from core.embedding import Embedder
-from core.registry import Registry
-from core.vector_backends import open_vector_backend
+from knowledge_plane.build.stages import BuildContext, rollback
+from knowledge_plane.serving.embedding import Embedder
+from knowledge_plane.storage.registry import Registry
+from knowledge_plane.storage.vector_backends import open_vector_backend
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def knowledge(settings, *args: str) -> subprocess.CompletedProcess:
         "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
     }
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
+        [sys.executable, "-m", "knowledge_plane.cli.main", *args],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -101,7 +101,7 @@ def test_a_critical_conflict_holds_back_its_namespace_only_and_the_build_exits_1
 
 
 def test_promote_and_rollback_check_their_target(settings, corpus, build_corpus):
-    from core.registry import Registry
+    from knowledge_plane.storage.registry import Registry
 
     _, first = build_corpus(settings, ["knowledge:faq"])
     edit_faq(corpus, "Oui, en 48 heures.")

@@ -6,8 +6,8 @@ import warnings
 
 import dagster as dg
 
-from core.settings import Settings
-from core.sources import discover_namespaces
+from knowledge_plane.build.sources import discover_namespaces
+from knowledge_plane.settings import Settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

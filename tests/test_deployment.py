@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.settings import Settings
+from knowledge_plane.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = yaml.safe_load((ROOT / "docker-compose.infra.yml").read_text())
@@ -107,7 +107,7 @@ def test_secret_files_are_read_from_FILE_variables(tmp_path, monkeypatch):
 
 
 def test_api_keys_are_read_from_a_secret_file(tmp_path, monkeypatch):
-    from query_service.config import ServiceSettings
+    from knowledge_plane.serving.config import ServiceSettings
 
     secret = tmp_path / "keys"
     secret.write_text("chatbot_prod=sha256:" + "ab" * 32 + "\n")

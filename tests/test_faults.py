@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.registry import Registry
+from knowledge_plane.storage.registry import Registry
 from tests.test_cli import PROJECT_ROOT, edit_faq, knowledge
 
 
@@ -66,7 +66,7 @@ def test_a_build_killed_right_after_registering_its_version(pg_settings, corpus)
     with engine.begin() as lock:
         lock.execute(sa.text("LOCK TABLE aliases IN SHARE MODE"))
         build = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "build", "--namespace", "knowledge:faq", "--json"],
+            [sys.executable, "-m", "knowledge_plane.cli.main", "build", "--namespace", "knowledge:faq", "--json"],
             cwd=PROJECT_ROOT, env=cli_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 600
@@ -96,7 +96,7 @@ WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from core.index_store import write_version
+from knowledge_plane.storage.index_store import write_version
 
 def wait_here(tmp):  # the version's files are written, not yet renamed into place
     print(tmp, flush=True)

@@ -10,7 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from core.vector_backends import open_vector_backend
+from knowledge_plane.storage.vector_backends import open_vector_backend
 from tests.query.support import headers, keys_env
 
 QUESTION = "Combien de temps ai-je pour retourner une pièce ?"
@@ -27,9 +27,9 @@ def qdrant_env(monkeypatch, tmp_path):
 @pytest.fixture
 def serve(settings):
     """serve() → a started TestClient over ``settings``, reading the backend the environment names."""
-    from core.query_encoder import QueryEncoder
-    from query_service.app import create_app
-    from query_service.config import ServiceSettings
+    from knowledge_plane.service.app import create_app
+    from knowledge_plane.serving.config import ServiceSettings
+    from knowledge_plane.serving.query_encoder import QueryEncoder
 
     clients: list[TestClient] = []
     encoder = QueryEncoder(torch_threads=None)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import parser
+from knowledge_plane.cli.main import parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

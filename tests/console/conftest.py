@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from core.build import BuildContext
-from core.facts import review
-from core.facts.sql_store import SqlFactStore
-from core.index_store import write_version
-from core.registry import Registry, append_query_log
-from core.settings import Settings
-from governance_console.app import create_app
-from governance_console.auth import hash_password
-from governance_console.config import ConsoleSettings
+from knowledge_plane.build.stages import BuildContext
+from knowledge_plane.console.app import create_app
+from knowledge_plane.console.auth import hash_password
+from knowledge_plane.console.config import ConsoleSettings
+from knowledge_plane.facts import review
+from knowledge_plane.facts.sql_store import SqlFactStore
+from knowledge_plane.settings import Settings
+from knowledge_plane.storage.index_store import write_version
+from knowledge_plane.storage.registry import Registry, append_query_log
 from tests.facts.support import NAMESPACE, make_fact
 
 TENANT, OTHER_TENANT = "acme", "globex"

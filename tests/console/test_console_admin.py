@@ -3,8 +3,8 @@ query-log figures; every change audited with the admin's identity."""
 
 from __future__ import annotations
 
-from core.packs import Packs
-from core.registry import Registry, get_caller_app
+from knowledge_plane.storage.packs import Packs
+from knowledge_plane.storage.registry import Registry, get_caller_app
 from tests.console.conftest import TENANT, audit_actions
 from tests.facts.support import NAMESPACE
 

@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from governance_console import api, pages
-from governance_console.app import create_app
-from governance_console.auth import SESSION_COOKIE, parse_accounts
-from governance_console.config import ConsoleSettings, OidcSettings
+from knowledge_plane.console import api, pages
+from knowledge_plane.console.app import create_app
+from knowledge_plane.console.auth import SESSION_COOKIE, parse_accounts
+from knowledge_plane.console.config import ConsoleSettings, OidcSettings
 from tests.console.conftest import SECRET, TENANT, audit_actions, csrf_of
 
 ISSUER, AUDIENCE = "https://idp.example.test/realms/kp", "governance-console"
@@ -199,7 +199,7 @@ def test_cli_hashes_a_password_and_refuses_to_start_without_accounts(capsys, mon
 
     from argon2 import PasswordHasher
 
-    from cli.main import main
+    from knowledge_plane.cli.main import main
 
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
     assert main(["console", "--hash-password", "--json"]) == 0

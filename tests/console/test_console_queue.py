@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.facts.sql_store import SqlFactStore
-from governance_console.queue import QueueFilter, page
+from knowledge_plane.console.queue import QueueFilter, page
+from knowledge_plane.facts.sql_store import SqlFactStore
 from tests.facts.servers import ServerUnavailable, bolt_server
 from tests.facts.support import make_fact, new_tenant
 
 
 @pytest.fixture(scope="module")
 def bolt_store() -> Iterator:
-    from core.facts.neo4j_store import Neo4jFactStore
+    from knowledge_plane.facts.neo4j_store import Neo4jFactStore
 
     try:
         with bolt_server() as uri:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from core.facts.model import AuditEntry
+from knowledge_plane.facts.model import AuditEntry
 from tests.console.conftest import OTHER_TENANT, TENANT, XSS, audit_actions
 from tests.facts.support import make_fact
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.facts.store import FactStore
+from knowledge_plane.facts.store import FactStore
 from tests.facts.servers import ServerUnavailable, bolt_server, create_database
 from tests.facts.support import new_tenant
 
@@ -50,23 +50,23 @@ def _open(
     if backend in stores:
         return stores[backend]
     if backend == "sqlite":
-        from core.facts.sql_store import SqlFactStore
+        from knowledge_plane.facts.sql_store import SqlFactStore
 
         path = tmp_path_factory.mktemp("facts-sqlite") / "facts.db"
         stores[backend] = SqlFactStore(f"sqlite:///{path}")
     elif backend == "postgres":
-        from core.facts.sql_store import SqlFactStore
+        from knowledge_plane.facts.sql_store import SqlFactStore
 
         stores[backend] = SqlFactStore(request.getfixturevalue("postgres_url"))
     elif backend == "bolt":
-        from core.facts.neo4j_store import Neo4jFactStore
+        from knowledge_plane.facts.neo4j_store import Neo4jFactStore
 
         stores[backend] = Neo4jFactStore(request.getfixturevalue("bolt_uri"), connection_acquisition_timeout=5)
     else:
         uri = os.environ.get("NEO4J_URI")
         if not uri:
             pytest.skip("real Neo4j: set NEO4J_URI (and NEO4J_USER / NEO4J_PASSWORD / NEO4J_DATABASE)")
-        from core.facts.neo4j_store import Neo4jFactStore
+        from knowledge_plane.facts.neo4j_store import Neo4jFactStore
 
         user = os.environ.get("NEO4J_USER")
         stores[backend] = Neo4jFactStore(
@@ -106,11 +106,11 @@ def corpus_facts(tmp_path_factory: pytest.TempPathFactory, new_registry_url):
 
     Returns (BuildContext, store, {namespace: metadata}).
     """
-    from core.build import BuildContext, document_chunks, parsed_documents, raw_documents
-    from core.facts.pipeline import extract_namespace_facts
-    from core.facts.sql_store import SqlFactStore
-    from core.settings import Settings
-    from core.sources import discover_namespaces
+    from knowledge_plane.build.facts import extract_namespace_facts
+    from knowledge_plane.build.sources import discover_namespaces
+    from knowledge_plane.build.stages import BuildContext, document_chunks, parsed_documents, raw_documents
+    from knowledge_plane.facts.sql_store import SqlFactStore
+    from knowledge_plane.settings import Settings
 
     root = Path(tmp_path_factory.mktemp("facts-corpus"))
     settings = Settings.from_env(data_dir=root / "data", registry_url=new_registry_url(root / "data"))

@@ -6,9 +6,9 @@ import hashlib
 import uuid
 from typing import Any
 
-from core.facts.config import load_ontology, load_rules
-from core.facts.model import Fact, fact_uuid
-from core.facts.temporal import parse_date
+from knowledge_plane.facts.config import load_ontology, load_rules
+from knowledge_plane.facts.model import Fact, fact_uuid
+from knowledge_plane.facts.temporal import parse_date
 
 NAMESPACE = "knowledge:facts-test"
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cli.main import main
-from core.facts import review
-from core.facts.sql_store import SqlFactStore
+from knowledge_plane.cli.main import main
+from knowledge_plane.facts import review
+from knowledge_plane.facts.sql_store import SqlFactStore
 from tests.facts.support import NAMESPACE, make_fact
 
 
@@ -139,7 +139,7 @@ def test_bad_store_setting_is_reported(cli_store, capsys, monkeypatch):
 
 
 def test_the_cli_reviews_a_graph_store_too(bolt_uri, capsys, monkeypatch):
-    from core.facts.neo4j_store import Neo4jFactStore
+    from knowledge_plane.facts.neo4j_store import Neo4jFactStore
 
     monkeypatch.setenv("KNOWLEDGE_FACT_STORE", "neo4j")
     monkeypatch.setenv("NEO4J_URI", bolt_uri)

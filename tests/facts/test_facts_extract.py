@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core.build import BuildContext
-from core.facts import review
-from core.facts.extract import DocumentContext, extract_document
-from core.facts.model import APPROVED, CONFLICTED, CONTRADICTS, DUPLICATES, PROPOSED, REJECTED
-from core.facts.pipeline import extract_namespace_facts
-from core.settings import Settings
+from knowledge_plane.build.facts import extract_namespace_facts
+from knowledge_plane.build.stages import BuildContext
+from knowledge_plane.facts import review
+from knowledge_plane.facts.extract import DocumentContext, extract_document
+from knowledge_plane.facts.model import APPROVED, CONFLICTED, CONTRADICTS, DUPLICATES, PROPOSED, REJECTED
+from knowledge_plane.settings import Settings
 from tests.facts.support import NAMESPACE, chunks_of, document
 
 
@@ -135,7 +135,7 @@ def test_sentences_that_are_not_facts(sentence):
 
 
 def test_a_property_of_nothing_named_is_a_low_confidence_proposal():
-    from core.facts.config import load_rules
+    from knowledge_plane.facts.config import load_rules
 
     facts = facts_of(document("s", "Le délai est de 14 jours."))  # a délai of what?
     assert [(f.predicate, f.value) for f in facts] == [("délai", 14.0)]
@@ -332,9 +332,9 @@ def test_sample_corpus_second_run_creates_nothing(corpus_facts):
 
 def test_untyped_percentages_and_amounts_never_make_a_critical_conflict(tmp_path):
     """Command output and prices the ontology does not name must not block a promotion."""
-    from core.facts.config import load_rules
-    from core.facts.conflicts import detect
-    from core.facts.extract import DocumentContext, extract_document
+    from knowledge_plane.facts.config import load_rules
+    from knowledge_plane.facts.conflicts import detect
+    from knowledge_plane.facts.extract import DocumentContext, extract_document
 
     def facts_of(doc_id: str, text: str):
         doc = {"doc_id": doc_id, "doc_version": "v1", "content_hash": doc_id * 4, "namespace": "knowledge:guides",
@@ -352,9 +352,9 @@ def test_untyped_percentages_and_amounts_never_make_a_critical_conflict(tmp_path
 
 
 def test_a_new_named_entity_is_pending_and_its_conflicts_never_block():
-    from core.facts.config import load_ontology, load_rules
-    from core.facts.conflicts import classify
-    from core.facts.nlp import ENTITY_TYPES
+    from knowledge_plane.facts.config import load_ontology, load_rules
+    from knowledge_plane.facts.conflicts import classify
+    from knowledge_plane.facts.nlp import ENTITY_TYPES
 
     (first,) = facts_of(document("a", "Le SLA de Microsoft 365 est de 99,9 %."))
     (second,) = facts_of(document("b", "Le SLA de Microsoft 365 est de 99,5 %."))
@@ -374,8 +374,8 @@ def test_aliases_of_the_ontology_resolve_to_one_subject():
 
 
 def test_the_french_model_is_loaded_only_for_a_statement_with_a_quantity(monkeypatch):
-    from core.facts import nlp
-    from core.facts.extract import extract_documents
+    from knowledge_plane.facts import nlp
+    from knowledge_plane.facts.extract import extract_documents
 
     def no_model():
         raise AssertionError("the model must not be loaded")

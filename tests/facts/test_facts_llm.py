@@ -11,8 +11,8 @@ import json
 import pytest
 from fastapi import Request  # at module level: the endpoint's annotation is resolved from here
 
-from core.facts.extract import DocumentContext, Extraction
-from core.facts.llm import (
+from knowledge_plane.facts.extract import DocumentContext, Extraction
+from knowledge_plane.facts.llm import (
     FACT_SCHEMA,
     PROMPT_ID,
     LLMConfig,

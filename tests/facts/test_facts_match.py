@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from core.facts.match import match_facts, tokens
-from core.facts.publish import SNAPSHOT_FIELDS
+from knowledge_plane.facts.match import match_facts, tokens
+from knowledge_plane.facts.publish import SNAPSHOT_FIELDS
 
 
 @pytest.fixture(scope="module")

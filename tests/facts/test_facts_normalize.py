@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.facts.config import ConfigError, Ontology, load_ontology, load_rules
-from core.facts.model import fact_uuid, value_key
-from core.facts.normalize import fold, norm_key, parse_number
+from knowledge_plane.facts.config import ConfigError, Ontology, load_ontology, load_rules
+from knowledge_plane.facts.model import fact_uuid, value_key
+from knowledge_plane.facts.normalize import fold, norm_key, parse_number
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -6,7 +6,7 @@ this test only fails when a change makes the extractor fall below the targets of
 
 from __future__ import annotations
 
-from core.facts.evaluation import load, score_pairs, score_sentences
+from knowledge_plane.facts.evaluation import load, score_pairs, score_sentences
 
 
 def test_the_labelled_set_is_large_and_has_a_held_out_part():

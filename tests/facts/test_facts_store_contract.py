@@ -11,10 +11,10 @@ import datetime as dt
 
 import pytest
 
-from core.facts import review
-from core.facts.drift import drift_report
-from core.facts.gate import critical_conflicts
-from core.facts.model import (
+from knowledge_plane.facts import review
+from knowledge_plane.facts.drift import drift_report
+from knowledge_plane.facts.gate import critical_conflicts
+from knowledge_plane.facts.model import (
     APPROVED,
     CONFLICTED,
     CONTRADICTS,
@@ -29,10 +29,10 @@ from core.facts.model import (
     Relation,
     SourceState,
 )
-from core.facts.publish import approved_facts_snapshot
-from core.facts.queries import facts_at, timeline
-from core.facts.store import UnknownFact
-from core.facts.temporal import valid_at
+from knowledge_plane.facts.publish import approved_facts_snapshot
+from knowledge_plane.facts.queries import facts_at, timeline
+from knowledge_plane.facts.store import UnknownFact
+from knowledge_plane.facts.temporal import valid_at
 from tests.facts.support import NAMESPACE, make_fact, new_tenant
 
 

@@ -12,9 +12,9 @@ import itertools
 
 import pytest
 
-from core.facts.conflicts import classify
-from core.facts.model import APPROVED, CONTRADICTS, DUPLICATES, OUTDATED, OVERRIDES, PROPOSED
-from core.facts.temporal import DateError, day_before, overlaps, parse_date, starts_before, valid_at
+from knowledge_plane.facts.conflicts import classify
+from knowledge_plane.facts.model import APPROVED, CONTRADICTS, DUPLICATES, OUTDATED, OVERRIDES, PROPOSED
+from knowledge_plane.facts.temporal import DateError, day_before, overlaps, parse_date, starts_before, valid_at
 from tests.facts.support import make_fact
 
 DAYS = [dt.date(2024, 5, 30) + dt.timedelta(days=n) for n in range(4)]  # 30 May … 2 June, across a month end

@@ -23,14 +23,14 @@ from tests.query.support import CODE_SAMPLE, PROJECT_ROOT, keys_env, registry_ur
 @pytest.fixture(scope="session")
 def embedder():
     """The service's query encoder (torch threads left as they are in the test process)."""
-    from core.query_encoder import QueryEncoder
+    from knowledge_plane.serving.query_encoder import QueryEncoder
 
     return QueryEncoder(torch_threads=None)
 
 
 @pytest.fixture(scope="session")
 def build_embedder():
-    from core.embedding import Embedder
+    from knowledge_plane.serving.embedding import Embedder
 
     return Embedder()
 
@@ -53,9 +53,9 @@ def new_data_dir(new_registry_url: Callable[[Path], str]) -> Callable[[Path], Pa
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, build_embedder, new_data_dir) -> Path:
     """A data dir holding the sample corpus, built and promoted; read-only for the tests."""
-    from core.build import BuildContext, build_in_process
-    from core.settings import Settings
-    from core.sources import discover_namespaces
+    from knowledge_plane.build.sources import discover_namespaces
+    from knowledge_plane.build.stages import BuildContext, build_in_process
+    from knowledge_plane.settings import Settings
 
     root = tmp_path_factory.mktemp("query-corpus")
     project = root / "project"
@@ -95,8 +95,8 @@ def data_copy(built: Path, tmp_path: Path) -> Path:
 def make_client(embedder, built: Path) -> Iterator[Callable[..., TestClient]]:
     """make_client(data_dir=None, ready=True, peer=None, **service_settings) → a started TestClient
     (``peer``: the (host, port) the requests come from, the TCP peer the service sees)."""
-    from query_service.app import create_app
-    from query_service.config import ServiceSettings
+    from knowledge_plane.service.app import create_app
+    from knowledge_plane.serving.config import ServiceSettings
 
     started: list[TestClient] = []
 

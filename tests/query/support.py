@@ -17,7 +17,8 @@ KEYS = {
 CHATBOT_NAMESPACES = frozenset(
     {"knowledge:faq", "knowledge:diagnostic", "knowledge:vehicle", "knowledge:policies", "knowledge:guides"}
 )
-CODE_SAMPLE = ("core/registry.py", "core/index_store.py", "core/embedding.py")
+CODE_SAMPLE = ("knowledge_plane/storage/registry.py", "knowledge_plane/storage/index_store.py",
+               "knowledge_plane/serving/embedding.py")
 
 
 def keys_env(keys: dict[str, str] = KEYS) -> str:
@@ -35,7 +36,7 @@ def registry_url_of(data: Path) -> str:
 
 
 def settings_for(data: Path):
-    from core.settings import Settings
+    from knowledge_plane.settings import Settings
 
     return Settings.from_env(data_dir=data, registry_url=registry_url_of(data))
 
@@ -58,8 +59,8 @@ def synthetic_version(
     **payload_extra,
 ) -> str:
     """Write, register and (by default) promote a small hand-made version; returns its version id."""
-    from core.embedding import MODEL_NAME
-    from core.index_store import version_dir, write_version
+    from knowledge_plane.serving.embedding import MODEL_NAME
+    from knowledge_plane.storage.index_store import version_dir, write_version
 
     version = f"v20990101-000000-{tag}"
     if vectors is None:

@@ -1,4 +1,4 @@
-"""Actors, grants and API keys (core.access)."""
+"""Actors, grants and API keys (knowledge_plane.serving.access)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from core.access import ACTORS, ApiKeyring, resolve_namespaces
+from knowledge_plane.serving.access import ACTORS, ApiKeyring, resolve_namespaces
 
 AVAILABLE = [
     "internal:code",
@@ -93,7 +93,8 @@ def test_keys_are_compared_in_constant_time(monkeypatch):
 
     calls = []
     real = hmac.compare_digest
-    monkeypatch.setattr("core.access.hmac.compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    monkeypatch.setattr("knowledge_plane.serving.access.hmac.compare_digest",
+                        lambda a, b: calls.append(1) or real(a, b))
     ring = ApiKeyring.parse("chatbot_prod=chatbot-secret-key-1234,kpi_prod=kpi-secret-key-123456")
     ring.authenticate("chatbot-secret-key-1234")
     assert len(calls) == 2  # every entry is compared, even after a match

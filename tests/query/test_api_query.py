@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from core.registry import query_log_entries
+from knowledge_plane.storage.registry import query_log_entries
 from tests.query.support import CHATBOT_NAMESPACES, headers, state
 
 RESPONSE_KEYS = {"status", "passages", "confidence", "facts", "suggestions", "message", "index_versions", "request_id"}

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from core.calibration import evaluate, load_questions
-from core.query_engine import QueryEngine
-from core.retrieval import DEFAULT_THRESHOLDS, RetrievalConfig
+from knowledge_plane.serving.calibration import evaluate, load_questions
+from knowledge_plane.serving.query_engine import QueryEngine
+from knowledge_plane.serving.retrieval import DEFAULT_THRESHOLDS, RetrievalConfig
 
 
 @pytest.fixture(scope="module")
 def snapshot(built):
-    from core.registry import Registry
-    from core.snapshot import load_snapshot
+    from knowledge_plane.serving.snapshot import load_snapshot
+    from knowledge_plane.storage.registry import Registry
     from tests.query.support import registry_url_of
 
     registry = Registry(registry_url_of(built), "default")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from core.registry import Registry, query_log_entries, set_caller_app
+from knowledge_plane.storage.registry import Registry, query_log_entries, set_caller_app
 from tests.query.support import headers, registry_url_of, state
 
 

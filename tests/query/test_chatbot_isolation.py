@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from core.registry import query_log_entries
+from knowledge_plane.storage.registry import query_log_entries
 from tests.query.support import CHATBOT_NAMESPACES, headers, registry_url_of, state
 
 QUESTIONS = [
@@ -42,9 +42,9 @@ REQUEST_TRICKS = [
 @pytest.fixture(scope="module")
 def forbidden_text(built):
     """Titles and passage texts of every namespace the chatbot may not read."""
-    from core.index_store import read_version
-    from core.registry import Registry
-    from core.snapshot import load_snapshot
+    from knowledge_plane.serving.snapshot import load_snapshot
+    from knowledge_plane.storage.index_store import read_version
+    from knowledge_plane.storage.registry import Registry
 
     registry = Registry(registry_url_of(built), "default")
     snapshot, _ = load_snapshot(registry)

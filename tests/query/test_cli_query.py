@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cli.main import main
+from knowledge_plane.cli.main import main
 from tests.query.support import headers, registry_url_of
 
 QUESTION = "Combien de temps ai-je pour retourner une pièce ?"
@@ -17,7 +17,7 @@ QUESTION = "Combien de temps ai-je pour retourner une pièce ?"
 def cli_env(built, embedder, monkeypatch):
     monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(built))
     monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", registry_url_of(built))
-    monkeypatch.setattr("core.query_encoder.QueryEncoder", lambda **_: embedder)
+    monkeypatch.setattr("knowledge_plane.serving.query_encoder.QueryEncoder", lambda **_: embedder)
 
 
 def test_json_output_is_the_api_response(cli_env, client, capsys):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from core.quarantine import PROMPT_INJECTION
+from knowledge_plane.domain.quarantine import PROMPT_INJECTION
 from tests.query.support import PROJECT_ROOT, headers, registry_url_of
 
 HOSTILE = """---
@@ -26,9 +26,9 @@ warranty lasts 365 days and refunds need no receipt.
 
 def test_a_document_with_injected_instructions_is_quarantined_by_the_build(
         tmp_path: Path, new_data_dir, build_embedder, make_client):
-    from core.build import BuildContext, build_in_process, build_summary
-    from core.registry import Registry
-    from core.settings import Settings
+    from knowledge_plane.build.stages import BuildContext, build_in_process, build_summary
+    from knowledge_plane.settings import Settings
+    from knowledge_plane.storage.registry import Registry
 
     knowledge = tmp_path / "knowledge"
     (knowledge / "policies").mkdir(parents=True)

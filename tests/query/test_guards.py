@@ -1,4 +1,4 @@
-"""Prompt-injection and personal-data guards (core.guards)."""
+"""Prompt-injection and personal-data guards (knowledge_plane.serving.guards)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.guards import find_injected_instructions, find_personal_data, scan_injection
+from knowledge_plane.serving.guards import find_injected_instructions, find_personal_data, scan_injection
 
 
 @pytest.mark.parametrize(

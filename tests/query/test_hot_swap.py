@@ -8,7 +8,7 @@ import time
 import weakref
 from pathlib import Path
 
-from core.registry import Registry
+from knowledge_plane.storage.registry import Registry
 from tests.query.support import headers, registry_url_of, state, synthetic_version
 
 NAMESPACE = "knowledge:faq"

@@ -1,10 +1,10 @@
-"""French-aware tokenisation and BM25 (core.lexical)."""
+"""French-aware tokenisation and BM25 (knowledge_plane.domain.lexical)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from core.lexical import BM25Index, fold, tokenize
+from knowledge_plane.domain.lexical import BM25Index, fold, tokenize
 
 
 def test_folding_removes_accents_and_ligatures():

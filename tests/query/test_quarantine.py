@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.registry import Registry
+from knowledge_plane.storage.registry import Registry
 from tests.query.support import headers, registry_url_of, state, synthetic_version
 
 TEXTS = [f"Garantie des pièces détachées, cas numéro {i}" for i in range(6)]

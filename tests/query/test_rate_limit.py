@@ -11,8 +11,8 @@ import pytest
 import uvicorn
 from starlette.requests import Request
 
-from query_service.config import ServiceSettings
-from query_service.ratelimit import RateLimit, client_address
+from knowledge_plane.service.ratelimit import RateLimit, client_address
+from knowledge_plane.serving.config import ServiceSettings
 from tests.query.support import headers
 
 BAD_KEY = {"X-API-Key": "guess-00000000000000"}
@@ -70,7 +70,7 @@ def test_forwarded_for_is_ignored_from_an_untrusted_peer(make_client):
 def test_rotating_forwarded_for_through_uvicorn_gets_no_fresh_budget(make_client, built, embedder):
     # uvicorn's own default believes X-Forwarded-For from 127.0.0.1 and rewrites the client address
     # before the service sees it; the options `knowledge serve` runs uvicorn with turn that off.
-    from query_service.app import UVICORN_OPTIONS, create_app
+    from knowledge_plane.service.app import UVICORN_OPTIONS, create_app
     from tests.query.support import keys_env, settings_for
 
     app = create_app(settings_for(built), ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=10), embedder)

@@ -1,4 +1,4 @@
-"""Hybrid search, filters before ranking, thresholds, gating and truth levels (core.retrieval)."""
+"""Hybrid search, filters before ranking, thresholds, gating and truth levels (knowledge_plane.serving.retrieval)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.index_store import IndexVersion
-from core.retrieval import (
+from knowledge_plane.serving.retrieval import (
     LOW_CONFIDENCE,
     NEEDS_CLARIFICATION,
     REFUSED,
@@ -19,6 +18,7 @@ from core.retrieval import (
     parse_thresholds,
     search,
 )
+from knowledge_plane.storage.index_store import IndexVersion
 
 DIM = 8
 QUERY = np.eye(DIM, dtype=np.float32)[0]
@@ -147,8 +147,8 @@ def test_top_k_limits_passages():
 
 
 def test_a_precomputed_search_index_opens_to_the_same_results(tmp_path):
-    from core.index_store import write_version
-    from core.retrieval import SEARCH_INDEX, write_search_index
+    from knowledge_plane.serving.retrieval import SEARCH_INDEX, write_search_index
+    from knowledge_plane.storage.index_store import write_version
 
     rows = [{"text": f"freins usés disque {i}", "cos": 0.5 + i / 40, "pack": f"p{i % 2}", "truth": ("L1", "L3")[i % 2]}
             for i in range(12)]

@@ -12,7 +12,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from query_service.app import openapi_schema
+from knowledge_plane.service.app import openapi_schema
 from tests.query.support import KEYS, keys_env, settings_for
 
 # The schema does not depend on the data: load it without starting a service, call the live one.
@@ -21,8 +21,8 @@ schema = schemathesis.openapi.from_dict(openapi_schema())
 
 @pytest.fixture(scope="module")
 def live_app(built, embedder):
-    from query_service.app import create_app
-    from query_service.config import ServiceSettings
+    from knowledge_plane.service.app import create_app
+    from knowledge_plane.serving.config import ServiceSettings
 
     app = create_app(settings_for(built), ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000),
                      embedder)

@@ -1,1 +1,0 @@
-"""Plane-agnostic logic of Knowledge Plane: no Dagster, no FastAPI imports live here."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the registry database (see core/schema.py); versions/ holds one file per revision."""

@@ -1,0 +1,94 @@
+"""Quality gates an index version must pass before an alias may point to it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from knowledge_plane.build.secrets import find_secrets
+
+NORM_TOLERANCE = 1e-3
+CHECK_NAMES = (
+    "non_empty",
+    "dimension",
+    "finite_unit_norm",
+    "unique_chunk_ids",
+    "no_empty_text",
+    "no_secrets",
+    "no_critical_conflicts",
+    "evaluation",  # knowledge_plane.build.evaluation
+)
+
+
+def conflicts_check(critical: list[dict[str, Any]]) -> CheckResult:
+    """The facts gate: an unresolved CONTRADICTS of a critical fact type blocks promotion."""
+    described = [
+        " vs ".join(f"{f['subject']} / {f['predicate']} = {f['object']} ({f['source']})" for f in c["facts"])
+        for c in critical[:3]
+    ]
+    detail = f"{len(critical)} unresolved critical contradictions" + (f": {'; '.join(described)}" if described else "")
+    return CheckResult("no_critical_conflicts", not critical, detail)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def served_secrets(payload: dict[str, Any], allowed: set[str]) -> list[str]:
+    """Kinds of the secrets in any field of a payload that is served (text, title, heading path,
+    location, source path, ids, applications), minus the reviewed ones."""
+    found = []
+    for name, value in payload.items():
+        if isinstance(value, list):
+            value = " > ".join(str(v) for v in value)
+        if isinstance(value, str) and value:
+            found += [f"{name}: {f.kind}" for f in find_secrets(value) if f.fingerprint not in allowed]
+    return found
+
+
+def run_checks(
+    namespace: str,
+    vectors: np.ndarray,
+    payloads: list[dict[str, Any]],
+    dimension: int,
+    allowed: dict[str, set[str]] | None = None,
+) -> list[CheckResult]:
+    """Every gate on one assembled version; ``allowed`` holds, per doc_id, the fingerprints of the
+    reviewed findings its document was let through with (the no_secrets check honours them)."""
+    results = [CheckResult("non_empty", len(payloads) > 0, f"{len(payloads)} chunks")]
+    dim = vectors.shape[1] if vectors.ndim == 2 else -1
+    results.append(CheckResult("dimension", dim == dimension, f"vectors have dimension {dim}, the model {dimension}"))
+    if vectors.size and dim == dimension:
+        norms = np.linalg.norm(vectors, axis=1)
+        finite = np.isfinite(vectors).all(axis=1)
+        bad = int((~finite | (np.abs(norms - 1.0) > NORM_TOLERANCE)).sum())
+        results.append(CheckResult("finite_unit_norm", bad == 0, f"{bad} vectors not finite or not unit-norm"))
+    else:
+        results.append(CheckResult("finite_unit_norm", vectors.size > 0 and dim == dimension, "no vectors to check"))
+    ids = [p["chunk_id"] for p in payloads]
+    duplicates = len(ids) - len(set(ids))
+    results.append(CheckResult("unique_chunk_ids", duplicates == 0, f"{duplicates} duplicate chunk ids"))
+    empty = sum(1 for p in payloads if not str(p.get("text", "")).strip())
+    results.append(CheckResult("no_empty_text", empty == 0, f"{empty} chunks with empty text"))
+    if namespace.startswith("knowledge:"):
+        # The second line of defence: screening quarantined every document holding a secret, so a
+        # finding here means a field escaped it.
+        allowed = allowed or {}
+        leaks = [
+            f"{p['source_path']} ({kind})"
+            for p in payloads
+            for kind in served_secrets(p, allowed.get(p["doc_id"], set()))
+        ]
+        detail = f"{len(leaks)} chunks with a secret" + (f": {', '.join(leaks[:5])}" if leaks else "")
+        results.append(CheckResult("no_secrets", not leaks, detail))
+    else:
+        results.append(CheckResult("no_secrets", True, "not required outside knowledge:* namespaces"))
+    return results

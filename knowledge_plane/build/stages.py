@@ -1,0 +1,869 @@
+"""The build plane's stages as plain functions: raw → parsed → chunks → embeddings → version → alias.
+
+Each stage reads the previous stage's record for a namespace and writes its own under
+``$KNOWLEDGE_DATA_DIR/stages``, tagged with the run that wrote it. Work is skipped by content
+hash at every stage: an unchanged file is not re-parsed, an unchanged document not re-chunked,
+an unchanged chunk text never re-embedded, and unchanged content never becomes a new version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knowledge_plane.build.checks import conflicts_check, run_checks
+from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
+from knowledge_plane.build.evaluation import evaluation_check
+from knowledge_plane.build.parsing import PARSER_VERSION, parse_document
+from knowledge_plane.build.secrets import Allowlist
+from knowledge_plane.build.sources import (
+    CODE_NAMESPACE,
+    SIDECAR_SUFFIX,
+    SourceFile,
+    discover_namespaces,
+    head_commit,
+    read_corpus_file,
+    scan_namespace,
+)
+from knowledge_plane.build.triggers import COMMIT_TAG
+from knowledge_plane.build.uploads import UploadRules, check_metadata_size, scan_uploads, upload_truth_level
+from knowledge_plane.domain.documents import ParsedDocument
+from knowledge_plane.domain.ids import namespace_slug, sha256_hex
+from knowledge_plane.domain.quarantine import (
+    DELETED_DURING_RUN,
+    DUPLICATE_DOC_ID,
+    PROMPT_INJECTION,
+    TEXT_TOO_LARGE,
+    QuarantinedFile,
+    QuarantineError,
+    check_file_name,
+    printable,
+)
+from knowledge_plane.facts.gate import critical_conflicts
+from knowledge_plane.facts.publish import approved_facts_snapshot
+from knowledge_plane.facts.store import open_fact_store
+from knowledge_plane.serving.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
+from knowledge_plane.serving.guards import DOCUMENT_INJECTION_PATTERNS, injection_quarantine_detail
+from knowledge_plane.serving.retrieval import write_search_index
+from knowledge_plane.settings import Settings
+from knowledge_plane.storage.index_store import (
+    delete_version,
+    fingerprint,
+    new_version_id,
+    read_facts,
+    read_manifest,
+    read_version,
+    version_dir,
+    write_version,
+)
+from knowledge_plane.storage.object_store import ObjectMissing, ObjectStore
+from knowledge_plane.storage.packs import Packs
+from knowledge_plane.storage.processes import clean_stale_temporaries, tmp_path
+from knowledge_plane.storage.registry import (
+    BUILD_PROMOTE,
+    LATEST,
+    OPERATOR_ACTIONS,
+    OPERATOR_PROMOTE,
+    ROLLBACK,
+    Registry,
+)
+from knowledge_plane.storage.vector_backends import open_vector_backend
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class StageMissing(RuntimeError):
+    """A stage ran before the one it reads from."""
+
+
+@dataclass
+class BuildContext:
+    """What every stage needs; cheap to create, heavy parts (the model) load on first use."""
+
+    settings: Settings
+    run_id: str = "adhoc"
+    embedder: Embedder = field(default_factory=Embedder)
+    object_store: ObjectStore | None = None
+    run_tags: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.settings.registry_url, self.settings.tenant_id)
+
+    @cached_property
+    def packs(self) -> Packs:
+        return Packs(self.registry.engine, self.settings.tenant_id)
+
+    @cached_property
+    def upload_rules(self) -> UploadRules:
+        """What uploads may be and where they may publish: settings, namespaces and the packs' grants."""
+        return UploadRules(
+            tenant_id=self.settings.tenant_id,
+            max_bytes=self.settings.max_file_bytes,
+            max_metadata_bytes=self.settings.max_metadata_bytes,
+            known_namespaces=frozenset(discover_namespaces(self.settings)),
+            disabled_packs=frozenset(self.packs.disabled()),
+            grants=self.packs.grants(),
+        )
+
+    @cached_property
+    def uploads(self) -> tuple[list[SourceFile], list[tuple[str, QuarantinedFile]]]:
+        """Every upload of the tenant as a source file, listed once per stage and context."""
+        if self.object_store is None:
+            return [], []
+        found, refused = scan_uploads(self.object_store, self.upload_rules)
+        self.packs.ensure({u.metadata["pack_id"] for u in found})
+        files = [
+            SourceFile(
+                u.namespace,
+                u.key,
+                "",
+                u.size,
+                u.content_hash,
+                None,
+                "upload",
+                {**u.metadata, "uri": self.object_store.uri(u.key)},
+            )
+            for u in found
+        ]
+        return files, refused
+
+    @cached_property
+    def allowlist(self) -> Allowlist:
+        """The reviewed findings committed beside the corpus (read once per context)."""
+        return Allowlist.load(self.settings.knowledge_dir)
+
+    @cached_property
+    def embedding_cache(self) -> EmbeddingCache:
+        return EmbeddingCache(self.settings.cache_dir / "embeddings.sqlite")
+
+    def stage_path(self, namespace: str, stage: str) -> Path:
+        return self.settings.stages_dir / self.settings.tenant_id / namespace_slug(namespace) / f"{stage}.json"
+
+    def write_stage(self, namespace: str, stage: str, record: dict[str, Any]) -> None:
+        path = self.stage_path(namespace, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(path)
+        tmp.write_text(json.dumps({"run_id": self.run_id, **record}, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    def read_stage(self, namespace: str, stage: str, same_run: bool = False) -> dict[str, Any]:
+        path = self.stage_path(namespace, stage)
+        if not path.is_file():
+            raise StageMissing(f"{stage} has not been materialized for {namespace}")
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if same_run and record.get("run_id") != self.run_id:
+            raise StageMissing(f"{stage} for {namespace} was not materialized by run {self.run_id}")
+        return record
+
+    def _cache_file(self, kind: str, key: str) -> Path:
+        return self.settings.cache_dir / kind / key[:2] / f"{key}.json"
+
+    def cache_get(self, kind: str, key: str) -> Any | None:
+        path = self._cache_file(kind, key)
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def cache_put(self, kind: str, key: str, value: Any) -> None:
+        path = self._cache_file(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(path)
+        tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+
+@contextmanager
+def vector_backend(ctx: BuildContext):
+    """The configured vector store (None for the local default), opened for one stage and closed after:
+    Qdrant's local mode locks its directory, so no client may outlive the stage that needed it."""
+    backend = open_vector_backend(ctx.settings, read_only=False)
+    try:
+        yield backend
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def clean_temporaries(settings: Settings) -> list[str]:
+    """Remove what killed builds left half-written (index versions, stage records, cache entries,
+    local objects): run at the start of every build."""
+    roots = [settings.indexes_dir, settings.stages_dir, settings.cache_dir, settings.objects_dir]
+    return [str(p) for p in clean_stale_temporaries(roots)]
+
+
+# -- raw_documents --------------------------------------------------------------------------
+def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    files, quarantined, ignored = scan_namespace(ctx.settings, namespace)
+    quarantined = [replace(q, path=printable(q.path)) for q in quarantined]
+    safe: list[SourceFile] = []
+    for source in files:  # refused, not escaped: the path is the document's identity and its citation
+        try:
+            check_file_name(source.source_path)
+            safe.append(source)
+        except QuarantineError as exc:
+            quarantined.append(QuarantinedFile(printable(source.source_path), exc.reason, exc.detail, "raw"))
+    uploads, refused = ctx.uploads
+    files = safe + [f for f in uploads if f.namespace == namespace]
+    quarantined += [q for ns, q in refused if ns == namespace]
+    record = {
+        "namespace": namespace,
+        "files": [f.to_dict() for f in files],
+        "quarantined": [q.to_dict() for q in quarantined],
+        "ignored": ignored,
+        "source_commit": head_commit(
+            ctx.settings.knowledge_dir if namespace.startswith("knowledge:") else ctx.settings.project_root
+        ),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    ctx.write_stage(namespace, "raw_documents", record)
+    return record
+
+
+# -- parsed_documents -----------------------------------------------------------------------
+def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
+    """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
+    # The reviewed findings of this file are part of the key: allowing one re-parses only this file.
+    allowed = ",".join(sorted(ctx.allowlist.for_path(source.source_path)))
+    key = sha256_hex(
+        f"{PARSER_VERSION}|{_INJECTION_SCAN}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}"
+    )
+    limit = ctx.settings.max_text_chars
+    sidecar_path = None
+    if source.origin != "upload":
+        path = Path(source.abs_path)
+        sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
+        try:  # judged on its size before the cache: the limit is a setting, not part of the content
+            check_metadata_size(sidecar_path.lstat().st_size, ctx.settings.max_metadata_bytes)
+        except FileNotFoundError:
+            sidecar_path = None
+        except QuarantineError as exc:
+            return None, {"reason": exc.reason, "detail": exc.detail}, False
+    cached = ctx.cache_get("parsed", key)
+    if cached is not None:
+        doc, problem = cached.get("document"), cached.get("quarantine")
+        chars = _text_chars(s["text"] for s in doc["sections"]) if doc is not None else 0
+        if chars > limit:  # the limit was lowered since
+            return None, _text_too_large(chars, limit), True
+        if not (problem and problem["reason"] == TEXT_TOO_LARGE and problem["chars"] <= limit):
+            return doc, problem, True
+        # else: quarantined under a lower limit than today's: parse again
+    try:
+        if source.origin == "upload":
+            if ctx.object_store is None:
+                raise ObjectMissing(source.source_path)
+            data, sidecar = ctx.object_store.get(source.source_path), None
+        else:
+            data = read_corpus_file(Path(source.abs_path))
+            sidecar = read_corpus_file(sidecar_path) if sidecar_path is not None else None
+        doc = parse_document(
+            data,
+            namespace=source.namespace,
+            source_path=source.source_path,
+            content_hash=source.content_hash,
+            sidecar=sidecar,
+            upload_meta=source.metadata,
+            docling_artifacts_path=ctx.settings.docling_artifacts_path,
+            allowlist=ctx.allowlist,
+        )
+        if source.origin == "upload":
+            doc.truth_level = upload_truth_level(source.metadata or {}, doc.meta)
+        chars = _text_chars(s.text for s in doc.sections)
+        injected = _injected_instructions(source.namespace, doc) if chars <= limit else None
+        if chars > limit:  # cached without its text: a 108 KB DOCX gave 20 MB of it
+            entry: dict[str, Any] = {"quarantine": _text_too_large(chars, limit)}
+        elif injected:
+            entry = {"quarantine": {"reason": PROMPT_INJECTION, "detail": injected}}
+        else:
+            origin = {"origin": source.origin, **(source.metadata or {})}
+            entry = {"document": {**doc.to_dict(), "commit": source.commit, "source": origin}}
+    except QuarantineError as exc:
+        entry = {"quarantine": {"reason": exc.reason, "detail": exc.detail}}
+    except (FileNotFoundError, ObjectMissing):
+        # Listed by raw_documents, gone now: say so, and do not cache it (it may come back).
+        return None, {"reason": DELETED_DURING_RUN, "detail": "deleted after it was listed"}, False
+    ctx.cache_put("parsed", key, entry)
+    return entry.get("document"), entry.get("quarantine"), False
+
+
+def _text_chars(texts: Iterable[str]) -> int:
+    return sum(map(len, texts))
+
+
+def _text_too_large(chars: int, limit: int) -> dict[str, Any]:
+    detail = f"{chars} characters of text extracted, above the limit of {limit} (KNOWLEDGE_MAX_TEXT_CHARS)"
+    return {"reason": TEXT_TOO_LARGE, "detail": detail, "chars": chars}
+
+
+# The injection scan's verdict is cached with the parse (an unchanged document is not scanned again
+# on every build); a change to the document patterns changes this and so the parse cache key.
+_INJECTION_SCAN = sha256_hex("|".join(p.pattern for _, p in DOCUMENT_INJECTION_PATTERNS))[:12]
+
+
+def _injected_instructions(namespace: str, doc: ParsedDocument) -> str | None:
+    """Why a document that addresses the model is quarantined rather than flagged: its passages
+    go verbatim into the callers' prompts, so a flag every consumer must honour protects nobody
+    who forgets it. The code namespace is exempt: it is the project's reviewed source, where the
+    guards' own patterns and test vectors are content, and only internal agents read it."""
+    if namespace == CODE_NAMESPACE:
+        return None
+    return injection_quarantine_detail("\n\n".join([doc.title, *(s.text for s in doc.sections)]))
+
+
+def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+    started = time.perf_counter()
+    raw = ctx.read_stage(namespace, "raw_documents")
+    documents: list[dict[str, Any]] = []
+    quarantined = list(raw["quarantined"])
+    seen_ids: dict[str, str] = {}
+    parsed = cached = 0
+    for item in raw["files"]:
+        source = SourceFile(**item)
+        doc, problem, from_cache = _parse_one(ctx, source)
+        cached += from_cache
+        parsed += not from_cache
+        if problem:
+            quarantined.append(
+                QuarantinedFile(source.source_path, problem["reason"], problem["detail"], "parse").to_dict()
+            )
+            log(f"quarantined {source.source_path}: {problem['reason']}: {problem['detail']}")
+        elif doc:
+            if doc["doc_id"] in seen_ids:
+                detail = f"id '{doc['doc_id']}' is already used by {seen_ids[doc['doc_id']]}"
+                quarantined.append(QuarantinedFile(source.source_path, DUPLICATE_DOC_ID, detail, "parse").to_dict())
+                continue
+            seen_ids[doc["doc_id"]] = source.source_path
+            documents.append(doc)
+    record = {
+        "namespace": namespace,
+        "documents": documents,
+        "quarantined": quarantined,
+        "parsed": parsed,
+        "from_cache": cached,
+        "seconds": round(time.perf_counter() - started, 3),
+        "parsers": sorted({d["parser"] for d in documents}),
+        "notes": sorted({f"{d['source_path']}: {d['parser_note']}" for d in documents if d.get("parser_note")}),
+    }
+    ctx.write_stage(namespace, "parsed_documents", record)
+    return record
+
+
+# -- document_chunks ------------------------------------------------------------------------
+def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    parsed = ctx.read_stage(namespace, "parsed_documents")
+    chunks: list[dict[str, Any]] = []
+    totals = ChunkStats()
+    rechunked = 0
+    for doc_dict in parsed["documents"]:
+        key = sha256_hex(CHUNKER_VERSION + json.dumps(doc_dict, sort_keys=True, ensure_ascii=False))
+        entry = ctx.cache_get("chunks", key)
+        if entry is None:
+            doc_chunks, stats = chunk_document(
+                ParsedDocument.from_dict({k: v for k, v in doc_dict.items() if k not in ("commit", "source")})
+            )
+            entry = {"chunks": [c.to_dict() for c in doc_chunks], "stats": stats.__dict__}
+            ctx.cache_put("chunks", key, entry)
+            rechunked += 1
+        chunks.extend(entry["chunks"])
+        for name, value in entry["stats"].items():
+            setattr(totals, name, getattr(totals, name) + value)
+    tokens = [c["n_tokens"] for c in chunks]
+    record = {
+        "namespace": namespace,
+        "chunks": chunks,
+        "documents": len(parsed["documents"]),
+        "rechunked": rechunked,
+        "units": totals.units,
+        "would_truncate": totals.would_truncate,
+        "truncation_rate": round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
+        "truncated": sum(1 for t in tokens if t > 256),
+        "duplicates_dropped": totals.duplicates_dropped,
+        "headers_truncated": totals.headers_truncated,
+        "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    ctx.write_stage(namespace, "document_chunks", record)
+    return record
+
+
+# -- chunk_embeddings -----------------------------------------------------------------------
+def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet) -> dict[str, dict[str, Any]]:
+    """One batched encode over every chunk of every namespace in the run that is not cached."""
+    started = time.perf_counter()
+    per_ns_hashes: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    tokens: dict[str, int] = {}
+    for namespace in namespaces:
+        chunks = ctx.read_stage(namespace, "document_chunks")["chunks"]
+        per_ns_hashes[namespace] = [c["text_hash"] for c in chunks]
+        for c in chunks:
+            texts.setdefault(c["text_hash"], c["embed_text"])
+            tokens.setdefault(c["text_hash"], c["n_tokens"])
+    cached = ctx.embedding_cache.get_many(MODEL_NAME, texts)
+    missing = [h for h in texts if h not in cached]
+    log(f"{len(texts)} distinct chunk texts, {len(cached)} cached, {len(missing)} to embed")
+    if missing:
+        ctx.embedder.load()  # before timing, so the rate is the encoder's
+    bar = _progress_bar(len(missing)) if missing and ctx.settings.progress_bar else None
+    encode_started = time.perf_counter()
+    done = 0
+    # Each slice is stored as soon as it is encoded: a run killed here re-embeds at most one slice.
+    for ids, vectors in ctx.embedder.encode_batches([texts[h] for h in missing]):
+        ctx.embedding_cache.put_many(MODEL_NAME, {missing[i]: v for i, v in zip(ids, vectors, strict=True)})
+        done += len(ids)
+        log(f"embedded {done}/{len(missing)} chunks ({_rate(done, time.perf_counter() - encode_started)} chunks/s)")
+        if bar is not None:
+            bar.update(len(ids))
+    if bar is not None:
+        bar.close()
+    encode_seconds = time.perf_counter() - encode_started
+    missing_set = set(missing)
+    attributed: set[str] = set()
+    results = {}
+    for namespace, hashes in per_ns_hashes.items():
+        new = {h for h in hashes if h in missing_set and h not in attributed}
+        attributed |= new
+        results[namespace] = {
+            "namespace": namespace,
+            "chunks": len(hashes),
+            "chunks_embedded": len(new),
+            "chunks_cached": len(set(hashes) - new),
+        }
+        ctx.write_stage(namespace, "chunk_embeddings", {**results[namespace], "model": MODEL_NAME})
+    embedded_tokens = sum(tokens[h] for h in missing)
+    summary = {
+        "chunks_embedded": len(missing),
+        "chunks_cached": len(cached),
+        "encode_seconds": round(encode_seconds, 3),
+        "chunks_per_second": _rate(len(missing), encode_seconds),
+        "tokens_embedded": embedded_tokens,
+        "tokens_per_second": _rate(embedded_tokens, encode_seconds),
+        "seconds": round(time.perf_counter() - started, 3),
+        "model": MODEL_NAME,
+    }
+    return {"summary": summary, **results}
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
+
+
+# -- index_versions -------------------------------------------------------------------------
+def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> dict[str, Any]:
+    """One chunk's payload. Pack and applications come from where the document came from (the
+    upload key and its metadata), never from what the document says about itself."""
+    return {
+        "chunk_id": chunk["chunk_id"],
+        "doc_id": chunk["doc_id"],
+        "doc_version": chunk["doc_version"],
+        "title": chunk["title"],
+        "namespace": chunk["namespace"],
+        "source_path": chunk["source_path"],
+        "heading_path": chunk["heading_path"],
+        "location": chunk["location"],
+        "text": chunk["text"],
+        "truth_level": chunk["truth_level"],
+        "tenant_id": tenant_id,
+        "pack_id": source.get("pack_id"),
+        "source_app": source.get("source_app") or source.get("origin", "git"),
+        "caller_app": source.get("caller_app"),
+        "lang": chunk["lang"],
+        "updated": chunk["updated"],
+        "kind": chunk["kind"],
+    }
+
+
+def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+    """Assemble, check and write an immutable version; reuse an existing one with the same content."""
+    started = time.perf_counter()
+    settings = ctx.settings
+    chunk_record = ctx.read_stage(namespace, "document_chunks")
+    parsed = ctx.read_stage(namespace, "parsed_documents")
+    raw = ctx.read_stage(namespace, "raw_documents")
+    chunks = chunk_record["chunks"]
+    sources = {d["doc_id"]: d.get("source", {}) for d in parsed["documents"]}
+    vectors_by_hash = ctx.embedding_cache.get_many(MODEL_NAME, [c["text_hash"] for c in chunks])
+    absent = [c["chunk_id"] for c in chunks if c["text_hash"] not in vectors_by_hash]
+    if absent:
+        raise StageMissing(f"{len(absent)} chunks of {namespace} have no embedding: materialize chunk_embeddings")
+    if not chunks and LATEST not in ctx.registry.aliases(namespace).get(namespace, {}):
+        # Never published and nothing to publish (e.g. no uploads yet): not a failure, no version.
+        record = {
+            "namespace": namespace,
+            "version": None,
+            "new": False,
+            "path": None,
+            "chunks": 0,
+            "documents": len(parsed["documents"]),
+            "checks": [],
+            "checks_passed": True,
+            "empty": True,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        ctx.write_stage(namespace, "index_versions", record)
+        return record
+    chunks = sorted(chunks, key=lambda c: (c["doc_id"], c["chunk_id"]))
+    payloads = [_payload(c, settings.tenant_id, sources.get(c["doc_id"], {})) for c in chunks]
+    vectors = (
+        np.stack([vectors_by_hash[c["text_hash"]] for c in chunks]).astype(np.float32)
+        if chunks
+        else np.zeros((0, DIMENSION), dtype=np.float32)
+    )
+    with open_fact_store(settings) as facts_store:
+        facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
+        critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
+    allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed["documents"]}
+    evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
+    checks = [
+        *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
+        conflicts_check(critical),
+        evaluation.check,
+    ]
+    checks_passed = all(c.passed for c in checks)
+    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
+    existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)
+    if existing is not None and existing.checks_passed == checks_passed:
+        version, path, new = existing.version, Path(existing.path), False
+        log(f"{namespace}: content unchanged, already built as {version}")
+    else:
+        version, new = new_version_id(fp), True
+        path = version_dir(settings.indexes_dir, settings.tenant_id, namespace, version)
+        manifest = {
+            "namespace": namespace,
+            "version": version,
+            "name": f"{namespace}@{version}",
+            "tenant_id": settings.tenant_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "model": MODEL_NAME,
+            "dimension": DIMENSION,
+            "chunker_version": CHUNKER_VERSION,
+            "parser_version": PARSER_VERSION,
+            "source_commit": ctx.run_tags.get(COMMIT_TAG) or raw.get("source_commit"),
+            "trigger": {k: v for k, v in ctx.run_tags.items() if k.startswith("knowledge/")},
+            "fingerprint": fp,
+            "documents": [
+                {
+                    "doc_id": d["doc_id"],
+                    "doc_version": d["doc_version"],
+                    "source_path": d["source_path"],
+                    "content_hash": d["content_hash"],
+                    "commit": d.get("commit"),
+                    "origin": d.get("source", {}).get("origin", "git"),
+                }
+                for d in parsed["documents"]
+            ],
+            "counts": {
+                "documents": len(parsed["documents"]),
+                "chunks": len(chunks),
+                "quarantined": len(parsed["quarantined"]),
+                "approved_facts": len(facts),
+            },
+            "checks": [c.to_dict() for c in checks],
+            "checks_passed": checks_passed,
+            "evaluation": evaluation.summary,
+            "run_id": ctx.run_id,
+        }
+        # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
+        write_version(path, manifest, vectors, payloads, facts, finish=write_search_index)
+        ctx.registry.add_version(namespace, version, path, manifest)
+        outcome = "passed" if checks_passed else "FAILED"
+        log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
+    published = _publish(ctx, namespace, version, vectors, payloads, facts) if checks_passed else None
+    record = {
+        "namespace": namespace,
+        "version": version,
+        "new": new,
+        "published": published,
+        "path": str(path),
+        "chunks": len(chunks),
+        "documents": len(parsed["documents"]),
+        "checks": [c.to_dict() for c in checks],
+        "checks_passed": checks_passed,
+        "evaluation": evaluation.summary,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    ctx.write_stage(namespace, "index_versions", record)
+    return record
+
+
+def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list,
+             facts: list) -> dict | None:
+    """Mirror a checked version, with its approved facts, into the vector store (idempotent: a
+    complete collection is reused)."""
+    with vector_backend(ctx) as backend:
+        if backend is None:
+            return None
+        started = time.perf_counter()
+        result = backend.publish(namespace, version, vectors, payloads, facts)
+        return {"collection": result.collection, "points": result.points, "reused": result.reused,
+                "seconds": round(time.perf_counter() - started, 3)}
+
+
+# -- index_aliases --------------------------------------------------------------------------
+def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+    """Move @latest to this run's version of the namespace if it passed its checks and is not already
+    there; keep the newest N. Decided by the aliases, not by whether this run wrote the version: a
+    version registered by a run that then failed or was killed is promoted by the next run. Only an
+    operator's move away from a version (rollback, manual promote) is never undone by a rebuild."""
+    candidate = ctx.read_stage(namespace, "index_versions", same_run=True)
+    registry = ctx.registry
+    before = registry.aliases(namespace).get(namespace, {})
+    version = candidate["version"]
+    failed_checks = [c["name"] for c in candidate["checks"] if not c["passed"]]
+    promoted = False
+    if candidate.get("empty"):
+        reason = "no documents: nothing to publish"
+    elif failed_checks:
+        details = "; ".join(f"{c['name']}: {c['detail']}" for c in candidate["checks"] if not c["passed"])
+        reason = f"held back: {version} failed {', '.join(failed_checks)} ({details})"
+    elif before.get(LATEST) == version:
+        reason = f"content unchanged since {version}"
+    elif (action := registry.moved_off_by(namespace, version)) in OPERATOR_ACTIONS:
+        reason = (
+            f"content unchanged since {version}, which an operator moved @latest away from ({action}); "
+            f"`knowledge promote {namespace} {version}` brings it back"
+        )
+    else:
+        _promote(ctx, namespace, version, before.get(LATEST))
+        promoted = True
+        reason = (
+            "new version passed every check"
+            if candidate["new"]
+            else f"{version} passed every check and had never been promoted (its run stopped before)"
+        )
+    mirrored = _mirror_alias(ctx, namespace)
+    deleted = prune_versions(ctx, namespace)
+    after = registry.aliases(namespace).get(namespace, {})
+    log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
+    record = {
+        "namespace": namespace,
+        "version": version,
+        "promoted": promoted,
+        "held_back": bool(failed_checks),
+        "failed_checks": failed_checks,
+        "reason": reason,
+        "latest": after.get(LATEST),
+        "rollback": after.get(ROLLBACK),
+        "deleted_versions": deleted,
+        "store_alias_repaired": mirrored,
+    }
+    ctx.write_stage(namespace, "index_aliases", record)
+    return record
+
+
+def _promote(
+    ctx: BuildContext, namespace: str, version: str, previous: str | None, action: str = BUILD_PROMOTE
+) -> None:
+    """The vector store's alias first, then the registry (the record); undo the first if the second fails."""
+    with vector_backend(ctx) as backend:
+        if backend is not None:
+            backend.switch_alias(namespace, version)
+        try:
+            ctx.registry.promote(namespace, version, action)
+        except Exception:
+            if backend is not None and previous:
+                backend.switch_alias(namespace, previous)
+            raise
+
+
+def _mirror_alias(ctx: BuildContext, namespace: str) -> str | None:
+    """Bring the store's alias to the registry's @latest when they differ, publishing that version
+    from its files if the store lacks it: a vector store configured after the version was built
+    (unchanged content promotes nothing, so nothing else would ever publish it), or a store restored
+    from a backup. Returns the version the alias was moved to, or None when it already matched."""
+    latest = ctx.registry.aliases(namespace).get(namespace, {}).get(LATEST)
+    with vector_backend(ctx) as backend:
+        if backend is None or latest is None or backend.current_alias_target(namespace) == latest:
+            return None
+        _ensure_in_store(ctx, backend, namespace, latest)
+        backend.switch_alias(namespace, latest)
+        return latest
+
+
+def _ensure_in_store(ctx: BuildContext, backend: Any, namespace: str, version: str) -> None:
+    """Publish a registered version into the vector store from its files when the store lacks it."""
+    if backend.read_version_info(namespace, version) is None:
+        record = ctx.registry.version(namespace, version)
+        assert record is not None  # callers only name versions the registry holds
+        stored = read_version(Path(record.path))
+        backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(Path(record.path)))
+
+
+def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
+    """Delete all but the newest ``keep_versions`` versions, never one an alias points to."""
+    registry = ctx.registry
+    pinned = set(registry.aliases(namespace).get(namespace, {}).values())
+    deleted = []
+    with vector_backend(ctx) as backend:
+        for record in registry.versions(namespace)[ctx.settings.keep_versions :]:
+            if record.version in pinned:
+                continue
+            if backend is not None:
+                backend.delete_version(namespace, record.version)
+            delete_version(Path(record.path))
+            registry.mark_deleted(namespace, record.version)
+            deleted.append(record.version)
+    return deleted
+
+
+def build_in_process(ctx: BuildContext, namespaces: list[str]) -> dict[str, dict[str, Any]]:
+    """Every stage in order without Dagster, for benchmarks and test fixtures; ``knowledge build``
+    runs the same stage functions as a Dagster run. Facts are not extracted here."""
+    for namespace in namespaces:
+        raw_documents(ctx, namespace)
+        parsed_documents(ctx, namespace)
+        document_chunks(ctx, namespace)
+    chunk_embeddings(ctx, namespaces)
+    for namespace in namespaces:
+        index_versions(ctx, namespace)
+    return {namespace: index_aliases(ctx, namespace) for namespace in namespaces}
+
+
+class BadTarget(RuntimeError):
+    """An alias move whose target version cannot be served: unknown, deleted, failed, or damaged."""
+
+
+def verify_version(ctx: BuildContext, namespace: str, version: str) -> None:
+    """Refuse, with the precise reason, a version an alias must not point to: unknown or deleted in
+    the registry, failed checks (registry row or the manifest on disk), or files missing or damaged."""
+    record = ctx.registry.version(namespace, version)
+    if record is None:
+        kept = ", ".join(v.version for v in ctx.registry.versions(namespace)) or "none"
+        raise BadTarget(f"{namespace}@{version} is not a registered index version (kept: {kept})")
+    if record.deleted:
+        raise BadTarget(f"{namespace}@{version} was deleted (only the newest kept versions remain)")
+    failed = [c["name"] for c in record.manifest.get("checks", []) if not c.get("passed")]
+    if not record.checks_passed or failed:
+        raise BadTarget(f"{namespace}@{version} failed its checks ({', '.join(failed) or 'unknown'}): not servable")
+    path = Path(record.path)
+    try:
+        manifest = read_manifest(path)
+        stored = read_version(path)
+    except (OSError, ValueError) as exc:  # missing files, truncated JSON or .npy, payload/vector mismatch
+        raise BadTarget(f"{namespace}@{version} has missing or damaged files at {path}: {exc}") from exc
+    if manifest.get("fingerprint") != record.fingerprint or not manifest.get("checks_passed"):
+        raise BadTarget(f"{namespace}@{version}: the manifest at {path} is not the registered one, or failed checks")
+    if stored.vectors.shape != (record.chunks, record.manifest.get("dimension", DIMENSION)):
+        raise BadTarget(
+            f"{namespace}@{version}: {stored.vectors.shape[0]} vectors of dimension {stored.vectors.shape[1]} "
+            f"on disk, {record.chunks} registered"
+        )
+    if not np.isfinite(stored.vectors).all():
+        raise BadTarget(f"{namespace}@{version}: its vectors on disk are not finite (damaged file)")
+
+
+def rollback(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    """@latest := @rollback, after checking that @rollback can be served (BadTarget if not)."""
+    target = ctx.registry.aliases(namespace).get(namespace, {}).get(ROLLBACK)
+    if target:
+        verify_version(ctx, namespace, target)
+    with vector_backend(ctx) as backend:
+        if backend is not None and target:
+            backend.rollback(namespace, target)
+    came_from, went_to = ctx.registry.rollback(namespace)
+    after = ctx.registry.aliases(namespace).get(namespace, {})
+    return {
+        "namespace": namespace,
+        "from": came_from,
+        "to": went_to,
+        "latest": after.get(LATEST),
+        "rollback": after.get(ROLLBACK),
+    }
+
+
+def promote(ctx: BuildContext, namespace: str, version: str) -> dict[str, Any]:
+    """An operator's move of @latest to any kept, checked version (audited as ``manual-promote``);
+    the previous @latest becomes @rollback. BadTarget when the version cannot be served."""
+    verify_version(ctx, namespace, version)
+    before = ctx.registry.aliases(namespace).get(namespace, {})
+    with vector_backend(ctx) as backend:
+        if backend is not None:
+            _ensure_in_store(ctx, backend, namespace, version)
+    if before.get(LATEST) != version:
+        _promote(ctx, namespace, version, before.get(LATEST), OPERATOR_PROMOTE)
+    _mirror_alias(ctx, namespace)
+    after = ctx.registry.aliases(namespace).get(namespace, {})
+    return {
+        "namespace": namespace,
+        "from": before.get(LATEST),
+        "to": version,
+        "latest": after.get(LATEST),
+        "rollback": after.get(ROLLBACK),
+    }
+
+
+def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
+    registry = ctx.registry
+    all_aliases = registry.aliases()
+    out = []
+    for namespace in sorted(set(namespaces) | set(registry.namespaces())):
+        current = all_aliases.get(namespace, {})
+        out.append(
+            {
+                "namespace": namespace,
+                "latest": current.get(LATEST),
+                "rollback": current.get(ROLLBACK),
+                "versions": [
+                    {
+                        "version": v.version,
+                        "chunks": v.chunks,
+                        "documents": v.documents,
+                        "checks_passed": v.checks_passed,
+                        "evaluation": (v.manifest.get("evaluation") or {}).get("figures"),
+                        "created_at": v.created_at.isoformat(),
+                    }
+                    for v in registry.versions(namespace)
+                ],
+            }
+        )
+    return out
+
+
+def build_summary(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+    """What ``knowledge build --json`` reports for one namespace, from this run's stage records."""
+
+    def stage(name: str) -> dict[str, Any]:
+        try:
+            return ctx.read_stage(namespace, name, same_run=True)
+        except StageMissing:
+            return {}
+
+    parsed, chunks, embeds = stage("parsed_documents"), stage("document_chunks"), stage("chunk_embeddings")
+    version, alias = stage("index_versions"), stage("index_aliases")
+    return {
+        "namespace": namespace,
+        "version": version.get("version"),
+        "promoted": bool(alias.get("promoted")),
+        "held_back": bool(alias.get("held_back")),
+        "failed_checks": alias.get("failed_checks", []),
+        "reason": alias.get("reason")
+        or ("not promoted: the run stopped before index_aliases" if version else "not built: the run stopped early"),
+        "latest": alias.get("latest"),
+        "documents": len(parsed.get("documents", [])),
+        "chunks": len(chunks.get("chunks", [])),
+        "chunks_embedded": embeds.get("chunks_embedded", 0),
+        "checks": version.get("checks", []),
+        "quarantined": [
+            {"path": q["path"], "reason": q["reason"], "detail": q["detail"]} for q in parsed.get("quarantined", [])
+        ],
+    }

@@ -1,0 +1,316 @@
+"""``knowledge facts …``: review proposed facts, settle conflicts, query the timeline, manage entity types.
+
+Every command prints JSON with --json and exits non-zero with a specific message on bad input
+(unknown id, bad date, a conflict that must be resolved first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from collections.abc import Callable
+from typing import Any
+
+from knowledge_plane.cli.output import emit, fail, table
+from knowledge_plane.facts import review
+from knowledge_plane.facts.gate import critical_conflicts, open_relations
+from knowledge_plane.facts.model import OPEN, PROPOSED, RELATION_KINDS, STATUSES, TYPE_STATUSES, Fact
+from knowledge_plane.facts.queries import canonical_key, facts_at, timeline
+from knowledge_plane.facts.store import FactStore, UnknownFact, open_fact_store
+from knowledge_plane.facts.temporal import parse_date
+from knowledge_plane.settings import Settings
+
+Handler = Callable[[argparse.Namespace, FactStore, str], int]
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return getattr(args, "by", None) or os.environ.get("KNOWLEDGE_REVIEWER") or getpass.getuser() or "cli"
+
+
+def _short(fact_id: str) -> str:
+    return fact_id[:8]
+
+
+def _fact_rows(facts: list[Fact]) -> str:
+    rows = [[_short(f.id), f.status, f.subject, f.predicate, f.object, f.to_dict()["valid_from"] or "-",
+             f.to_dict()["valid_until"] or "-", f.source, f.confidence] for f in facts]
+    header = ["ID", "STATUS", "SUBJECT", "PREDICATE", "VALUE", "FROM", "UNTIL", "SOURCE", "CONF"]
+    return table(rows, header) + f"\n{len(facts)} fact(s)"
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    errors: list[type[BaseException]] = [sqlalchemy.exc.SQLAlchemyError]
+    try:
+        from neo4j.exceptions import DriverError, Neo4jError
+
+        errors += [DriverError, Neo4jError]
+    except ImportError:  # the neo4j driver is only needed with KNOWLEDGE_FACT_STORE=neo4j
+        pass
+    return tuple(errors)
+
+
+def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            settings = Settings.from_env()
+            store = open_fact_store(settings)
+        except ValueError as exc:
+            return fail(str(exc), args.json)
+        except _store_errors() as exc:
+            return fail(f"cannot open the fact store: {exc}", args.json)
+        try:
+            return handler(args, store, settings.tenant_id)
+        except (UnknownFact, ValueError) as exc:  # ReviewError and DateError are ValueErrors
+            return fail(str(exc).strip("'\""), args.json)
+        except _store_errors() as exc:
+            return fail(f"fact store error: {exc}", args.json)
+        finally:
+            store.close()
+
+    return wrapped
+
+
+# -- list / show ----------------------------------------------------------------------------
+def _list(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    if args.conflicts:
+        return _list_conflicts(args, store, tenant)
+    subject_key = predicate_key = None
+    if args.subject or args.predicate:
+        subject_key, predicate_key = canonical_key(args.subject or "", args.predicate or "")
+    facts = store.list_facts(tenant, namespace=args.namespace, statuses=args.status or None,
+                             subject_key=subject_key if args.subject else None,
+                             predicate_key=predicate_key if args.predicate else None,
+                             fact_type=args.type, limit=args.limit)
+    emit(args.json, [f.to_dict() for f in facts], lambda _: _fact_rows(facts))
+    return 0
+
+
+def _list_conflicts(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    kinds = args.kind or list(RELATION_KINDS)
+    if args.namespace:
+        relations = open_relations(store, tenant, args.namespace, kinds)
+    else:
+        relations = store.list_relations(tenant, kinds=kinds, status=OPEN)
+    facts = {f.id: f for f in store.get_facts(tenant, {i for r in relations for i in (r.from_id, r.to_id)})}
+    data = []
+    for relation in relations:
+        entry = relation.to_dict()
+        entry["from"] = facts[relation.from_id].to_dict() if relation.from_id in facts else None
+        entry["to"] = facts[relation.to_id].to_dict() if relation.to_id in facts else None
+        data.append(entry)
+
+    def render(_: Any) -> str:
+        rows = [[r.kind, r.severity, r.value_diff_pct if r.value_diff_pct is not None else "-",
+                 _short(r.from_id), facts[r.from_id].object if r.from_id in facts else "?",
+                 _short(r.to_id), facts[r.to_id].object if r.to_id in facts else "?",
+                 f"{facts[r.from_id].subject} / {facts[r.from_id].predicate}" if r.from_id in facts else ""]
+                for r in relations]
+        return table(rows, ["KIND", "SEVERITY", "DIFF %", "FROM", "VALUE", "TO", "VALUE", "SUBJECT / PREDICATE"]) + \
+            f"\n{len(relations)} open conflict(s)"
+
+    emit(args.json, data, render)
+    return 0
+
+
+def _show(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    (fact_id,) = review.resolve_ids(store, tenant, [args.id])
+    fact = store.get_facts(tenant, [fact_id])[0]
+    relations = store.list_relations(tenant, fact_ids=[fact_id])
+    history = store.audit_log(tenant, fact_id=fact_id)
+    data = {**fact.to_dict(), "relations": [r.to_dict() for r in relations],
+            "audit": [e.to_dict() for e in history]}
+
+    def render(_: Any) -> str:
+        lines = [f"{k}: {v}" for k, v in fact.to_dict().items() if v not in (None, "")]
+        lines.append("relations:" if relations else "relations: none")
+        lines += [f"  {r.kind} {r.status} {r.severity} {_short(r.from_id)} -> {_short(r.to_id)}"
+                  + (f" ({r.resolution})" if r.resolution else "") for r in relations]
+        lines.append("audit:")
+        lines += [f"  {e.at.isoformat(timespec='seconds')} {e.actor} {e.action} {e.detail}" for e in history]
+        return "\n".join(lines)
+
+    emit(args.json, data, render)
+    return 0
+
+
+# -- decisions ------------------------------------------------------------------------------
+def _selection(args: argparse.Namespace, store: FactStore, tenant: str, default_status: str) -> list[str]:
+    if args.all == bool(args.ids):
+        raise review.ReviewError("give fact ids, or --all with filters (--namespace, --status, --type, --subject)")
+    if args.ids:
+        return review.resolve_ids(store, tenant, args.ids)
+    subject_key = canonical_key(args.subject, "")[0] if args.subject else None
+    return [f.id for f in store.list_facts(tenant, namespace=args.namespace, statuses=[args.status or default_status],
+                                           fact_type=args.type, subject_key=subject_key)]
+
+
+def _approve(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    ids = _selection(args, store, tenant, PROPOSED)
+    result = review.approve(store, tenant, ids, _actor(args), skip_conflicted=args.all) if ids else \
+        {"approved": [], "unchanged": [], "skipped": []}
+    emit(args.json, result, lambda r: f"approved {len(r['approved'])}, already approved {len(r['unchanged'])}"
+         + (f", skipped {len(r['skipped'])} in an open CONTRADICTS (resolve them first)" if r["skipped"] else ""))
+    return 0
+
+
+def _reject(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    ids = _selection(args, store, tenant, PROPOSED)
+    result = review.reject(store, tenant, ids, args.reason, _actor(args)) if ids else {"rejected": [], "unchanged": []}
+    emit(args.json, result, lambda r: f"rejected {len(r['rejected'])}, already rejected {len(r['unchanged'])}")
+    return 0
+
+
+def _resolve(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    fact_id, keep_id = review.resolve_ids(store, tenant, [args.id, args.keep])
+    result = review.resolve(store, tenant, fact_id, keep_id, _actor(args))
+    emit(args.json, result, lambda r: f"kept {r['kept']}; rejected {len(r['rejected'])}, "
+         f"closed {len(r['closed'])}, merged {len(r['merged'])}")
+    return 0
+
+
+def _override(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    new_id, old_id = review.resolve_ids(store, tenant, [args.id, args.over])
+    result = review.override(store, tenant, new_id, old_id, _actor(args))
+    emit(args.json, result, lambda r: f"{r['kept']} holds; {r['closed'] or old_id} valid until {r['valid_until']}")
+    return 0
+
+
+def _merge(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    ids = review.resolve_ids(store, tenant, [args.keep, *args.duplicates])
+    result = review.merge(store, tenant, ids[0], ids[1:], _actor(args))
+    emit(args.json, result, lambda r: f"merged {len(r['merged'])} duplicate(s) into {r['kept']}")
+    return 0
+
+
+# -- time -----------------------------------------------------------------------------------
+def _timeline(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    entries = timeline(store, tenant, args.subject, args.predicate, include_rejected=args.all)
+    if not entries and not args.json:
+        return fail(f"no facts for subject {args.subject!r} and predicate {args.predicate!r}", args.json)
+
+    def render(_: Any) -> str:
+        rows = [[e["valid_from"] or "…", e["valid_until"] or "…", e["object"], e["status"], _short(e["id"]),
+                 e["source"],
+                 ", ".join(f"{r['kind']}({r['status']})" for r in e["relations"])] for e in entries]
+        return table(rows, ["FROM", "UNTIL", "VALUE", "STATUS", "ID", "SOURCE", "RELATIONS"])
+
+    emit(args.json, entries, render)
+    return 0
+
+
+def _at(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    day = parse_date(args.date, "date")
+    found = facts_at(store, tenant, args.subject, args.predicate, day, args.status or ["approved"])
+    emit(args.json, {"date": args.date, "facts": [f.to_dict() for f in found]},
+         lambda _: _fact_rows(found) if found else f"nothing held on {args.date} "
+                                                   f"(statuses: {', '.join(args.status or ['approved'])})")
+    return 0
+
+
+def _gate(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    conflicts = critical_conflicts(store, tenant, args.namespace)
+    emit(args.json, {"namespace": args.namespace, "passed": not conflicts, "critical_conflicts": conflicts},
+         lambda _: "gate passed: no unresolved critical contradiction" if not conflicts else "\n".join(
+             [f"gate FAILED: {len(conflicts)} unresolved critical contradiction(s)"]
+             + [" vs ".join(f"{_short(f['id'])} {f['subject']} / {f['predicate']} = {f['object']}" for f in c["facts"])
+                for c in conflicts]))
+    return 0 if not conflicts else 1
+
+
+# -- entity types ---------------------------------------------------------------------------
+def _types_list(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    types = store.entity_types(tenant, args.status)
+    emit(args.json, [t.to_dict() for t in types], lambda _: table(
+        [[t.type_name, t.status, t.decided_by or "-"] for t in types], ["TYPE", "STATUS", "DECIDED BY"]))
+    return 0
+
+
+def _types_decide(approve_it: bool) -> Handler:
+    def handler(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+        decided = [review.decide_entity_type(store, tenant, name, approve_it, _actor(args)) for name in args.names]
+        emit(args.json, [t.to_dict() for t in decided],
+             lambda _: "\n".join(f"{t.type_name}: {t.status}" for t in decided))
+        return 0
+
+    return handler
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON")
+    by = argparse.ArgumentParser(add_help=False)
+    by.add_argument("--by", help="reviewer name recorded in the audit log (default: $KNOWLEDGE_REVIEWER or the user)")
+    bulk = argparse.ArgumentParser(add_help=False)
+    bulk.add_argument("ids", nargs="*", metavar="ID", help="fact ids or unique prefixes (6+ characters)")
+    bulk.add_argument("--all", action="store_true", help="every fact matching the filters instead of ids")
+    bulk.add_argument("--namespace", help="filter for --all")
+    bulk.add_argument("--status", choices=STATUSES, help="filter for --all (default: proposed)")
+    bulk.add_argument("--type", help="fact type filter for --all (e.g. SERVICE_LEVEL)")
+    bulk.add_argument("--subject", help="subject filter for --all")
+
+    facts = sub.add_parser("facts", help="review facts, conflicts, timelines and entity types")
+    cmds = facts.add_subparsers(dest="facts_command", required=True)
+
+    p = cmds.add_parser("list", parents=[common], help="list facts, or open conflicts with --conflicts")
+    p.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    p.add_argument("--namespace")
+    p.add_argument("--subject")
+    p.add_argument("--predicate")
+    p.add_argument("--type", help="fact type, e.g. COST")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--conflicts", action="store_true", help="list open conflict relations instead")
+    p.add_argument("--kind", action="append", choices=RELATION_KINDS, help="with --conflicts; repeatable")
+    p.set_defaults(func=_run(_list))
+
+    p = cmds.add_parser("show", parents=[common], help="one fact with its relations and audit trail")
+    p.add_argument("id")
+    p.set_defaults(func=_run(_show))
+
+    p = cmds.add_parser("approve", parents=[common, by, bulk], help="approve facts by id or by filter")
+    p.set_defaults(func=_run(_approve))
+    p = cmds.add_parser("reject", parents=[common, by, bulk], help="reject facts with a reason")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(func=_run(_reject))
+
+    p = cmds.add_parser("resolve", parents=[common, by], help="settle a fact's open conflicts by keeping one fact")
+    p.add_argument("id")
+    p.add_argument("--keep", required=True, help="the fact that holds")
+    p.set_defaults(func=_run(_resolve))
+    p = cmds.add_parser("override", parents=[common, by], help="a newer fact replaces an older one from its start")
+    p.add_argument("id", help="the newer fact")
+    p.add_argument("--over", required=True, help="the older fact, closed the day before")
+    p.set_defaults(func=_run(_override))
+    p = cmds.add_parser("merge", parents=[common, by], help="fold duplicates into one fact")
+    p.add_argument("keep")
+    p.add_argument("duplicates", nargs="+")
+    p.set_defaults(func=_run(_merge))
+
+    p = cmds.add_parser("timeline", parents=[common], help="every fact of a subject/predicate in validity order")
+    p.add_argument("subject")
+    p.add_argument("predicate")
+    p.add_argument("--all", action="store_true", help="include rejected facts")
+    p.set_defaults(func=_run(_timeline))
+    p = cmds.add_parser("at", parents=[common], help="what held on a date (approved facts unless --status)")
+    p.add_argument("subject")
+    p.add_argument("predicate")
+    p.add_argument("date", help="YYYY-MM-DD")
+    p.add_argument("--status", action="append", choices=STATUSES, help="repeatable (default: approved)")
+    p.set_defaults(func=_run(_at))
+    p = cmds.add_parser("gate", parents=[common], help="exit 1 if the namespace has an unresolved critical CONTRADICTS")
+    p.add_argument("namespace")
+    p.set_defaults(func=_run(_gate))
+
+    types = cmds.add_parser("types", help="the entity types registry")
+    tcmds = types.add_subparsers(dest="types_command", required=True)
+    p = tcmds.add_parser("list", parents=[common])
+    p.add_argument("--status", choices=TYPE_STATUSES)
+    p.set_defaults(func=_run(_types_list))
+    p = tcmds.add_parser("approve", parents=[common, by])
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=_run(_types_decide(True)))
+    p = tcmds.add_parser("reject", parents=[common, by], help="facts about a rejected type are ignored from then on")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=_run(_types_decide(False)))

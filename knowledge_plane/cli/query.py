@@ -1,0 +1,122 @@
+"""``knowledge query | serve``: the runtime plane from a terminal.
+
+``query`` answers in-process from the versions the aliases point to, with the same engine, the
+same grants and the same response as ``POST /knowledge/query`` (no API key: it runs on the
+machine that holds the data, as the named actor). ``serve`` runs the HTTP service under uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+import time
+from typing import Any
+
+from knowledge_plane.cli.output import emit, fail
+from knowledge_plane.serving.access import ACTORS
+
+SNIPPET_CHARS = 200
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("query", help="Ask a question as an actor, from the published (@latest) versions.")
+    p.add_argument("question")
+    p.add_argument("--actor", required=True, choices=sorted(ACTORS), help="Whose namespace grant to use.")
+    p.add_argument("--namespace", action="append", default=[], help="Narrow to this granted namespace (repeatable).")
+    p.add_argument("--pack-id", action="append", default=None, help="Only passages of this pack (repeatable).")
+    p.add_argument("--top-k", type=int, default=5, help="Passages returned at most (1-20).")
+    p.add_argument("--json", action="store_true", help="Print the API's JSON response.")
+    p.set_defaults(func=cmd_query)
+    p = sub.add_parser("serve", help="Run the read-only query service (FastAPI under uvicorn).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--json", action="store_true", help="Print where the service listens as JSON before serving.")
+    p.set_defaults(func=cmd_serve)
+
+
+def render(response: dict[str, Any]) -> str:
+    lines = [f"status: {response['status']}   confidence: {response['confidence']:.2f}   "
+             f"request: {response['request_id']}"]
+    if response["index_versions"]:
+        lines.append("searched: " + ", ".join(f"{ns}@{v}" for ns, v in sorted(response["index_versions"].items())))
+    if response.get("message"):
+        lines.append(textwrap.fill(response["message"], 100))
+    for rank, p in enumerate(response["passages"], start=1):
+        lines.append(f"{rank:>2}. {p['score']:.3f}  {p['citation']}  {p['namespace']}  {p['truth_level']}  "
+                     f"{p['title']}")
+        snippet = " ".join(p["text"].split())
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+        lines.append(textwrap.indent(textwrap.fill(snippet, 96), "    "))
+    for fact in response["facts"]:
+        lines.append(f"fact: {json.dumps(fact, ensure_ascii=False, default=str)}")
+    if response["suggestions"]:
+        lines.append("suggestions:")
+        lines.extend(f"  - {s}" for s in response["suggestions"])
+    return "\n".join(lines)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from knowledge_plane.service.schemas import QueryResponse
+    from knowledge_plane.serving.config import ServiceSettings
+    from knowledge_plane.serving.query_encoder import QueryEncoder
+    from knowledge_plane.serving.query_engine import NamespacesQuarantined, QueryEngine, QueryRequest
+    from knowledge_plane.serving.snapshot import load_snapshot
+    from knowledge_plane.settings import Settings
+    from knowledge_plane.storage.registry import Registry, append_query_log
+    from knowledge_plane.storage.vector_backends import open_vector_backend
+
+    if not 1 <= len(args.question) <= 1000:
+        return fail("the question must be 1 to 1000 characters long", args.json, code=2)
+    if not 1 <= args.top_k <= 20:
+        return fail("--top-k must be between 1 and 20", args.json, code=2)
+    try:
+        settings = Settings.from_env()
+        config = ServiceSettings().retrieval_config()
+        backend = open_vector_backend(settings, read_only=True)  # None: the local version files
+    except ValueError as exc:
+        return fail(str(exc), args.json)
+    registry = Registry(settings.registry_url, settings.tenant_id)
+    try:
+        snapshot, checks = load_snapshot(registry, backend=backend)
+        if snapshot is None:
+            failed = "; ".join(f"{c.namespace or '-'} {c.name}: {c.detail}" for c in checks if not c.passed)
+            return fail(f"nothing to answer from (quarantined): {failed}", args.json)
+        started = time.perf_counter()
+        engine = QueryEngine(QueryEncoder(torch_threads=None), config, settings.tenant_id)
+        request = QueryRequest(question=args.question, namespaces=tuple(args.namespace),
+                               pack_ids=tuple(args.pack_id) if args.pack_id else None, top_k=args.top_k)
+        who = ACTORS[args.actor]
+        try:
+            outcome = engine.answer(snapshot, who, request)
+        except NamespacesQuarantined as exc:
+            return fail(str(exc), args.json)
+    finally:
+        if backend is not None:
+            backend.close()
+    response = QueryResponse.model_validate(outcome.response).model_dump(mode="json")
+    append_query_log(registry, [outcome.log_entry(who, request, (time.perf_counter() - started) * 1000)])
+    emit(args.json, response, render)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from knowledge_plane.service.app import UVICORN_OPTIONS, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app()
+    except ValueError as exc:  # KNOWLEDGE_API_KEYS or another setting is wrong: say so before listening
+        return fail(str(exc), args.json)
+    if args.json:
+        json.dump({"url": f"http://{args.host}:{args.port}", "docs": f"http://{args.host}:{args.port}/docs"},
+                  sys.stdout)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
+    return 0

@@ -1,0 +1,26 @@
+"""The periodic drift check: what each @latest version publishes about facts against the fact store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from knowledge_plane.facts.drift import drift_report
+from knowledge_plane.facts.store import open_fact_store
+from knowledge_plane.settings import Settings
+from knowledge_plane.storage.index_store import read_facts, read_version
+from knowledge_plane.storage.registry import LATEST, Registry
+
+
+def drift_check(settings: Settings, remove_orphans: bool = False) -> list[dict[str, Any]]:
+    """One report per aliased namespace: dangling, orphan and unpublished facts, and drift %."""
+    registry = Registry(settings.registry_url, settings.tenant_id)
+    reports = []
+    with open_fact_store(settings) as store:
+        for namespace, aliases in sorted(registry.aliases().items()):
+            record = registry.version(namespace, aliases[LATEST])
+            path = Path(record.path)
+            rows = read_version(path).payloads + read_facts(path)
+            report = drift_report(store, settings.tenant_id, rows, remove_orphans, namespace=namespace)
+            reports.append({"namespace": namespace, "version": aliases[LATEST], **report})
+    return reports

@@ -1,0 +1,190 @@
+"""One question in, one answer out — shared by ``POST /knowledge/query`` and ``knowledge query``.
+
+The order matters: personal data stops everything (nothing is embedded or searched); injection
+patterns are logged and cut out of the searched text; the namespaces come from the actor's grant,
+narrowed but never widened by the request; then embedding, hybrid retrieval with gating, and the
+approved facts of the searched namespaces. Every answer is built from a single snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from knowledge_plane.facts.match import match_facts
+from knowledge_plane.serving.access import Actor, resolve_namespaces
+from knowledge_plane.serving.guards import REDIRECT_MESSAGE, find_personal_data, has_searchable_text, scan_injection
+from knowledge_plane.serving.retrieval import (
+    CLARIFY_HINT,
+    NEEDS_CLARIFICATION,
+    REDIRECT,
+    Filters,
+    Hit,
+    RetrievalConfig,
+    search,
+)
+from knowledge_plane.serving.snapshot import Snapshot
+
+log = logging.getLogger("knowledge.query")
+FACTS_LIMIT = 5
+
+
+class NamespacesQuarantined(Exception):
+    """The request reads a namespace that has no version which passed its checks (the service: 503)."""
+
+    def __init__(self, namespaces: Sequence[str]):
+        self.namespaces = tuple(namespaces)
+        super().__init__(f"namespace(s) in quarantine, no version passed its checks: {', '.join(self.namespaces)}; "
+                         f"see /knowledge/health")
+
+
+class QueryEmbedder(Protocol):
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """A validated request; the service and the CLI build it from their own inputs."""
+
+    question: str
+    namespaces: tuple[str, ...] = ()
+    tenant_id: str | None = None
+    pack_ids: tuple[str, ...] | None = None
+    source_app: str | None = None
+    workspace: str | None = None
+    caller_app: str = "unknown"
+    thread_id: str | None = None
+    top_k: int = 5
+
+
+@dataclass
+class QueryOutcome:
+    response: dict[str, Any]  # the response body, identical for the API and the CLI
+    flags: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def log_entry(self, actor: Actor, request: QueryRequest, latency_ms: float) -> dict[str, Any]:
+        """The query-log row: who, from where, what was returned — a hash of the question, never its text."""
+        return {
+            "request_id": self.response["request_id"], "actor": actor.name, "caller_app": request.caller_app,
+            "source_app": request.source_app, "question_sha256": question_hash(request.question),
+            "status": self.response["status"], "passage_ids": [p["chunk_id"] for p in self.response["passages"]],
+            "index_versions": self.response["index_versions"], "latency_ms": round(latency_ms, 3),
+            "flags": self.flags,
+        }
+
+
+def question_hash(question: str) -> str:
+    return hashlib.sha256(question.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def passage(hit: Hit) -> dict[str, Any]:
+    p = hit.payload
+    return {
+        "chunk_id": p["chunk_id"], "doc_id": p["doc_id"], "doc_version": p["doc_version"],
+        "citation": f"{p['doc_id']}@{p['doc_version']}", "title": p.get("title") or "",
+        "namespace": p["namespace"], "source_path": p.get("source_path") or "",
+        "location": str(p.get("location") or ""),
+        "text": p.get("text") or "", "score": round(hit.score, 4), "truth_level": hit.truth_level or "",
+        "index_version": hit.index.version,
+    }
+
+
+def _as_dict(fact: Any) -> dict[str, Any]:
+    if isinstance(fact, dict):
+        return fact
+    if dataclasses.is_dataclass(fact) and not isinstance(fact, type):
+        return dataclasses.asdict(fact)
+    if hasattr(fact, "to_dict"):
+        return fact.to_dict()
+    return {"value": str(fact)}
+
+
+class QueryEngine:
+    def __init__(self, embedder: QueryEmbedder, config: RetrievalConfig, tenant_id: str):
+        self.embedder = embedder
+        self.config = config
+        self.tenant_id = tenant_id
+        self._match_facts = match_facts
+
+    def answer(self, snapshot: Snapshot, actor: Actor, request: QueryRequest,
+               request_id: str | None = None) -> QueryOutcome:
+        request_id = request_id or uuid.uuid4().hex
+        flags: list[str] = []
+        timings: dict[str, float] = {}
+
+        def reply(status: str, hits: Sequence[Hit] = (), confidence: float = 0.0, suggestions: Sequence[str] = (),
+                  message: str | None = None, versions: dict[str, str] | None = None,
+                  facts: list[dict[str, Any]] | None = None) -> QueryOutcome:
+            body = {
+                "status": status, "passages": [passage(h) for h in hits], "confidence": confidence,
+                "facts": facts or [], "suggestions": list(suggestions), "message": message,
+                "index_versions": versions or {}, "request_id": request_id,
+            }
+            return QueryOutcome(body, flags, timings)
+
+        personal = find_personal_data(request.question)
+        if personal:
+            flags.extend(f"personal_data:{kind}" for kind in personal)
+            log.info("request %s: personal data (%s), redirected, nothing searched", request_id, ", ".join(personal))
+            return reply(REDIRECT, message=REDIRECT_MESSAGE)
+
+        scan = scan_injection(request.question)
+        if scan.flagged:
+            flags.extend(f"prompt_injection:{name}" for name in scan.patterns)
+            log.warning("request %s: prompt-injection patterns from actor %s (caller_app %s): %s",
+                        request_id, actor.name, request.caller_app, ", ".join(scan.patterns))
+
+        resolution = resolve_namespaces(actor, request.namespaces, snapshot.namespaces)
+        if resolution.ignored:
+            flags.append("namespace_injection")
+            log.warning("request %s: injection attempt: actor %s asked for namespaces outside its grant: %s",
+                        request_id, actor.name, ", ".join(repr(ns[:140]) for ns in resolution.ignored))
+        blocked = [ns for ns in resolution.namespaces if ns in snapshot.quarantined]
+        if blocked:  # answering from the rest would silently leave out what the actor expects to read
+            raise NamespacesQuarantined(blocked)
+        indexes = snapshot.select(resolution.namespaces)
+        versions = {index.namespace: index.version for index in indexes}
+
+        if request.tenant_id is not None and request.tenant_id != self.tenant_id:
+            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions)
+        if not has_searchable_text(scan.cleaned):
+            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions)
+
+        started = time.perf_counter()
+        vector = self.embedder.encode_query(scan.cleaned)
+        timings["embed"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        filters = Filters(self.tenant_id, frozenset(request.pack_ids) if request.pack_ids is not None else None,
+                          request.source_app)
+        result = search(indexes, vector, scan.cleaned, filters, request.top_k, self.config,
+                        verified_only=actor.verified_sources_only)
+        timings["search"] = (time.perf_counter() - started) * 1000
+        # A store's alias may have moved since the snapshot: report the version that answered.
+        versions.update({hit.index.namespace: hit.index.version for hit in result.passages})
+        facts: list[dict[str, Any]] = []
+        if result.passages:
+            started = time.perf_counter()
+            facts = self._facts(indexes, scan.cleaned)
+            timings["facts"] = (time.perf_counter() - started) * 1000
+        return reply(result.status, result.passages, result.confidence, result.suggestions, result.message,
+                     versions, facts)
+
+    def _facts(self, indexes: Sequence[Any], question: str) -> list[dict[str, Any]]:
+        candidates = [f for index in indexes for f in index.facts
+                      if f.get("tenant_id", self.tenant_id) == self.tenant_id]
+        if not candidates:
+            return []
+        try:
+            return [_as_dict(f) for f in self._match_facts(question, candidates, FACTS_LIMIT)]
+        except Exception:  # facts enrich an answer; a matcher bug must not turn it into a 500
+            log.exception("fact matching failed; answering without facts")
+            return []

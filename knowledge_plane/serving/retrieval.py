@@ -1,0 +1,465 @@
+"""Hybrid retrieval over loaded index versions: dense + BM25, rank fusion, thresholds and gating.
+
+Two numbers per candidate passage, each with one job:
+
+* the **fused rank** orders passages: reciprocal-rank fusion of the dense ranking (cosine
+  against the memory-mapped vectors) and the BM25 ranking, ``w_dense / (k + rank_dense) +
+  w_bm25 / (k + rank_bm25)``;
+* the **score** decides whether a passage is relevant enough to be shown at all:
+  ``dense_share × cosine + (1 − dense_share) × coverage``, where coverage is the share of the
+  question's IDF weight the passage contains. Cosine alone cannot tell on-topic from off-topic
+  French questions with this English-first model (off-topic questions reach 0.5); coverage drops
+  to zero for questions whose informative words the corpus never uses. Per-namespace thresholds
+  apply to this score, and it is the ``score`` a response reports.
+
+Filters (tenant, pack, source application) select rows before anything is ranked, so a filtered
+out passage can neither be returned nor push another one down.
+
+A namespace served by a vector store (knowledge_plane.serving.backend_index) ranks with the store's own hybrid
+fusion, but its passages are gated on the same score, computed from the stored vector and the
+version's term statistics: one calibration holds for every backend.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import weakref
+import zipfile
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from knowledge_plane.domain.lexical import BM25Builder, BM25Index, lexical_text
+from knowledge_plane.storage.index_store import PAYLOADS, VECTORS, IndexVersion, read_manifest
+
+log = logging.getLogger("knowledge.query")
+SEARCH_INDEX = "search_index.npz"  # optional, written by the build beside vectors.npy (write_search_index)
+SEARCH_INDEX_FORMAT = 1
+
+TRUTH_WEIGHTS: dict[str, float] = {"L1": 1.0, "L2": 0.9, "L3": 0.6, "L4": 0.4}
+VERIFIED_LEVELS = frozenset({"L1", "L2"})
+UNKNOWN_TRUTH_WEIGHT = 0.4  # a passage without a level counts as a draft
+
+SUCCESS, LOW_CONFIDENCE, NEEDS_CLARIFICATION, REFUSED, REDIRECT = (
+    "success", "low_confidence", "needs_clarification", "refused", "redirect")
+STATUSES = (SUCCESS, LOW_CONFIDENCE, NEEDS_CLARIFICATION, REFUSED, REDIRECT)
+
+# Calibrated on bench/calibration/ (bench/query.py prints the rates): stricter for code and KPI
+# runbooks than for the documentation, as in the source documents' 0.75 / 0.80 / 0.65 / 0.70.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "default": 0.38,
+    "knowledge:*": 0.36,
+    "internal:*": 0.39,
+    "knowledge:runbooks": 0.40,
+}
+CLARIFY_HINT = ("Pouvez-vous préciser votre question : la pièce concernée, le véhicule (marque, modèle, "
+                "motorisation) ou la situation rencontrée ?")
+REFUSED_MESSAGE = ("Les seules sources trouvées pour cette question ne sont pas vérifiées ; je ne peux pas y répondre. "
+                   "Un conseiller peut vous aider depuis votre espace client.")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Every knob of retrieval, with the calibrated defaults."""
+
+    dense_weight: float = 1.0  # RRF weight of the dense ranking
+    bm25_weight: float = 1.0  # RRF weight of the BM25 ranking
+    rrf_k: int = 60
+    candidates: int = 50  # taken from each ranking before fusion
+    dense_share: float = 0.7  # score = dense_share × cosine + (1 − dense_share) × lexical coverage
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    min_passages: int = 3  # fewer passages above threshold → needs_clarification
+    strong_margin: float = 0.15  # a passage scoring threshold + margin counts fully in confidence
+    low_confidence_below: float = 0.65  # so that unverified (L3/L4) sources alone are never a plain success
+    suggestion_margin: float = 0.08  # near misses within this of the threshold are offered as suggestions
+    truth_weights: Mapping[str, float] = field(default_factory=lambda: dict(TRUTH_WEIGHTS))
+
+    def threshold(self, namespace: str) -> float:
+        """Exact namespace first, then the longest matching pattern (``knowledge:*``), then ``default``."""
+        if namespace in self.thresholds:
+            return self.thresholds[namespace]
+        patterns = [p for p in self.thresholds if "*" in p and fnmatch.fnmatchcase(namespace, p)]
+        if patterns:
+            return self.thresholds[max(patterns, key=len)]
+        return self.thresholds.get("default", DEFAULT_THRESHOLDS["default"])
+
+
+def parse_thresholds(value: str | None, base: Mapping[str, float] | None = None) -> dict[str, float]:
+    """``"default=0.4,internal:*=0.42"`` over the defaults; a malformed entry is an error."""
+    out = dict(DEFAULT_THRESHOLDS if base is None else base)
+    for raw in (value or "").split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, number = item.rpartition("=")
+        try:
+            threshold = float(number)
+        except ValueError:
+            threshold = float("nan")
+        if not sep or not key.strip() or not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"invalid score threshold {item!r}: expected 'namespace=number' with -1 ≤ number ≤ 1")
+        out[key.strip()] = threshold
+    return out
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Row filters applied before ranking. None means "no constraint" except for the tenant."""
+
+    tenant_id: str
+    pack_ids: frozenset[str] | None = None
+    source_app: str | None = None
+
+
+class PayloadFile:
+    """A version's payloads read on demand from payloads.jsonl: only line offsets stay in memory.
+
+    A search needs the full payload of its few returned passages only; keeping 100k parsed dicts
+    would cost hundreds of MiB per worker. The file is immutable and stays readable through its
+    open descriptor even if the build plane prunes the version while a request still holds it.
+    """
+
+    def __init__(self, path: Path, starts: np.ndarray, lengths: np.ndarray):
+        self._fd = os.open(path, os.O_RDONLY)
+        self._finalizer = weakref.finalize(self, os.close, self._fd)
+        self._starts = starts
+        self._lengths = lengths
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, row: int) -> dict[str, Any]:
+        return json.loads(os.pread(self._fd, int(self._lengths[row]), int(self._starts[row])))
+
+
+class _Columns:
+    """Low-cardinality payload fields as integer codes: what filters and truth weights need per row."""
+
+    NAMES = ("tenant_id", "pack_id", "source_app", "truth_level")
+
+    def __init__(self) -> None:
+        self._codes: dict[str, dict[str | None, int]] = {name: {} for name in self.NAMES}
+        self._rows: dict[str, array] = {name: array("i") for name in self.NAMES}
+
+    def add(self, payload: dict[str, Any]) -> None:
+        for name in self.NAMES:
+            codes = self._codes[name]
+            self._rows[name].append(codes.setdefault(payload.get(name), len(codes)))
+
+    def finish(self) -> dict[str, tuple[np.ndarray, dict[str | None, int]]]:
+        return {name: (np.frombuffer(self._rows[name], dtype=np.int32).copy(), self._codes[name])
+                for name in self.NAMES}
+
+
+class LoadedIndex:
+    """One index version ready to search: memory-mapped vectors, BM25, filter columns, payloads on demand."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], vectors: np.ndarray,
+                 payloads: Sequence[dict[str, Any]] | PayloadFile, bm25: BM25Index,
+                 columns: dict[str, tuple[np.ndarray, dict[str | None, int]]], facts: Sequence[dict[str, Any]] = ()):
+        self.path = path
+        self.manifest = manifest
+        self.namespace: str = manifest["namespace"]
+        self.version: str = manifest["version"]
+        self.vectors = vectors
+        self._payloads = payloads
+        self.bm25 = bm25
+        self._columns = columns
+        truth_codes, truth_values = columns["truth_level"]
+        self._truth_names = {code: value or "" for value, code in truth_values.items()}
+        self._truth_codes = truth_codes
+        self.facts = list(facts)
+
+    @classmethod
+    def from_version(cls, version: IndexVersion, facts: Sequence[dict[str, Any]] = ()) -> LoadedIndex:
+        """From a version already read into memory (small versions, tests)."""
+        columns = _Columns()
+        for payload in version.payloads:
+            columns.add(payload)
+        bm25 = BM25Index([lexical_text(p) for p in version.payloads])
+        return cls(version.path, version.manifest, version.vectors, version.payloads, bm25, columns.finish(), facts)
+
+    @classmethod
+    def open(cls, path: Path, facts: Sequence[dict[str, Any]] = (), manifest: dict[str, Any] | None = None,
+             vectors: np.ndarray | None = None) -> LoadedIndex:
+        """Open a version folder: its search index if the build wrote one, else computed from the payloads."""
+        manifest = manifest if manifest is not None else read_manifest(path)
+        vectors = vectors if vectors is not None else np.load(path / VECTORS, mmap_mode="r")
+        parts = _read_search_index(path, vectors.shape[0]) or _scan_payloads(path)
+        bm25, columns, starts, lengths = parts
+        if len(starts) != vectors.shape[0]:
+            raise ValueError(f"{path}: {len(starts)} payloads for {vectors.shape[0]} vectors")
+        return cls(path, manifest, vectors, PayloadFile(path / PAYLOADS, starts, lengths), bm25, columns, facts)
+
+    def __len__(self) -> int:
+        return len(self._payloads)
+
+    def payload(self, row: int) -> dict[str, Any]:
+        return self._payloads[row]
+
+    def truth_level(self, row: int) -> str:
+        return self._truth_names[int(self._truth_codes[row])]
+
+    def rows(self, filters: Filters) -> np.ndarray | None:
+        """Indices of the rows passing ``filters``; None when every row passes."""
+        keep: np.ndarray | None = None
+        wanted: dict[str, set[str | None]] = {"tenant_id": {filters.tenant_id}}
+        if filters.pack_ids is not None:
+            wanted["pack_id"] = set(filters.pack_ids)
+        if filters.source_app is not None:
+            wanted["source_app"] = {filters.source_app}
+        for name, values in wanted.items():
+            column, codes = self._columns[name]
+            present = [codes[v] for v in values if v in codes]
+            if len(present) == len(codes):
+                continue  # every value of the column is wanted
+            match = np.isin(column, present)
+            keep = match if keep is None else keep & match
+        return None if keep is None else np.flatnonzero(keep)
+
+
+_Parts = tuple[BM25Index, dict[str, tuple[np.ndarray, dict[str | None, int]]], np.ndarray, np.ndarray]
+
+
+def _scan_payloads(path: Path) -> _Parts:
+    """Stream payloads.jsonl once: BM25, filter columns and line offsets, without keeping the payloads."""
+    builder, columns = BM25Builder(), _Columns()
+    starts, lengths, block = array("q"), array("i"), []
+    position = 0
+    with open(path / PAYLOADS, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                payload = json.loads(line)
+                starts.append(position)
+                lengths.append(len(line))
+                columns.add(payload)
+                block.append(lexical_text(payload))
+                if len(block) >= BM25Index.BLOCK:
+                    builder.add(block)
+                    block = []
+            position += len(line)
+    builder.add(block)
+    return (BM25Index(builder=builder), columns.finish(), np.frombuffer(starts, dtype=np.int64).copy(),
+            np.frombuffer(lengths, dtype=np.int32).copy())
+
+
+def write_search_index(path: Path) -> Path:
+    """Precompute beside a version what opening it needs (BM25, filter columns, payload offsets).
+
+    For the build plane, before the version is published: the query service then opens a version
+    in a fraction of a second instead of tokenising every chunk (seconds at 100k chunks), which
+    is what keeps an alias swap fast. Without the file the service computes the same in memory.
+    """
+    bm25, columns, starts, lengths = _scan_payloads(path)
+    arrays: dict[str, np.ndarray] = {"format": np.array(SEARCH_INDEX_FORMAT), "rows": np.array(len(starts)),
+                                     "starts": starts, "lengths": lengths, **bm25.to_arrays()}
+    for name, (codes, values) in columns.items():
+        arrays[f"column_{name}"] = codes
+        arrays[f"values_{name}"] = np.array(json.dumps(list(values)))
+    target = path / SEARCH_INDEX
+    tmp = path / f".{SEARCH_INDEX}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, target)
+    return target
+
+
+def _read_search_index(path: Path, rows: int) -> _Parts | None:
+    target = path / SEARCH_INDEX
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        if int(arrays["format"]) != SEARCH_INDEX_FORMAT or int(arrays["rows"]) != rows:
+            raise ValueError(f"format {int(arrays['format'])}, {int(arrays['rows'])} rows for {rows} vectors")
+        columns = {}
+        for name in _Columns.NAMES:
+            values = json.loads(str(arrays[f"values_{name}"]))
+            columns[name] = (arrays[f"column_{name}"].astype(np.int32), {v: i for i, v in enumerate(values)})
+        return BM25Index.from_arrays(arrays), columns, arrays["starts"], arrays["lengths"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        log.warning("%s is unusable (%s); computing the search index from the payloads", target, exc)
+        return None
+
+
+class PassageSource(Protocol):
+    """Where a hit's passage lives: a loaded version (by row), or one passage found through a store."""
+
+    namespace: str
+    version: str
+
+    def payload(self, row: int) -> dict[str, Any]: ...
+
+    def truth_level(self, row: int) -> str: ...
+
+
+class RemoteIndex(Protocol):
+    """A namespace searched by a vector store: its own candidates, gated here like local ones."""
+
+    namespace: str
+    version: str
+    facts: list[dict[str, Any]]
+
+    def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
+                   config: RetrievalConfig) -> list[Hit]: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A candidate passage with the numbers that placed it."""
+
+    index: PassageSource
+    row: int
+    cosine: float
+    coverage: float
+    bm25: float
+    score: float
+    fused: float
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.index.payload(self.row)
+
+    @property
+    def truth_level(self) -> str:
+        return self.index.truth_level(self.row)
+
+
+@dataclass
+class RetrievalResult:
+    status: str
+    passages: list[Hit]
+    confidence: float
+    suggestions: list[str] = field(default_factory=list)
+    message: str | None = None
+    candidates: int = 0  # rows that passed the filters (passages a store returned, for a store's namespace)
+    above_threshold: int = 0
+
+
+def _top(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest values, largest first."""
+    if len(values) <= count:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, count - 1)[:count]
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+def search(
+    indexes: Sequence[LoadedIndex | RemoteIndex],
+    query_vector: np.ndarray,
+    query_text: str,
+    filters: Filters,
+    top_k: int,
+    config: RetrievalConfig,
+    verified_only: bool = False,
+) -> RetrievalResult:
+    """Rank, gate and weigh the passages of ``indexes`` for one question."""
+    local = [index for index in indexes if isinstance(index, LoadedIndex)]
+    ranked, total = _local_candidates(local, query_vector, query_text, filters, config)
+    remote = [index for index in indexes if not isinstance(index, LoadedIndex)]
+    for index in remote:
+        found = index.candidates(query_vector, query_text, filters, config)
+        ranked.extend(found)
+        total += len(found)
+    if remote:  # each store ranked its own namespace; the fused scores use the same formula
+        ranked.sort(key=lambda h: (-h.fused, -h.score))
+    return gate(ranked, total, top_k, config, verified_only)
+
+
+def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, query_text: str, filters: Filters,
+                      config: RetrievalConfig) -> tuple[list[Hit], int]:
+    """The loaded versions' candidates in fused order (RRF of one dense and one BM25 ranking over
+    all rows), and how many rows passed the filters."""
+    parts: list[tuple[LoadedIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    vector = np.asarray(query_vector, dtype=np.float32)
+    for index in indexes:
+        rows = index.rows(filters)
+        if rows is not None and not len(rows):
+            continue
+        if rows is None:
+            cosine = index.vectors @ vector
+            rows = np.arange(len(index), dtype=np.int64)
+        else:
+            cosine = index.vectors[rows] @ vector
+        lexical = index.bm25.score(query_text)
+        parts.append((index, rows, np.asarray(cosine, dtype=np.float32), lexical.coverage[rows], lexical.bm25[rows]))
+    total = sum(len(p[1]) for p in parts)
+    if not total:
+        return [], 0
+
+    owner = np.concatenate([np.full(len(p[1]), i, dtype=np.int32) for i, p in enumerate(parts)])
+    rows = np.concatenate([p[1] for p in parts])
+    cosine = np.concatenate([p[2] for p in parts])
+    coverage = np.concatenate([p[3] for p in parts])
+    bm25 = np.concatenate([p[4] for p in parts])
+    score = gate_score(cosine, coverage, config)
+
+    fused: dict[int, float] = {}
+    for rank, i in enumerate(_top(cosine, config.candidates), start=1):
+        fused[int(i)] = config.dense_weight / (config.rrf_k + rank)
+    lexical_pool = np.flatnonzero(bm25 > 0)
+    for rank, j in enumerate(_top(bm25[lexical_pool], config.candidates), start=1):
+        i = int(lexical_pool[j])
+        fused[i] = fused.get(i, 0.0) + config.bm25_weight / (config.rrf_k + rank)
+    order = sorted(fused, key=lambda i: (-fused[i], -float(score[i])))
+
+    return [Hit(parts[owner[i]][0], int(rows[i]), float(cosine[i]), float(coverage[i]), float(bm25[i]),
+                float(score[i]), fused[i]) for i in order], total
+
+
+def gate_score(cosine: float, coverage: float, config: RetrievalConfig) -> float:
+    """The relevance score thresholds apply to (see the module docstring)."""
+    return config.dense_share * cosine + (1.0 - config.dense_share) * coverage
+
+
+def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
+         verified_only: bool = False) -> RetrievalResult:
+    """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them."""
+    if not total or not ranked:
+        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT])
+    above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
+    if len(above) < config.min_passages:
+        near = sorted(ranked, key=lambda h: -h.score)[:10]
+        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config),
+                               candidates=total, above_threshold=len(above))
+    passages = above[:top_k]
+    if verified_only and not any(h.truth_level in VERIFIED_LEVELS for h in passages):
+        # The best sources are community tips or drafts: better no answer than an unverified one.
+        return RetrievalResult(REFUSED, [], 0.0, [], REFUSED_MESSAGE, candidates=total, above_threshold=len(above))
+    confidence = _confidence(passages[: config.min_passages], config)
+    status = SUCCESS if confidence >= config.low_confidence_below else LOW_CONFIDENCE
+    return RetrievalResult(status, passages, confidence, candidates=total, above_threshold=len(above))
+
+
+def _confidence(hits: Sequence[Hit], config: RetrievalConfig) -> float:
+    """Mean over the leading passages of truth weight × how clearly each clears its threshold."""
+    if not hits:
+        return 0.0
+    values = []
+    for h in hits:
+        strong = config.threshold(h.index.namespace) + config.strong_margin
+        relevance = min(1.0, max(0.0, h.score / strong)) if strong > 0 else 1.0
+        values.append(config.truth_weights.get(h.truth_level, UNKNOWN_TRUTH_WEIGHT) * relevance)
+    return round(float(np.mean(values)), 4)
+
+
+def _suggestions(near: Sequence[Hit], config: RetrievalConfig, limit: int = 3) -> list[str]:
+    """A rephrasing hint, then the titles of the near misses among the documents the caller may read."""
+    out = [CLARIFY_HINT]
+    seen: set[str] = set()
+    for h in near:
+        title = h.payload.get("title")
+        if title and title not in seen and h.score >= config.threshold(h.index.namespace) - config.suggestion_margin:
+            seen.add(title)
+            out.append(f"Votre question porte-t-elle sur « {title} » ?")
+        if len(seen) >= limit:
+            break
+    return out

@@ -1,0 +1,1 @@
+"""Where published knowledge lives: registry (schema, migrations), index store, object store, vector backends."""

@@ -1,0 +1,280 @@
+"""Qdrant backend: a collection per index version, dense + BM25 sparse vectors, one alias per namespace.
+
+Every point carries two named vectors: "dense" (the embedding, cosine) and "bm25" (sparse term
+weights). The BM25 term-frequency part is computed here, per version, with the project's
+French-aware tokenizer (knowledge_plane.domain.lexical: lower case, accents folded, split on non-alphanumerics, stop
+words dropped, light stemming) and hashed token ids; the sparse vector is declared with
+``Modifier.IDF`` so the server multiplies in IDF from its own statistics at query time. A search
+runs both through the Query API — a dense and a sparse prefetch, each carrying the payload
+filter, fused with RRF (the local retrieval's constant; a parameterised RRF needs Qdrant 1.16 or
+later) — so filtering happens before ranking, and returns each hit's dense vector for the gate.
+The version record (knowledge_plane.storage.vector_backends.VersionInfo) is a point with no vector, upserted last.
+
+The alias switch is one ``update_collection_aliases`` request holding delete + create, which Qdrant
+applies atomically. The same code runs against a server (``QdrantClient(url=…)``) and against
+qdrant-client's local mode (``QdrantClient(path=…)``), which is brute force in pure Python and
+locks its directory: a test double, not a store to serve from. Backends opened on the same path
+in one process share one client (reference-counted), so a build and a query service in one
+process can both use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
+from knowledge_plane.domain.lexical import lexical_text, tokenize
+from knowledge_plane.storage.vector_backends import (
+    RRF_K,
+    VERSION_INFO_ID,
+    VERSION_RE,
+    SearchFilters,
+    StoredHit,
+    VectorBackend,
+    VersionInfo,
+    VersionInUse,
+    point_uuid,
+    validate_version,
+)
+
+DENSE, SPARSE = "dense", "bm25"
+K1, B = 1.2, 0.75  # BM25 constants, the same as knowledge_plane.domain.lexical's index
+INDEXED_FIELDS = ("tenant_id", "pack_id", "source_app", "namespace", "doc_id", "chunk_id")
+UPLOAD_BATCH = 256
+MIN_CANDIDATES = 50  # per prefetch: RRF can only reorder what the prefetches found
+# Qdrant counts ranks from 0 (the best scores 1/k): k + 1 gives the local 1/(60 + rank from 1).
+QDRANT_RRF_K = RRF_K + 1
+
+
+def token_id(token: str) -> int:
+    """A stable 32-bit id for a term: hashing means no vocabulary to ship from build to query."""
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "big")
+
+
+def bm25_vectors(texts: list[str]) -> list[models.SparseVector | None]:
+    """BM25 term weights without IDF (Qdrant adds it); None for a text with no indexable term."""
+    tokenized = [tokenize(t) for t in texts]
+    average = (sum(map(len, tokenized)) / len(tokenized)) if tokenized else 0.0
+    out: list[models.SparseVector | None] = []
+    for tokens in tokenized:
+        if not tokens:
+            out.append(None)
+            continue
+        # Counting by id also merges the rare hash collision: indices must be unique per vector.
+        counts = Counter(token_id(t) for t in tokens)
+        norm = K1 * (1 - B + B * len(tokens) / (average or 1.0))
+        indices = sorted(counts)
+        values = [counts[i] * (K1 + 1) / (counts[i] + norm) for i in indices]
+        out.append(models.SparseVector(indices=indices, values=values))
+    return out
+
+
+def query_sparse_vector(text: str) -> models.SparseVector | None:
+    """Each distinct query term once, weight 1: the IDF modifier makes it a BM25 query."""
+    ids = sorted({token_id(t) for t in tokenize(text)})
+    return models.SparseVector(indices=ids, values=[1.0] * len(ids)) if ids else None
+
+
+class _LocalClients:
+    """One local-mode client per directory in this process, closed when its last backend closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, tuple[QdrantClient, int]] = {}
+
+    def acquire(self, path: str) -> QdrantClient:
+        with self._lock:
+            client, users = self._clients.get(path) or (QdrantClient(path=path), 0)
+            self._clients[path] = (client, users + 1)
+            return client
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            client, users = self._clients[path]
+            if users > 1:
+                self._clients[path] = (client, users - 1)
+            else:
+                del self._clients[path]
+                client.close()
+
+
+_local_clients = _LocalClients()
+
+
+class QdrantBackend(VectorBackend):
+    kind = "qdrant"
+
+    def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool, local_path: str | None = None):
+        super().__init__(validate_tenant_id(tenant_id), read_only)
+        self.client = client
+        self._local_path = local_path  # set when the client is a shared local-mode one
+        self._closed = False
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        tenant_id: str,
+        read_only: bool,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+    ) -> QdrantBackend:
+        if url:
+            return cls(QdrantClient(url=url, api_key=api_key, timeout=60), tenant_id, read_only)
+        if path:
+            return cls(_local_clients.acquire(path), tenant_id, read_only, local_path=path)
+        raise ValueError("Qdrant needs a server URL or a local-mode path")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._local_path is not None:
+            _local_clients.release(self._local_path)
+        else:
+            self.client.close()
+
+    # -- names ------------------------------------------------------------------------------
+    def alias_name(self, namespace: str) -> str:
+        # Tenant, namespace slug and version are lower case, so the upper-case markers make the
+        # name unambiguous: a collection name parses back to exactly one (tenant, namespace, version).
+        return f"KP_{self.tenant_id}_NS_{namespace_slug(namespace)}"
+
+    def collection_name(self, namespace: str, version: str) -> str:
+        return f"{self.alias_name(namespace)}_V_{validate_version(version)}"
+
+    def _version_of(self, namespace: str, collection: str) -> str | None:
+        prefix = self.alias_name(namespace) + "_V_"
+        version = collection.removeprefix(prefix)
+        return version if collection.startswith(prefix) and VERSION_RE.match(version) else None
+
+    # -- build plane ------------------------------------------------------------------------
+    def _exists(self, name: str) -> bool:
+        return self.client.collection_exists(name)
+
+    def _count(self, name: str) -> int:
+        return self.client.count(name, exact=True).count
+
+    def _drop(self, name: str) -> None:
+        self.client.delete_collection(name)
+
+    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
+        self.client.create_collection(
+            name,
+            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+        self._index_payload(name)
+
+    def _complete(self, name: str) -> None:
+        self._index_payload(name)  # in case an earlier publish stopped right after the points
+
+    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+        sparse = bm25_vectors([lexical_text(p) for p in payloads])
+        for start in range(0, len(payloads), UPLOAD_BATCH):
+            points = []
+            for row in range(start, min(start + UPLOAD_BATCH, len(payloads))):
+                vector: dict[str, Any] = {DENSE: vectors[row].tolist()}
+                if sparse[row] is not None:
+                    vector[SPARSE] = sparse[row]
+                points.append(models.PointStruct(id=point_uuid(payloads[row]["chunk_id"]), vector=vector,
+                                                 payload=payloads[row]))
+            self.client.upsert(name, points=points, wait=True)
+
+    def _write_info(self, name: str, info: VersionInfo) -> None:
+        record = models.PointStruct(id=VERSION_INFO_ID, vector={}, payload=info.to_payload())
+        self.client.upsert(name, points=[record], wait=True)
+
+    def _read_info(self, name: str) -> VersionInfo | None:
+        records = self.client.retrieve(name, ids=[VERSION_INFO_ID], with_payload=True, with_vectors=False)
+        return VersionInfo.from_payload(records[0].payload or {}) if records else None
+
+    def _index_payload(self, name: str) -> None:
+        for field_name in INDEXED_FIELDS:
+            self.client.create_payload_index(name, field_name, models.PayloadSchemaType.KEYWORD, wait=True)
+
+    def switch_alias(self, namespace: str, version: str) -> None:
+        self._require_write("switch_alias")
+        target = self.collection_name(namespace, version)
+        if not self.client.collection_exists(target):
+            raise LookupError(f"{namespace}@{version} is not published to Qdrant (no collection {target})")
+        alias = self.alias_name(namespace)
+        # Delete + create in ONE request: Qdrant applies the list atomically, so a reader resolves
+        # the alias to the old collection or the new one, never to none.
+        self.client.update_collection_aliases(
+            change_aliases_operations=[
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)),
+                models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=target, alias_name=alias)),
+            ]
+        )
+
+    def current_alias_target(self, namespace: str) -> str | None:
+        return self.alias_targets([namespace])[namespace]
+
+    def alias_targets(self, namespaces: list[str]) -> dict[str, str | None]:
+        targets = {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}  # one request
+        out: dict[str, str | None] = {}
+        for namespace in namespaces:
+            collection = targets.get(self.alias_name(namespace))
+            out[namespace] = self._version_of(namespace, collection) if collection else None
+        return out
+
+    def delete_version(self, namespace: str, version: str) -> None:
+        self._require_write("delete_version")
+        if self.current_alias_target(namespace) == version:
+            raise VersionInUse(f"{namespace}@{version} is served by {self.alias_name(namespace)}; switch it first")
+        self.client.delete_collection(self.collection_name(namespace, version))
+
+    def list_versions(self, namespace: str) -> list[str]:
+        names = (c.name for c in self.client.get_collections().collections)
+        return sorted(v for v in (self._version_of(namespace, n) for n in names) if v)
+
+    # -- query service ----------------------------------------------------------------------
+    def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
+                allowed: SearchFilters) -> list[StoredHit]:
+        condition = _payload_filter(allowed)
+        limit = max(top_k, MIN_CANDIDATES)
+        dense = query_vector.tolist()
+        prefetch = [models.Prefetch(query=dense, using=DENSE, filter=condition, limit=limit)]
+        sparse = query_sparse_vector(query_text)
+        if sparse is not None:
+            prefetch.append(models.Prefetch(query=sparse, using=SPARSE, filter=condition, limit=limit))
+        alias = self.alias_name(namespace)
+        try:
+            response = self.client.query_points(
+                alias,
+                prefetch=prefetch,
+                query=models.RrfQuery(rrf=models.Rrf(k=QDRANT_RRF_K)),
+                limit=top_k,
+                with_payload=True,
+                with_vectors=[DENSE],
+            )
+        except (ValueError, UnexpectedResponse) as exc:  # local mode raises ValueError, a server 404
+            if self.current_alias_target(namespace) is None:
+                raise LookupError(f"{namespace} has no published version in Qdrant (no alias {alias})") from exc
+            raise
+        return [StoredHit(point.payload or {}, float(point.score), _dense(point.vector)) for point in response.points]
+
+
+def _dense(vector: Any) -> np.ndarray:
+    value = vector.get(DENSE) if isinstance(vector, dict) else vector
+    return np.asarray(value if value is not None else (), dtype=np.float32)
+
+
+def _payload_filter(allowed: SearchFilters) -> models.Filter:
+    must: list[models.Condition] = [
+        models.FieldCondition(key="tenant_id", match=models.MatchValue(value=allowed.tenant_id))
+    ]
+    if allowed.pack_ids:
+        must.append(models.FieldCondition(key="pack_id", match=models.MatchAny(any=list(allowed.pack_ids))))
+    if allowed.source_app:
+        must.append(models.FieldCondition(key="source_app", match=models.MatchValue(value=allowed.source_app)))
+    return models.Filter(must=must)

@@ -1,0 +1,311 @@
+"""Weaviate backend: a collection per index version (vectorizer none), one collection alias per namespace.
+
+Vectors come from the build plane (``Configure.Vectors.self_provided()``, cosine HNSW). Keyword
+search runs on a ``search_text`` property holding the chunk's terms as the project's French-aware
+tokenizer produced them (knowledge_plane.domain.lexical), tokenised on whitespace: Weaviate's BM25 then matches
+"référence" and "reference" just as the local and Qdrant backends do. The whole payload is kept as
+JSON in ``payload_json``; the fields searches filter on are also properties of their own.
+
+A search is a hybrid query with an explicit alpha (relative-score fusion) through the alias, with
+the tenant / pack / source-app filter applied by Weaviate before ranking; it returns each object's
+vector for the query service's gate. The version record (knowledge_plane.storage.vector_backends.VersionInfo) is an
+object without a vector, inserted last. Switching is an alias
+update, one request that Weaviate applies atomically; aliases exist from Weaviate 1.32, and an
+older server is refused with an error that says so.
+
+The ``weaviate`` package (weaviate-client v4) is imported only when a backend connects, so the
+naming and version rules can be used and tested without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
+from knowledge_plane.domain.lexical import lexical_text, tokenize
+from knowledge_plane.storage.vector_backends import (
+    VERSION_INFO_ID,
+    SearchFilters,
+    StoredHit,
+    VectorBackend,
+    VersionInfo,
+    VersionInUse,
+    point_uuid,
+    validate_version,
+)
+
+MIN_SERVER_VERSION = (1, 32, 0)
+DEFAULT_ALPHA = 0.5  # equal say for vectors and keywords, like the RRF of the other backends
+DEFAULT_GRPC_PORT = 50051
+FILTER_FIELDS = ("tenant_id", "pack_id", "source_app", "namespace", "doc_id", "chunk_id")
+K1, B = 1.2, 0.75
+UPLOAD_BATCH = 256
+# The collection description is the record of what a collection holds: names are lossy
+# (Weaviate allows no '-') and only a hash keeps them apart.
+DESCRIPTION = "Knowledge Plane index {namespace}@{version} (tenant {tenant})"
+DESCRIPTION_RE = re.compile(r"^Knowledge Plane index (?P<namespace>\S+)@(?P<version>\S+) \(tenant (?P<tenant>\S+)\)$")
+
+
+class WeaviateVersionError(RuntimeError):
+    """The Weaviate server is too old for collection aliases."""
+
+
+def require_alias_support(server_version: str) -> None:
+    """Refuse a server older than 1.32, where collection aliases appeared."""
+    minimum = ".".join(map(str, MIN_SERVER_VERSION))
+    numbers = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", server_version or "")
+    if numbers is None:
+        raise WeaviateVersionError(
+            f"cannot read the Weaviate server version from {server_version!r}; "
+            f"the weaviate vector backend needs Weaviate {minimum} or later"
+        )
+    found = tuple(int(n or 0) for n in numbers.groups())
+    if found < MIN_SERVER_VERSION:
+        raise WeaviateVersionError(
+            f"Weaviate server {server_version} does not support collection aliases; the weaviate vector "
+            f"backend needs Weaviate {minimum} or later to switch and roll back index versions. "
+            "Upgrade the server, or set KNOWLEDGE_VECTOR_BACKEND to local or qdrant."
+        )
+
+
+def _part(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "_", text.lower())
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:8]
+
+
+class WeaviateBackend(VectorBackend):
+    kind = "weaviate"
+
+    def __init__(self, client: Any, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA):
+        super().__init__(validate_tenant_id(tenant_id), read_only)
+        self.client = client
+        self.alpha = alpha
+
+    @classmethod
+    def connect(
+        cls, *, url: str, api_key: str | None, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA
+    ) -> WeaviateBackend:
+        """Connect from a URL: http(s)://host[:port][?grpc_port=N]; Weaviate Cloud hosts are recognised."""
+        try:
+            import weaviate
+            from weaviate.classes.init import Auth
+        except ImportError as exc:
+            raise ImportError(
+                "KNOWLEDGE_VECTOR_BACKEND=weaviate needs weaviate-client v4 (pip install weaviate-client)"
+            ) from exc
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"WEAVIATE_URL must look like http(s)://host[:port], got {url!r}")
+        auth = Auth.api_key(api_key) if api_key else None
+        if parts.hostname.endswith((".weaviate.cloud", ".weaviate.network")):
+            client = weaviate.connect_to_weaviate_cloud(cluster_url=url, auth_credentials=auth)
+        else:
+            secure = parts.scheme == "https"
+            grpc_port = int(parse_qs(parts.query).get("grpc_port", [DEFAULT_GRPC_PORT])[0])
+            client = weaviate.connect_to_custom(
+                http_host=parts.hostname,
+                http_port=parts.port or (443 if secure else 8080),
+                http_secure=secure,
+                grpc_host=parts.hostname,
+                grpc_port=grpc_port,
+                grpc_secure=secure,
+                auth_credentials=auth,
+            )
+        try:
+            require_alias_support(str(client.get_meta().get("version", "")))
+        except BaseException:
+            client.close()
+            raise
+        return cls(client, tenant_id, read_only, alpha)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- names ------------------------------------------------------------------------------
+    def alias_name(self, namespace: str) -> str:
+        slug = namespace_slug(namespace)
+        return f"Kp_{_part(self.tenant_id)}_{_part(slug)}_{_digest(self.tenant_id, namespace)}"
+
+    def collection_name(self, namespace: str, version: str) -> str:
+        validate_version(version)
+        return f"{self.alias_name(namespace)}_V_{_part(version)}_{_digest(self.tenant_id, namespace, version)}"
+
+    def _collections(self, namespace: str) -> dict[str, str]:
+        """{collection name: version} for the namespace, read from the collections' descriptions."""
+        prefix = self.alias_name(namespace) + "_V_"
+        found = {}
+        for name, config in self.client.collections.list_all(simple=True).items():
+            match = DESCRIPTION_RE.match(config.description or "")
+            if (
+                name.startswith(prefix)
+                and match
+                and match["tenant"] == self.tenant_id
+                and match["namespace"] == namespace
+            ):
+                found[name] = match["version"]
+        return found
+
+    # -- build plane ------------------------------------------------------------------------
+    def _exists(self, name: str) -> bool:
+        return self.client.collections.exists(name)
+
+    def _count(self, name: str) -> int:
+        return self.client.collections.use(name).aggregate.over_all(total_count=True).total_count
+
+    def _drop(self, name: str) -> None:
+        self.client.collections.delete(name)
+
+    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+        from weaviate.classes.data import DataObject
+
+        collection = self.client.collections.use(name)
+        for start in range(0, len(payloads), UPLOAD_BATCH):
+            rows = range(start, min(start + UPLOAD_BATCH, len(payloads)))
+            objects = [
+                DataObject(
+                    properties=_properties(payloads[row]),
+                    uuid=point_uuid(payloads[row]["chunk_id"]),
+                    vector=vectors[row].tolist(),
+                )
+                for row in rows
+            ]
+            result = collection.data.insert_many(objects)
+            if result.has_errors:
+                first = next(iter(result.errors.values()))
+                raise RuntimeError(f"Weaviate refused {len(result.errors)} objects of {name}: {first.message}")
+
+    def _write_info(self, name: str, info: VersionInfo) -> None:
+        properties = {"tenant_id": info.to_payload()["tenant_id"], "payload_json": json.dumps(info.to_payload())}
+        self.client.collections.use(name).data.insert(properties=properties, uuid=VERSION_INFO_ID)
+
+    def _read_info(self, name: str) -> VersionInfo | None:
+        record = self.client.collections.use(name).query.fetch_object_by_id(VERSION_INFO_ID,
+                                                                           return_properties=["payload_json"])
+        return None if record is None else VersionInfo.from_payload(json.loads(record.properties["payload_json"]))
+
+    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
+        from weaviate.classes.config import (
+            Configure,
+            DataType,
+            Property,
+            StopwordsPreset,
+            Tokenization,
+            VectorDistances,
+        )
+
+        keyword = {"data_type": DataType.TEXT, "tokenization": Tokenization.FIELD, "index_searchable": False}
+        self.client.collections.create(
+            name,
+            description=DESCRIPTION.format(namespace=namespace, version=version, tenant=self.tenant_id),
+            vector_config=Configure.Vectors.self_provided(
+                vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+            ),
+            # Stop words are already gone from search_text; Weaviate's English list must not drop more.
+            inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B, stopwords_preset=StopwordsPreset.NONE),
+            properties=[Property(name=f, **keyword) for f in FILTER_FIELDS]
+            + [
+                Property(name="search_text", data_type=DataType.TEXT, tokenization=Tokenization.WHITESPACE,
+                         index_filterable=False),
+                Property(name="payload_json", data_type=DataType.TEXT, index_filterable=False,
+                         index_searchable=False),
+            ],
+        )
+
+    def switch_alias(self, namespace: str, version: str) -> None:
+        self._require_write("switch_alias")
+        target = self.collection_name(namespace, version)
+        if not self.client.collections.exists(target):
+            raise LookupError(f"{namespace}@{version} is not published to Weaviate (no collection {target})")
+        alias = self.alias_name(namespace)
+        if self.client.alias.get(alias_name=alias) is None:
+            self.client.alias.create(alias_name=alias, target_collection=target)
+        else:
+            # One PUT that moves the alias: readers resolve it to the old or the new collection.
+            self.client.alias.update(alias_name=alias, new_target_collection=target)
+
+    def current_alias_target(self, namespace: str) -> str | None:
+        alias = self.client.alias.get(alias_name=self.alias_name(namespace))
+        return None if alias is None else self._collections(namespace).get(alias.collection)
+
+    def delete_version(self, namespace: str, version: str) -> None:
+        self._require_write("delete_version")
+        if self.current_alias_target(namespace) == version:
+            raise VersionInUse(f"{namespace}@{version} is served by {self.alias_name(namespace)}; switch it first")
+        self.client.collections.delete(self.collection_name(namespace, version))
+
+    def list_versions(self, namespace: str) -> list[str]:
+        return sorted(self._collections(namespace).values())
+
+    # -- query service ----------------------------------------------------------------------
+    def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
+                allowed: SearchFilters) -> list[StoredHit]:
+        from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+        from weaviate.exceptions import WeaviateBaseError
+
+        conditions = [Filter.by_property("tenant_id").equal(allowed.tenant_id)]
+        if allowed.pack_ids:
+            conditions.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
+        if allowed.source_app:
+            conditions.append(Filter.by_property("source_app").equal(allowed.source_app))
+        where = Filter.all_of(conditions)
+        vector = query_vector.tolist()
+        terms = " ".join(tokenize(query_text))
+        alias = self.alias_name(namespace)
+        collection = self.client.collections.use(alias)
+        try:
+            if terms:
+                response = collection.query.hybrid(
+                    query=terms,
+                    query_properties=["search_text"],
+                    vector=vector,
+                    alpha=self.alpha,
+                    fusion_type=HybridFusion.RELATIVE_SCORE,
+                    filters=where,
+                    limit=top_k,
+                    return_metadata=MetadataQuery(score=True),
+                    return_properties=["payload_json"],
+                    include_vector=True,
+                )
+                scores = [o.metadata.score for o in response.objects]
+            else:  # nothing for BM25 to match: a plain vector search, scored as a cosine
+                response = collection.query.near_vector(
+                    near_vector=vector,
+                    filters=where,
+                    limit=top_k,
+                    return_metadata=MetadataQuery(distance=True),
+                    return_properties=["payload_json"],
+                    include_vector=True,
+                )
+                scores = [1.0 - (o.metadata.distance or 0.0) for o in response.objects]
+        except WeaviateBaseError as exc:
+            if self.client.alias.get(alias_name=alias) is None:
+                raise LookupError(f"{namespace} has no published version in Weaviate (no alias {alias})") from exc
+            raise
+        return [
+            StoredHit(json.loads(o.properties["payload_json"]), float(score or 0.0), _vector(o.vector))
+            for o, score in zip(response.objects, scores, strict=True)
+        ]
+
+
+def _vector(vectors: Any) -> np.ndarray:
+    """The object's vector: v4 returns {"default": [...]} for a collection's single unnamed vector."""
+    value = vectors.get("default", next(iter(vectors.values()), None)) if isinstance(vectors, dict) else vectors
+    return np.asarray(value if value is not None else (), dtype=np.float32)
+
+
+def _properties(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload as Weaviate properties: filter fields, BM25 terms, and the payload itself as JSON."""
+    properties = {f: str(payload[f]) for f in FILTER_FIELDS if payload.get(f) is not None}
+    properties["search_text"] = " ".join(tokenize(lexical_text(payload)))
+    properties["payload_json"] = json.dumps(payload, ensure_ascii=False)
+    return properties

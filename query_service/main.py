@@ -1,9 +1,0 @@
-"""``uvicorn query_service.main:app --no-proxy-headers``: the service configured from the environment.
-
-``--no-proxy-headers`` (``UVICORN_OPTIONS`` in ``query_service.app``): the service itself decides
-which proxies' ``X-Forwarded-For`` to believe (``KNOWLEDGE_TRUSTED_PROXIES``).
-"""
-
-from query_service.app import create_app
-
-app = create_app()

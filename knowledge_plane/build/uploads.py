@@ -40,7 +40,6 @@ from knowledge_plane.storage.object_store import ObjectMissing, ObjectStore
 from knowledge_plane.storage.packs import (
     DEFAULT_GRANTS,
     DEFAULT_UPLOAD_NAMESPACE,
-    DEFAULT_UPLOAD_TRUTH_LEVEL,
     PACK_ID_RE,
 )
 

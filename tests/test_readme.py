@@ -124,8 +124,9 @@ PATH = re.compile(
     r"(?<![\w./$~-])((?:knowledge_plane|assets|bench|tests|docs|deploy|scripts|jobs|sensors|resources"
     r"|core|query_service|governance_console|cli)/[\w./-]*)"
 )
-# A dotted module path of the library (``knowledge_plane.serving.query_engine.QueryEngine``).
-MODULE = re.compile(r"(?<![\w./-])(knowledge_plane(?:\.\w+)+)")
+# A dotted module path of the library (``knowledge_plane.serving.query_engine.QueryEngine``), or of
+# the old layout's packages, which no longer exist.
+MODULE = re.compile(r"(?<![\w./-])((?:knowledge_plane|core|query_service|governance_console)(?:\.[A-Za-z_]\w*)+)")
 # A pointer at a section: README, "Evaluation" / docs/quality.md, section "Evaluation".
 SECTION = re.compile(r"(README|docs/[\w-]+\.md)(?:'s)?,? (?:section )?[\"“]([^\"”]+)[\"”]")
 

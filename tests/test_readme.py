@@ -217,3 +217,12 @@ def test_every_section_pointed_at_exists(source, doc, section):
     assert path.exists(), f"{source} points at {doc}, which does not exist"
     assert any(section.lower() in h.lower() for h in headings(path)), \
         f"{source} points at {doc}, \"{section}\": no such section there"
+
+
+def test_the_readme_commands_are_the_ones_ci_runs():
+    """.ci/run runs the README's two commands on a clean clone: they must be the same text."""
+    ci = [line.strip() for line in (ROOT / ".ci/run").read_text(encoding="utf-8").splitlines()]
+    ci_commands = [line for line in ci if line and not line.startswith(("#", "set ", "cd ", "export "))]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    assert [b.strip() for b in blocks[:2]] == ci_commands

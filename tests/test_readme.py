@@ -55,6 +55,17 @@ def test_every_asset_job_sensor_and_schedule_is_documented(name):
     assert f"`{name}`" in DOCS, name
 
 
+def quarantine_reasons() -> list[str]:
+    from knowledge_plane.domain import quarantine
+
+    return sorted(v for k, v in vars(quarantine).items() if k.isupper() and isinstance(v, str))
+
+
+@pytest.mark.parametrize("reason", quarantine_reasons())
+def test_every_quarantine_reason_is_documented(reason):
+    # CI scripts and the Dagster metadata show these codes: a reader must find what each means.
+    assert f"`{reason}`" in DOCS, reason
+
 # --- links, paths, modules and sections that must exist ---------------------------------------------
 
 

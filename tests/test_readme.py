@@ -66,6 +66,7 @@ def test_every_quarantine_reason_is_documented(reason):
     # CI scripts and the Dagster metadata show these codes: a reader must find what each means.
     assert f"`{reason}`" in DOCS, reason
 
+
 # --- links, paths, modules and sections that must exist ---------------------------------------------
 
 
@@ -90,8 +91,8 @@ def exists_in_repo(relative: str) -> bool:
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]|\[([^]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+    """GitHub's anchor for a heading: lower case, punctuation but - and _ dropped, spaces to hyphens."""
+    text = re.sub(r"[`*]|\[([^]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 

@@ -1,6 +1,6 @@
 """Vector-backend benchmark (issue 6, item 5): prints figures, never a test.
 
-For each backend available here it measures, through the knowledge_plane/vector_backends adapters:
+For each backend available here it measures, through the knowledge_plane/storage/vector_backends adapters:
 
 - publication throughput: points/s for one index version of ``--points`` synthetic chunks
   (random unit 384-d vectors, synthetic French text, BM25 sparse vectors computed by the adapter);

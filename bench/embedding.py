@@ -10,7 +10,8 @@ encode rate per backend on real chunks, and the int8 evidence. Prints figures, n
 - *Encode*: ``Embedder.encode`` on the distinct chunk texts of the sample corpus, per backend, and
   the cosine of every ONNX vector to the PyTorch one.
 - *int8* (``--int8``): ONNX Runtime's dynamic quantization of the exported graph, per tensor and
-  per channel; rate and cosine to the fp32 vectors. Not a backend: see the README for why.
+  per channel; rate and cosine to the fp32 vectors. Not a backend: see docs/performance.md,
+  "int8: not shipped", for why.
 """
 
 from __future__ import annotations

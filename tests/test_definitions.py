@@ -1,4 +1,4 @@
-"""The code location loads, and its asset graph, groups, checks and jobs are what the README promises."""
+"""The code location loads, and its asset graph, groups, checks and jobs are what docs/architecture.md promises."""
 
 from __future__ import annotations
 

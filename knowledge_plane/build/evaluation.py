@@ -1,6 +1,6 @@
 """Evaluation-gated promotion: a candidate version must still answer its namespace's golden questions.
 
-A namespace may carry ``knowledge/<domain>/_golden.yaml`` (see the README, "Evaluation"): questions
+A namespace may carry ``knowledge/<domain>/_golden.yaml`` (see docs/quality.md, "Evaluation"): questions
 with the document that must answer each (and optionally a passage substring that must be in one
 of the top three passages), off-topic questions that must be turned away, floors per figure and
 an optional margin. The candidate version is queried through the query service's own engine

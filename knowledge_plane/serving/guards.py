@@ -14,7 +14,7 @@ where the customer's own data lives. Numbers are validated rather than only shap
 ten-digit number that could be a French landline is a part number in this shop (Bosch
 ``0986494524``) unless the question talks about telephoning or it is written in pairs.
 
-Measured on ``tests/query/data/guards_labelled.jsonl`` with ``bench/guards.py`` (README, Guards).
+Measured on ``tests/query/data/guards_labelled.jsonl`` with ``bench/guards.py`` (docs/query-service.md, "Guards").
 """
 
 from __future__ import annotations

@@ -205,7 +205,7 @@ def test_cli_hashes_a_password_and_refuses_to_start_without_accounts(capsys, mon
     assert main(["console", "--hash-password", "--json"]) == 0
     hashed = json.loads(capsys.readouterr().out)["hash"]
     assert hashed.startswith("$argon2id$") and PasswordHasher().verify(hashed, "s3cret")
-    parse_accounts(f"rita:reviewer:{hashed}")  # the line the README tells people to write
+    parse_accounts(f"rita:reviewer:{hashed}")  # the line the README's tour tells people to write
     monkeypatch.delenv("KNOWLEDGE_CONSOLE_ACCOUNTS", raising=False)
     monkeypatch.delenv("KNOWLEDGE_CONSOLE_OIDC_JWKS_URL", raising=False)
     assert main(["console", "--port", "0"]) == 1

@@ -2,7 +2,7 @@
 
 Skipped with the reason when chromium or its driver is not installed (``apt-get install -y chromium
 chromium-driver``). With ``KNOWLEDGE_CONSOLE_SCREENSHOTS=docs/console`` the screenshot test writes
-the README's screenshots there (otherwise into the test's temporary directory).
+the screenshots docs/console.md shows there (otherwise into the test's temporary directory).
 """
 
 from __future__ import annotations

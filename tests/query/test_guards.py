@@ -113,7 +113,7 @@ def test_every_tuning_question_is_classified(row):
 
 
 def test_the_held_out_figures_hold():
-    # Not tuned on: a floor, so a change that generalises worse shows up (figures in the README).
+    # Not tuned on: a floor, so a change that generalises worse shows up (figures in docs/query-service.md, "Guards").
     held_out = [r for r in LABELLED if r["split"] == "holdout"]
     for task, predict in (("personal_data", lambda t: bool(find_personal_data(t))),
                           ("injection", lambda t: scan_injection(t).flagged)):

@@ -2,7 +2,7 @@
 
 ``knowledge_plane.storage.schema.upgrade`` hands it an open connection in ``config.attributes["connection"]`` (inside
 the transaction that holds the migration lock). Run by the ``alembic`` command from the project's
-root instead (pyproject.toml's ``[tool.alembic]``; see README, "Database migrations"), it connects
+root instead (pyproject.toml's ``[tool.alembic]``; see docs/operations.md, "Database migrations"), it connects
 to ``-x url=…`` if given, else to KNOWLEDGE_REGISTRY_URL, or writes the SQL out with ``--sql``.
 """
 

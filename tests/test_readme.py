@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
 
 import pytest
 
-from knowledge_plane.cli.main import parser
+from knowledge_plane.cli.reference import command_paths
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def commands(p: argparse.ArgumentParser, prefix: str = "knowledge") -> list[str]:
-    found = []
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found.append(f"{prefix} {name}")
-                found.extend(commands(sub, f"{prefix} {name}"))
-    return found
-
-
-@pytest.mark.parametrize("command", commands(parser()))
+@pytest.mark.parametrize("command", command_paths())
 def test_every_cli_command_is_documented(command):
     words = command.split()
     # "knowledge facts approve" may be written "knowledge facts show ID | approve ID…"

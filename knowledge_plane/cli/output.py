@@ -84,7 +84,7 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     if not out.isatty():
         return _plain_table(cells, header)
     console = Console(file=out, highlight=False)
-    grid = Table(*header, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    grid = Table(*header, box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
     for row in cells:
         grid.add_row(*(Text(v) for v in row))  # Text: a value like "[draft]" is not read as markup
     with console.capture() as captured:

@@ -5,7 +5,6 @@ module or section the repository does not have.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import io
 import re
@@ -17,24 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_plane.cli.main import parser
+from knowledge_plane.cli.reference import command_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 DOCS = "\n".join(path.read_text(encoding="utf-8") for path in DOC_FILES)
 
 
-def commands(p: argparse.ArgumentParser, prefix: str = "knowledge") -> list[str]:
-    found = []
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found.append(f"{prefix} {name}")
-                found.extend(commands(sub, f"{prefix} {name}"))
-    return found
-
-
-@pytest.mark.parametrize("command", commands(parser()))
+@pytest.mark.parametrize("command", command_paths())
 def test_every_cli_command_is_documented(command):
     words = command.split()
     # "knowledge facts approve" may be written "knowledge facts show ID | approve ID…"

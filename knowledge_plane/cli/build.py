@@ -7,42 +7,46 @@ held back on its own; the command exits 1 when any was held back.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import sys
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
+
+import click
 
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.triggers import TRIGGER_TAG, contiguous_ranges, range_tags
+from knowledge_plane.cli.commands import command, json_flag
 from knowledge_plane.cli.output import emit, fail, table
 from knowledge_plane.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="Build, check and promote the index of every (or the given) namespace.")
-    p.add_argument("--namespace", action="append", default=[], help="Build only this namespace (repeatable).")
-    p.add_argument("--json", action="store_true", help="Print the per-namespace report as JSON.")
-    p.add_argument("--verbose", action="store_true", help="Show Dagster's event log on the terminal.")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-                   help="Run tag, e.g. knowledge/commit=<sha> (recorded in the version manifests).")
-    p.set_defaults(func=cmd_build)
-    p = sub.add_parser("status", help="Show @latest, @rollback and the kept versions of every namespace.")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
-    p = sub.add_parser("rollback", help="Point a namespace's @latest back at its @rollback version.")
-    p.add_argument("namespace")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_rollback)
-    p = sub.add_parser("promote", help="Point a namespace's @latest at a kept version that passed its checks.")
-    p.add_argument("namespace")
-    p.add_argument("version")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_promote)
-    p = sub.add_parser("ui", help="Open the Dagster UI on the project's instance (dagster dev).")
-    p.add_argument("--port", default="3000")
-    p.set_defaults(func=cmd_ui)
+def register(root: click.Group) -> None:
+    root.add_command(command(
+        "build", cmd_build, "Build, check and promote the index of every (or the given) namespace.",
+        click.Option(["--namespace"], multiple=True, metavar="NS", help="Build only this namespace (repeatable)."),
+        json_flag("Print the per-namespace report as JSON."),
+        click.Option(["--verbose"], is_flag=True, help="Show Dagster's event log on the terminal."),
+        click.Option(["--tag"], multiple=True, metavar="KEY=VALUE",
+                     help="Run tag, e.g. knowledge/commit=<sha> (recorded in the version manifests)."),
+    ))
+    root.add_command(command(
+        "status", cmd_status, "Show @latest, @rollback and the kept versions of every namespace.", json_flag()
+    ))
+    root.add_command(command(
+        "rollback", cmd_rollback, "Point a namespace's @latest back at its @rollback version.",
+        click.Argument(["namespace"]), json_flag(),
+    ))
+    root.add_command(command(
+        "promote", cmd_promote, "Point a namespace's @latest at a kept version that passed its checks.",
+        click.Argument(["namespace"]), click.Argument(["version"]), json_flag(),
+    ))
+    root.add_command(command(
+        "ui", cmd_ui, "Open the Dagster UI on the project's instance (dagster dev).",
+        click.Option(["--port"], metavar="PORT", default="3000", show_default=True),
+    ))
 
 
 @contextmanager
@@ -137,7 +141,7 @@ def _tag(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def cmd_build(args: SimpleNamespace) -> int:
     if sys.stderr.isatty() and not args.json:
         os.environ.setdefault("KNOWLEDGE_PROGRESS_BAR", "1")
     try:
@@ -150,7 +154,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if success else 1
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: SimpleNamespace) -> int:
     from knowledge_plane.build.sources import discover_namespaces
 
     settings = Settings.from_env()
@@ -177,7 +181,7 @@ def _evaluation(row: dict) -> str:
     return " ".join(f"{names[k]} {v:.2f}" for k, v in figures.items() if k in names)
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
+def cmd_rollback(args: SimpleNamespace) -> int:
     settings = Settings.from_env()
     try:
         data = build.rollback(build.BuildContext(settings), args.namespace)
@@ -187,7 +191,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
+def cmd_promote(args: SimpleNamespace) -> int:
     settings = Settings.from_env()
     try:
         data = build.promote(build.BuildContext(settings), args.namespace, args.version)
@@ -197,7 +201,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
+def cmd_ui(args: SimpleNamespace) -> int:
     from knowledge_plane.cli.dagster_instance import prepare_dagster_home
     from knowledge_plane.settings import PROJECT_ROOT
 

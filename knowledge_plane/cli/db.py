@@ -3,31 +3,32 @@
 
 from __future__ import annotations
 
-import argparse
+from types import SimpleNamespace
 
+import click
 import sqlalchemy as sa
 
+from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail
 from knowledge_plane.settings import Settings
 from knowledge_plane.storage import schema
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    db = sub.add_parser("db", help="The registry database's schema migrations.")
-    db = db.add_subparsers(dest="db", required=True)
-    p = db.add_parser("upgrade", help="Migrate the registry database to the newest revision (needs DDL rights).")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_upgrade)
-    p = db.add_parser("current", help="Print the registry database's revision; exit 1 if it is not the newest.")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_current)
+def register(root: click.Group) -> None:
+    root.add_command(group(
+        "db", "The registry database's schema migrations.",
+        command("upgrade", cmd_upgrade, "Migrate the registry database to the newest revision (needs DDL rights).",
+                json_flag()),
+        command("current", cmd_current, "Print the registry database's revision; exit 1 if it is not the newest.",
+                json_flag()),
+    ))
 
 
 def _url(settings: Settings) -> str:
     return sa.make_url(settings.registry_url).render_as_string(hide_password=True)
 
 
-def cmd_upgrade(args: argparse.Namespace) -> int:
+def cmd_upgrade(args: SimpleNamespace) -> int:
     settings = Settings.from_env()
     try:
         before = schema.current(settings.registry_url)
@@ -39,7 +40,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_current(args: argparse.Namespace) -> int:
+def cmd_current(args: SimpleNamespace) -> int:
     settings = Settings.from_env()
     try:
         revision = schema.current(settings.registry_url)

@@ -6,12 +6,15 @@ Every command prints JSON with --json and exits non-zero with a specific message
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+import click
+
+from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail, table
 from knowledge_plane.facts import review
 from knowledge_plane.facts.gate import critical_conflicts, open_relations
@@ -21,10 +24,10 @@ from knowledge_plane.facts.store import FactStore, UnknownFact, open_fact_store
 from knowledge_plane.facts.temporal import parse_date
 from knowledge_plane.settings import Settings
 
-Handler = Callable[[argparse.Namespace, FactStore, str], int]
+Handler = Callable[[SimpleNamespace, FactStore, str], int]
 
 
-def _actor(args: argparse.Namespace) -> str:
+def _actor(args: SimpleNamespace) -> str:
     return getattr(args, "by", None) or os.environ.get("KNOWLEDGE_REVIEWER") or getpass.getuser() or "cli"
 
 
@@ -52,8 +55,8 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
-    def wrapped(args: argparse.Namespace) -> int:
+def _run(handler: Handler) -> Callable[[SimpleNamespace], int]:
+    def wrapped(args: SimpleNamespace) -> int:
         try:
             settings = Settings.from_env()
             store = open_fact_store(settings)
@@ -74,7 +77,7 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 # -- list / show ----------------------------------------------------------------------------
-def _list(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _list(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     if args.conflicts:
         return _list_conflicts(args, store, tenant)
     subject_key = predicate_key = None
@@ -88,7 +91,7 @@ def _list(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
     return 0
 
 
-def _list_conflicts(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _list_conflicts(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     kinds = args.kind or list(RELATION_KINDS)
     if args.namespace:
         relations = open_relations(store, tenant, args.namespace, kinds)
@@ -115,7 +118,7 @@ def _list_conflicts(args: argparse.Namespace, store: FactStore, tenant: str) -> 
     return 0
 
 
-def _show(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _show(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     (fact_id,) = review.resolve_ids(store, tenant, [args.id])
     fact = store.get_facts(tenant, [fact_id])[0]
     relations = store.list_relations(tenant, fact_ids=[fact_id])
@@ -137,7 +140,7 @@ def _show(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
 
 
 # -- decisions ------------------------------------------------------------------------------
-def _selection(args: argparse.Namespace, store: FactStore, tenant: str, default_status: str) -> list[str]:
+def _selection(args: SimpleNamespace, store: FactStore, tenant: str, default_status: str) -> list[str]:
     if args.all == bool(args.ids):
         raise review.ReviewError("give fact ids, or --all with filters (--namespace, --status, --type, --subject)")
     if args.ids:
@@ -147,7 +150,7 @@ def _selection(args: argparse.Namespace, store: FactStore, tenant: str, default_
                                            fact_type=args.type, subject_key=subject_key)]
 
 
-def _approve(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _approve(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     ids = _selection(args, store, tenant, PROPOSED)
     result = review.approve(store, tenant, ids, _actor(args), skip_conflicted=args.all) if ids else \
         {"approved": [], "unchanged": [], "skipped": []}
@@ -156,14 +159,14 @@ def _approve(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
     return 0
 
 
-def _reject(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _reject(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     ids = _selection(args, store, tenant, PROPOSED)
     result = review.reject(store, tenant, ids, args.reason, _actor(args)) if ids else {"rejected": [], "unchanged": []}
     emit(args.json, result, lambda r: f"rejected {len(r['rejected'])}, already rejected {len(r['unchanged'])}")
     return 0
 
 
-def _resolve(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _resolve(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     fact_id, keep_id = review.resolve_ids(store, tenant, [args.id, args.keep])
     result = review.resolve(store, tenant, fact_id, keep_id, _actor(args))
     emit(args.json, result, lambda r: f"kept {r['kept']}; rejected {len(r['rejected'])}, "
@@ -171,14 +174,14 @@ def _resolve(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
     return 0
 
 
-def _override(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _override(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     new_id, old_id = review.resolve_ids(store, tenant, [args.id, args.over])
     result = review.override(store, tenant, new_id, old_id, _actor(args))
     emit(args.json, result, lambda r: f"{r['kept']} holds; {r['closed'] or old_id} valid until {r['valid_until']}")
     return 0
 
 
-def _merge(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _merge(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     ids = review.resolve_ids(store, tenant, [args.keep, *args.duplicates])
     result = review.merge(store, tenant, ids[0], ids[1:], _actor(args))
     emit(args.json, result, lambda r: f"merged {len(r['merged'])} duplicate(s) into {r['kept']}")
@@ -186,7 +189,7 @@ def _merge(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
 
 
 # -- time -----------------------------------------------------------------------------------
-def _timeline(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _timeline(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     entries = timeline(store, tenant, args.subject, args.predicate, include_rejected=args.all)
     if not entries and not args.json:
         return fail(f"no facts for subject {args.subject!r} and predicate {args.predicate!r}", args.json)
@@ -201,7 +204,7 @@ def _timeline(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
     return 0
 
 
-def _at(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _at(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     day = parse_date(args.date, "date")
     found = facts_at(store, tenant, args.subject, args.predicate, day, args.status or ["approved"])
     emit(args.json, {"date": args.date, "facts": [f.to_dict() for f in found]},
@@ -210,7 +213,7 @@ def _at(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
     return 0
 
 
-def _gate(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _gate(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     conflicts = critical_conflicts(store, tenant, args.namespace)
     emit(args.json, {"namespace": args.namespace, "passed": not conflicts, "critical_conflicts": conflicts},
          lambda _: "gate passed: no unresolved critical contradiction" if not conflicts else "\n".join(
@@ -221,7 +224,7 @@ def _gate(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
 
 
 # -- entity types ---------------------------------------------------------------------------
-def _types_list(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+def _types_list(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     types = store.entity_types(tenant, args.status)
     emit(args.json, [t.to_dict() for t in types], lambda _: table(
         [[t.type_name, t.status, t.decided_by or "-"] for t in types], ["TYPE", "STATUS", "DECIDED BY"]))
@@ -229,7 +232,7 @@ def _types_list(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
 
 
 def _types_decide(approve_it: bool) -> Handler:
-    def handler(args: argparse.Namespace, store: FactStore, tenant: str) -> int:
+    def handler(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
         decided = [review.decide_entity_type(store, tenant, name, approve_it, _actor(args)) for name in args.names]
         emit(args.json, [t.to_dict() for t in decided],
              lambda _: "\n".join(f"{t.type_name}: {t.status}" for t in decided))
@@ -238,79 +241,71 @@ def _types_decide(approve_it: bool) -> Handler:
     return handler
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON")
-    by = argparse.ArgumentParser(add_help=False)
-    by.add_argument("--by", help="reviewer name recorded in the audit log (default: $KNOWLEDGE_REVIEWER or the user)")
-    bulk = argparse.ArgumentParser(add_help=False)
-    bulk.add_argument("ids", nargs="*", metavar="ID", help="fact ids or unique prefixes (6+ characters)")
-    bulk.add_argument("--all", action="store_true", help="every fact matching the filters instead of ids")
-    bulk.add_argument("--namespace", help="filter for --all")
-    bulk.add_argument("--status", choices=STATUSES, help="filter for --all (default: proposed)")
-    bulk.add_argument("--type", help="fact type filter for --all (e.g. SERVICE_LEVEL)")
-    bulk.add_argument("--subject", help="subject filter for --all")
+def _json() -> click.Option:
+    return json_flag("print JSON")
 
-    facts = sub.add_parser("facts", help="review facts, conflicts, timelines and entity types")
-    cmds = facts.add_subparsers(dest="facts_command", required=True)
 
-    p = cmds.add_parser("list", parents=[common], help="list facts, or open conflicts with --conflicts")
-    p.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
-    p.add_argument("--namespace")
-    p.add_argument("--subject")
-    p.add_argument("--predicate")
-    p.add_argument("--type", help="fact type, e.g. COST")
-    p.add_argument("--limit", type=int)
-    p.add_argument("--conflicts", action="store_true", help="list open conflict relations instead")
-    p.add_argument("--kind", action="append", choices=RELATION_KINDS, help="with --conflicts; repeatable")
-    p.set_defaults(func=_run(_list))
+def _by() -> click.Option:
+    return click.Option(["--by"], metavar="NAME",
+                        help="reviewer name recorded in the audit log (default: $KNOWLEDGE_REVIEWER or the user)")
 
-    p = cmds.add_parser("show", parents=[common], help="one fact with its relations and audit trail")
-    p.add_argument("id")
-    p.set_defaults(func=_run(_show))
 
-    p = cmds.add_parser("approve", parents=[common, by, bulk], help="approve facts by id or by filter")
-    p.set_defaults(func=_run(_approve))
-    p = cmds.add_parser("reject", parents=[common, by, bulk], help="reject facts with a reason")
-    p.add_argument("--reason", required=True)
-    p.set_defaults(func=_run(_reject))
+def _bulk() -> list[click.Parameter]:
+    """Which facts a decision applies to: ids, or --all with filters."""
+    return [
+        click.Argument(["ids"], nargs=-1, metavar="[ID]...", required=False),
+        click.Option(["--all"], is_flag=True, help="every fact matching the filters instead of ids"),
+        click.Option(["--namespace"], metavar="NS", help="filter for --all"),
+        click.Option(["--status"], type=click.Choice(STATUSES), help="filter for --all (default: proposed)"),
+        click.Option(["--type"], help="fact type filter for --all (e.g. SERVICE_LEVEL)"),
+        click.Option(["--subject"], help="subject filter for --all"),
+    ]
 
-    p = cmds.add_parser("resolve", parents=[common, by], help="settle a fact's open conflicts by keeping one fact")
-    p.add_argument("id")
-    p.add_argument("--keep", required=True, help="the fact that holds")
-    p.set_defaults(func=_run(_resolve))
-    p = cmds.add_parser("override", parents=[common, by], help="a newer fact replaces an older one from its start")
-    p.add_argument("id", help="the newer fact")
-    p.add_argument("--over", required=True, help="the older fact, closed the day before")
-    p.set_defaults(func=_run(_override))
-    p = cmds.add_parser("merge", parents=[common, by], help="fold duplicates into one fact")
-    p.add_argument("keep")
-    p.add_argument("duplicates", nargs="+")
-    p.set_defaults(func=_run(_merge))
 
-    p = cmds.add_parser("timeline", parents=[common], help="every fact of a subject/predicate in validity order")
-    p.add_argument("subject")
-    p.add_argument("predicate")
-    p.add_argument("--all", action="store_true", help="include rejected facts")
-    p.set_defaults(func=_run(_timeline))
-    p = cmds.add_parser("at", parents=[common], help="what held on a date (approved facts unless --status)")
-    p.add_argument("subject")
-    p.add_argument("predicate")
-    p.add_argument("date", help="YYYY-MM-DD")
-    p.add_argument("--status", action="append", choices=STATUSES, help="repeatable (default: approved)")
-    p.set_defaults(func=_run(_at))
-    p = cmds.add_parser("gate", parents=[common], help="exit 1 if the namespace has an unresolved critical CONTRADICTS")
-    p.add_argument("namespace")
-    p.set_defaults(func=_run(_gate))
+def _command(name: str, handler: Handler, help: str, *params: click.Parameter) -> click.Command:
+    return command(name, _run(handler), help, *params)
 
-    types = cmds.add_parser("types", help="the entity types registry")
-    tcmds = types.add_subparsers(dest="types_command", required=True)
-    p = tcmds.add_parser("list", parents=[common])
-    p.add_argument("--status", choices=TYPE_STATUSES)
-    p.set_defaults(func=_run(_types_list))
-    p = tcmds.add_parser("approve", parents=[common, by])
-    p.add_argument("names", nargs="+")
-    p.set_defaults(func=_run(_types_decide(True)))
-    p = tcmds.add_parser("reject", parents=[common, by], help="facts about a rejected type are ignored from then on")
-    p.add_argument("names", nargs="+")
-    p.set_defaults(func=_run(_types_decide(False)))
+
+def register(root: click.Group) -> None:
+    root.add_command(group(
+        "facts", "review facts, conflicts, timelines and entity types",
+        _command("list", _list, "list facts, or open conflicts with --conflicts", _json(),
+                 click.Option(["--status"], multiple=True, type=click.Choice(STATUSES), help="repeatable"),
+                 click.Option(["--namespace"], metavar="NS"), click.Option(["--subject"]),
+                 click.Option(["--predicate"]), click.Option(["--type"], help="fact type, e.g. COST"),
+                 click.Option(["--limit"], type=int, metavar="N"),
+                 click.Option(["--conflicts"], is_flag=True, help="list open conflict relations instead"),
+                 click.Option(["--kind"], multiple=True, type=click.Choice(RELATION_KINDS),
+                              help="with --conflicts; repeatable")),
+        _command("show", _show, "one fact with its relations and audit trail", _json(), click.Argument(["id"])),
+        _command("approve", _approve, "approve facts by id or by filter", _json(), _by(), *_bulk()),
+        _command("reject", _reject, "reject facts with a reason", _json(), _by(), *_bulk(),
+                 click.Option(["--reason"], required=True)),
+        _command("resolve", _resolve, "settle a fact's open conflicts by keeping one fact", _json(), _by(),
+                 click.Argument(["id"]),
+                 click.Option(["--keep"], metavar="ID", required=True, help="the fact that holds")),
+        _command("override", _override, "a newer fact (ID) replaces an older one from its start", _json(), _by(),
+                 click.Argument(["id"]),
+                 click.Option(["--over"], metavar="ID", required=True, help="the older fact, closed the day before")),
+        _command("merge", _merge, "fold duplicates into one fact", _json(), _by(),
+                 click.Argument(["keep"]), click.Argument(["duplicates"], nargs=-1, required=True)),
+        _command("timeline", _timeline, "every fact of a subject/predicate in validity order", _json(),
+                 click.Argument(["subject"]), click.Argument(["predicate"]),
+                 click.Option(["--all"], is_flag=True, help="include rejected facts")),
+        _command("at", _at, "what held on a date (approved facts unless --status)", _json(),
+                 click.Argument(["subject"]), click.Argument(["predicate"]),
+                 click.Argument(["date"], metavar="YYYY-MM-DD"),
+                 click.Option(["--status"], multiple=True, type=click.Choice(STATUSES),
+                              help="repeatable (default: approved)")),
+        _command("gate", _gate, "exit 1 if the namespace has an unresolved critical CONTRADICTS", _json(),
+                 click.Argument(["namespace"])),
+        group(
+            "types", "the entity types registry",
+            _command("list", _types_list, "the entity types registered by extraction, with their status", _json(),
+                     click.Option(["--status"], type=click.Choice(TYPE_STATUSES))),
+            _command("approve", _types_decide(True), "approve pending entity types",
+                     _json(), _by(), click.Argument(["names"], nargs=-1, required=True)),
+            _command("reject", _types_decide(False), "facts about a rejected type are ignored from then on",
+                     _json(), _by(), click.Argument(["names"], nargs=-1, required=True)),
+        ),
+    ))

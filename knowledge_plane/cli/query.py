@@ -7,34 +7,41 @@ machine that holds the data, as the named actor). ``serve`` runs the HTTP servic
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import textwrap
 import time
+from types import SimpleNamespace
 from typing import Any
 
-from knowledge_plane.cli.output import emit, fail
+import click
+
+from knowledge_plane.cli.commands import command, json_flag
+from knowledge_plane.cli.output import emit, emit_line, fail
 from knowledge_plane.serving.access import ACTORS
 
 SNIPPET_CHARS = 200
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("query", help="Ask a question as an actor, from the published (@latest) versions.")
-    p.add_argument("question")
-    p.add_argument("--actor", required=True, choices=sorted(ACTORS), help="Whose namespace grant to use.")
-    p.add_argument("--namespace", action="append", default=[], help="Narrow to this granted namespace (repeatable).")
-    p.add_argument("--pack-id", action="append", default=None, help="Only passages of this pack (repeatable).")
-    p.add_argument("--top-k", type=int, default=5, help="Passages returned at most (1-20).")
-    p.add_argument("--json", action="store_true", help="Print the API's JSON response.")
-    p.set_defaults(func=cmd_query)
-    p = sub.add_parser("serve", help="Run the read-only query service (FastAPI under uvicorn).")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--json", action="store_true", help="Print where the service listens as JSON before serving.")
-    p.set_defaults(func=cmd_serve)
+def register(root: click.Group) -> None:
+    root.add_command(command(
+        "query", cmd_query, "Ask a question as an actor, from the published (@latest) versions.",
+        click.Argument(["question"]),
+        click.Option(["--actor"], required=True, type=click.Choice(sorted(ACTORS)),
+                     help="Whose namespace grant to use."),
+        click.Option(["--namespace"], multiple=True, metavar="NS",
+                     help="Narrow to this granted namespace (repeatable)."),
+        click.Option(["--pack-id"], multiple=True, metavar="PACK", help="Only passages of this pack (repeatable)."),
+        click.Option(["--top-k"], type=int, metavar="K", default=5, show_default=True,
+                     help="Passages returned at most (1-20)."),
+        json_flag("Print the API's JSON response."),
+    ))
+    root.add_command(command(
+        "serve", cmd_serve, "Run the read-only query service (FastAPI under uvicorn).",
+        click.Option(["--host"], metavar="HOST", default="127.0.0.1", show_default=True),
+        click.Option(["--port"], type=int, metavar="PORT", default=8000, show_default=True),
+        json_flag("Print where the service listens as JSON before serving."),
+    ))
 
 
 def render(response: dict[str, Any]) -> str:
@@ -59,7 +66,7 @@ def render(response: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_query(args: argparse.Namespace) -> int:
+def cmd_query(args: SimpleNamespace) -> int:
     from knowledge_plane.service.schemas import QueryResponse
     from knowledge_plane.serving.config import ServiceSettings
     from knowledge_plane.serving.query_encoder import QueryEncoder
@@ -103,7 +110,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: SimpleNamespace) -> int:
     import uvicorn
 
     from knowledge_plane.service.app import UVICORN_OPTIONS, create_app
@@ -114,9 +121,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # KNOWLEDGE_API_KEYS or another setting is wrong: say so before listening
         return fail(str(exc), args.json)
     if args.json:
-        json.dump({"url": f"http://{args.host}:{args.port}", "docs": f"http://{args.host}:{args.port}/docs"},
-                  sys.stdout)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
+        emit_line({"url": f"http://{args.host}:{args.port}", "docs": f"http://{args.host}:{args.port}/docs"})
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
     return 0

@@ -3,14 +3,17 @@ in the bucket (refused up front, with the build's own check, when the build woul
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+
+import click
 
 from knowledge_plane.build.frontmatter import split_front_matter
 from knowledge_plane.build.parsing import decode_text
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.build.uploads import UPLOADS_PREFIX, check_upload, upload_truth_level
+from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail, table
 from knowledge_plane.domain.documents import TRUTH_LEVELS
 from knowledge_plane.domain.quarantine import QuarantineError
@@ -18,49 +21,39 @@ from knowledge_plane.settings import Settings
 from knowledge_plane.storage.object_store import open_object_store
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    packs = sub.add_parser("packs", help="The tenant's document packs.").add_subparsers(dest="packs", required=True)
-    p = packs.add_parser("list", help="List packs and whether they are active.")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_packs_list)
-    p = packs.add_parser("create", help="Register a pack.")
-    p.add_argument("pack_id")
-    p.add_argument("--name")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_packs_create)
-    for name, active in (("disable", False), ("enable", True)):
-        p = packs.add_parser(name, help=f"{name.capitalize()} a pack (a disabled pack's uploads are not indexed).")
-        p.add_argument("pack_id")
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=cmd_packs_set, active=active)
-    p = packs.add_parser(
-        "allow", help="Let a pack's uploads publish into a namespace, up to a truth level (default L4)."
-    )
-    p.add_argument("pack_id")
-    p.add_argument("--namespace", required=True)
-    p.add_argument("--max-truth-level", choices=TRUTH_LEVELS, default="L4")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_packs_allow)
-    p = packs.add_parser("revoke", help="Withdraw a pack's grant on a namespace.")
-    p.add_argument("pack_id")
-    p.add_argument("--namespace", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_packs_revoke)
-
-    p = sub.add_parser("upload", help="Put a document into uploads/{tenant}/{pack}/ of the bucket.")
-    p.add_argument("file", type=Path)
-    p.add_argument("--pack-id", required=True)
-    p.add_argument("--name", help="Object name under the pack (default: the file name).")
-    p.add_argument("--source-app")
-    p.add_argument("--caller-app")
-    p.add_argument("--title")
-    p.add_argument("--namespace", help="Target knowledge:* namespace (default knowledge:uploads).")
-    p.add_argument("--truth-level", choices=TRUTH_LEVELS, help="Within the pack's grant (default: the grant's).")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_upload)
+def register(root: click.Group) -> None:
+    pack_id = click.Argument(["pack_id"])
+    namespace = click.Option(["--namespace"], metavar="NS", required=True)
+    root.add_command(group(
+        "packs", "The tenant's document packs.",
+        command("list", cmd_packs_list, "List packs and whether they are active.", json_flag()),
+        command("create", cmd_packs_create, "Register a pack.", pack_id, click.Option(["--name"]), json_flag()),
+        *(command(name, cmd_packs_set, f"{name.capitalize()} a pack (a disabled pack's uploads are not indexed).",
+                  pack_id, json_flag(), active=active)
+          for name, active in (("disable", False), ("enable", True))),
+        command("allow", cmd_packs_allow,
+                "Let a pack's uploads publish into a namespace, up to a truth level (default L4).",
+                pack_id, namespace,
+                click.Option(["--max-truth-level"], type=click.Choice(TRUTH_LEVELS), default="L4", show_default=True),
+                json_flag()),
+        command("revoke", cmd_packs_revoke, "Withdraw a pack's grant on a namespace.", pack_id, namespace, json_flag()),
+    ))
+    root.add_command(command(
+        "upload", cmd_upload, "Put a document into uploads/{tenant}/{pack}/ of the bucket.",
+        click.Argument(["file"], type=click.Path(path_type=Path)),
+        click.Option(["--pack-id"], metavar="PACK", required=True),
+        click.Option(["--name"], help="Object name under the pack (default: the file name)."),
+        click.Option(["--source-app"]),
+        click.Option(["--caller-app"]),
+        click.Option(["--title"]),
+        click.Option(["--namespace"], metavar="NS", help="Target knowledge:* namespace (default knowledge:uploads)."),
+        click.Option(["--truth-level"], type=click.Choice(TRUTH_LEVELS),
+                     help="Within the pack's grant (default: the grant's)."),
+        json_flag(),
+    ))
 
 
-def cmd_packs_list(args: argparse.Namespace) -> int:
+def cmd_packs_list(args: SimpleNamespace) -> int:
     packs = BuildContext(Settings.from_env()).packs
     data = [{**p, "may_publish": packs.allowed(p["pack_id"])} for p in packs.list()]
     emit(
@@ -78,7 +71,7 @@ def _grants(allowed: dict[str, str]) -> str:
     return ", ".join(f"{ns} ≤ {level}" for ns, level in sorted(allowed.items()))
 
 
-def cmd_packs_allow(args: argparse.Namespace) -> int:
+def cmd_packs_allow(args: SimpleNamespace) -> int:
     packs = BuildContext(Settings.from_env()).packs
     try:
         packs.allow(args.pack_id, args.namespace, args.max_truth_level)
@@ -89,7 +82,7 @@ def cmd_packs_allow(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_packs_revoke(args: argparse.Namespace) -> int:
+def cmd_packs_revoke(args: SimpleNamespace) -> int:
     packs = BuildContext(Settings.from_env()).packs
     try:
         packs.revoke(args.pack_id, args.namespace)
@@ -100,7 +93,7 @@ def cmd_packs_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_packs_create(args: argparse.Namespace) -> int:
+def cmd_packs_create(args: SimpleNamespace) -> int:
     try:
         BuildContext(Settings.from_env()).packs.create(args.pack_id, args.name)
     except ValueError as exc:
@@ -109,7 +102,7 @@ def cmd_packs_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_packs_set(args: argparse.Namespace) -> int:
+def cmd_packs_set(args: SimpleNamespace) -> int:
     try:
         BuildContext(Settings.from_env()).packs.set_active(args.pack_id, args.active)
     except LookupError as exc:
@@ -119,7 +112,7 @@ def cmd_packs_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_upload(args: argparse.Namespace) -> int:
+def cmd_upload(args: SimpleNamespace) -> int:
     """Put a document in the bucket, after the check the build applies to it
     (knowledge_plane.build.uploads.check_upload)."""
     settings = Settings.from_env()

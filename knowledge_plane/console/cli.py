@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
+from types import SimpleNamespace
 
+import click
+
+from knowledge_plane.cli.commands import command, json_flag
 from knowledge_plane.cli.output import emit, fail
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("console", help="Run the governance console (review, administration, insight) under uvicorn.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--hash-password", action="store_true",
-                   help="Read a password (prompt, or stdin when piped) and print its argon2 hash for the accounts "
-                        "file, then exit.")
-    p.add_argument("--json", action="store_true", help="Print JSON (the hash, or where the console listens).")
-    p.set_defaults(func=cmd_console)
+def register(root: click.Group) -> None:
+    root.add_command(command(
+        "console", cmd_console, "Run the governance console (review, administration, insight) under uvicorn.",
+        click.Option(["--host"], metavar="HOST", default="127.0.0.1", show_default=True),
+        click.Option(["--port"], type=int, metavar="PORT", default=8080, show_default=True),
+        click.Option(["--hash-password"], is_flag=True,
+                     help="Read a password (prompt, or stdin when piped) and print its argon2 hash for the accounts "
+                          "file, then exit."),
+        json_flag("Print JSON (the hash, or where the console listens)."),
+    ))
 
 
-def cmd_console(args: argparse.Namespace) -> int:
+def cmd_console(args: SimpleNamespace) -> int:
     from knowledge_plane.console.auth import hash_password
 
     if args.hash_password:

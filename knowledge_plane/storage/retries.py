@@ -31,6 +31,10 @@ DEFAULT_DEADLINE_S = 30.0
 DEFAULT_INITIAL_WAIT_S = 0.5
 DEFAULT_MAX_WAIT_S = 8.0
 
+# The query service answers a person waiting: a search gives up sooner than a build's write.
+QUERY_ATTEMPTS = 3
+QUERY_DEADLINE_S = 5.0
+
 RETRYABLE_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 T = TypeVar("T")
@@ -64,6 +68,11 @@ class RetryPolicy:
             reraise=True,
         )
         return retrying(fn, *args, **kwargs)
+
+
+def query_policy() -> RetryPolicy:
+    """The policy of the query service's reads (read-only backends): few attempts, a short deadline."""
+    return RetryPolicy(attempts=QUERY_ATTEMPTS, deadline_s=QUERY_DEADLINE_S, max_wait_s=1.0)
 
 
 def _log_retry(what: str, attempts: int) -> Callable[[tenacity.RetryCallState], None]:

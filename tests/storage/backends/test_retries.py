@@ -62,15 +62,20 @@ def test_qdrant_calls_to_a_refused_port_stop_after_the_policys_attempts(caplog):
 
 @pytest.fixture
 def answers() -> Iterator[tuple[list[int], str]]:
-    """(statuses, url): a loopback HTTP server answering each request with the next status of the list
-    (200 with an empty alias list once the list is spent); the list is the test's to fill."""
+    """(statuses, url): a loopback HTTP server answering each GET /aliases with the next status of the
+    list (200 with an empty alias list once the list is spent); the list is the test's to fill."""
     statuses: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if not self.path.startswith("/aliases"):  # the client's version check, made when it is created
+                self._answer(200, {"title": "qdrant", "version": "1.16.0"})
+                return
             status = statuses.pop(0) if statuses else 200
-            body = {"result": {"aliases": []}, "status": "ok", "time": 0.0} if status == 200 else {
-                "status": {"error": f"status {status}"}, "time": 0.0}
+            self._answer(status, {"result": {"aliases": []}, "status": "ok", "time": 0.0} if status == 200 else {
+                "status": {"error": f"status {status}"}, "time": 0.0})
+
+        def _answer(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -137,3 +142,13 @@ def test_weaviate_lost_connections_are_transient_and_invalid_input_is_not():
 def test_retry_policy_needs_one_attempt():
     with pytest.raises(ValueError, match="at least 1 attempt"):
         RetryPolicy(attempts=0)
+
+
+def test_the_query_service_retries_for_less_time_than_the_build_plane(tmp_path):
+    from knowledge_plane.storage.vector_backends import VectorSettings, open_vector_backend
+
+    settings = VectorSettings(backend="qdrant", tenant_id="acme", qdrant_path=str(tmp_path / "qdrant"))
+    reader, writer = open_vector_backend(settings, read_only=True), open_vector_backend(settings, read_only=False)
+    with reader, writer:
+        assert reader.retry.deadline_s < writer.retry.deadline_s
+        assert reader.retry.attempts <= writer.retry.attempts

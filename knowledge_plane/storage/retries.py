@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import tenacity
 
@@ -38,6 +38,7 @@ QUERY_DEADLINE_S = 5.0
 RETRYABLE_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class RetryPolicy:
         if self.attempts < 1:
             raise ValueError(f"a retry policy needs at least 1 attempt, got {self.attempts}")
 
-    def call(self, what: str, transient: Callable[[BaseException], bool], fn: Callable[..., T],
-             *args: Any, **kwargs: Any) -> T:
+    def call(self, what: str, transient: Callable[[BaseException], bool], fn: Callable[P, T],
+             *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)``, retried while it raises an error ``transient`` accepts.
 
         ``what`` names the operation in the log ("qdrant upsert KP_…"). The last error is raised

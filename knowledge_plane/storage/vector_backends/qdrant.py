@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
 from knowledge_plane.domain.lexical import lexical_text, tokenize
-from knowledge_plane.storage.retries import RetryPolicy, qdrant_transient
+from knowledge_plane.storage.retries import P, RetryPolicy, T, qdrant_transient
 from knowledge_plane.storage.vector_backends import (
     RRF_K,
     VERSION_INFO_ID,
@@ -146,7 +147,7 @@ class QdrantBackend(VectorBackend):
         else:
             self.client.close()
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A client call, retried on transient failures (knowledge_plane.storage.retries)."""
         return self.retry.call(f"qdrant {what}", qdrant_transient, fn, *args, **kwargs)
 

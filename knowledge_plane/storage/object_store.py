@@ -2,6 +2,8 @@
 
 The local store lays objects out as ``<root>/<bucket>/<key>`` and derives ETags and
 LastModified from the files, so sensors and uploads behave the same on a laptop and on a bucket.
+Calls to S3 are retried on transient failures (knowledge_plane.storage.retries); every one is
+idempotent (a put writes the same bytes under the same key, a delete of a gone key succeeds).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from knowledge_plane.storage.retries import RetryPolicy, s3_transient
 
 LOCAL_METADATA_SUFFIX = ".s3meta.json"  # local stand-in for S3 user metadata, never listed as an object
 
@@ -122,19 +126,30 @@ class LocalObjectStore(ObjectStore):
 class S3ObjectStore(ObjectStore):
     """MinIO or S3 through a boto3 client (dagster-aws's S3Resource in the build plane)."""
 
-    def __init__(self, client: Any, bucket: str):
+    def __init__(self, client: Any, bucket: str, retry: RetryPolicy | None = None):
         self.client = client
         self.bucket = bucket
+        self.retry = retry or RetryPolicy()
+
+    def _call(self, operation: str, key: str, **kwargs: Any) -> Any:
+        """``client.<operation>(Bucket=…, **kwargs)``, retried on transient failures."""
+        what = f"s3 {operation} s3://{self.bucket}/{key}"
+        return self.retry.call(what, s3_transient, getattr(self.client, operation), Bucket=self.bucket, **kwargs)
 
     @staticmethod
     def _info(key: str, size: int, etag: str, modified: dt.datetime, metadata: dict | None = None) -> ObjectInfo:
         return ObjectInfo(key, size, etag.strip('"'), modified.astimezone(dt.UTC), dict(metadata or {}))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        # Page by page by hand rather than with a paginator, so a failed page is retried on its own.
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("list_objects_v2", prefix, Prefix=prefix, **token)
             for obj in page.get("Contents", []):
                 yield self._info(obj["Key"], obj["Size"], obj["ETag"], obj["LastModified"])
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def _missing(self, exc: Exception) -> bool:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
@@ -142,7 +157,7 @@ class S3ObjectStore(ObjectStore):
 
     def head(self, key: str) -> ObjectInfo:
         try:
-            r = self.client.head_object(Bucket=self.bucket, Key=key)
+            r = self._call("head_object", key, Key=key)
         except Exception as exc:
             if self._missing(exc):
                 raise ObjectMissing(key) from exc
@@ -151,31 +166,45 @@ class S3ObjectStore(ObjectStore):
 
     def get(self, key: str) -> bytes:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            # The body is read inside the retried call: a connection dropped mid-body is retried too.
+            return self._call_read(key)
         except Exception as exc:
             if self._missing(exc):
                 raise ObjectMissing(key) from exc
             raise
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata or {})
+        self._call("put_object", key, Key=key, Body=data, Metadata=metadata or {})
         return self.head(key)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=key)
+        self._call("delete_object", key, Key=key)
+
+    def _call_read(self, key: str) -> bytes:
+        def read() -> bytes:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+        return self.retry.call(f"s3 get_object s3://{self.bucket}/{key}", s3_transient, read)
 
     def ensure_bucket(self) -> None:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except Exception:
-            self.client.create_bucket(Bucket=self.bucket)
+            self._call("head_bucket", "")
+        except Exception as exc:
+            if s3_transient(exc):  # still unreachable after the retries: creating would fail too
+                raise
+            self._call("create_bucket", "")
 
 
 def s3_client(endpoint_url: str | None, region: str | None = None) -> Any:
-    """A boto3 client for code outside Dagster (CLI, tests); credentials from the usual AWS variables."""
-    import boto3
+    """A boto3 client for code outside Dagster (CLI, tests); credentials from the usual AWS variables.
 
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1")
+    botocore's own retries are off: S3ObjectStore retries with the project's policy, and two layers
+    would multiply the attempts."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config)
 
 
 def open_object_store(settings: Any) -> ObjectStore:

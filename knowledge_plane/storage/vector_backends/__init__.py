@@ -361,8 +361,12 @@ def open_vector_backend(settings_like: Any, read_only: bool) -> VectorBackend | 
 
     ``settings_like`` is a VectorSettings, or anything with a ``tenant_id`` (knowledge_plane.settings.Settings),
     in which case the rest comes from the environment. The build plane opens it with
-    ``read_only=False``; the query service with ``read_only=True`` (and a read-only key).
+    ``read_only=False``; the query service with ``read_only=True`` (and a read-only key), which also
+    retries transient failures for a shorter time (knowledge_plane.storage.retries.query_policy).
     """
+    from knowledge_plane.storage.retries import RetryPolicy, query_policy
+
+    retry = query_policy() if read_only else RetryPolicy()
     if isinstance(settings_like, VectorSettings):
         settings = settings_like
         settings.validate()
@@ -377,6 +381,7 @@ def open_vector_backend(settings_like: Any, read_only: bool) -> VectorBackend | 
             api_key=settings.qdrant_api_key,
             tenant_id=settings.tenant_id,
             read_only=read_only,
+            retry=retry,
         )
     if settings.backend == "weaviate":
         from knowledge_plane.storage.vector_backends.weaviate import WeaviateBackend
@@ -387,5 +392,6 @@ def open_vector_backend(settings_like: Any, read_only: bool) -> VectorBackend | 
             api_key=settings.weaviate_api_key,
             tenant_id=settings.tenant_id,
             read_only=read_only,
+            retry=retry,
         )
     return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
 from knowledge_plane.domain.lexical import lexical_text, tokenize
+from knowledge_plane.storage.retries import P, RetryPolicy, T, qdrant_transient
 from knowledge_plane.storage.vector_backends import (
     RRF_K,
     VERSION_INFO_ID,
@@ -111,9 +113,11 @@ _local_clients = _LocalClients()
 class QdrantBackend(VectorBackend):
     kind = "qdrant"
 
-    def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool, local_path: str | None = None):
+    def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool, local_path: str | None = None,
+                 retry: RetryPolicy | None = None):
         super().__init__(validate_tenant_id(tenant_id), read_only)
         self.client = client
+        self.retry = retry or RetryPolicy()
         self._local_path = local_path  # set when the client is a shared local-mode one
         self._closed = False
 
@@ -126,11 +130,12 @@ class QdrantBackend(VectorBackend):
         url: str | None = None,
         path: str | None = None,
         api_key: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> QdrantBackend:
         if url:
-            return cls(QdrantClient(url=url, api_key=api_key, timeout=60), tenant_id, read_only)
+            return cls(QdrantClient(url=url, api_key=api_key, timeout=60), tenant_id, read_only, retry=retry)
         if path:
-            return cls(_local_clients.acquire(path), tenant_id, read_only, local_path=path)
+            return cls(_local_clients.acquire(path), tenant_id, read_only, local_path=path, retry=retry)
         raise ValueError("Qdrant needs a server URL or a local-mode path")
 
     def close(self) -> None:
@@ -141,6 +146,10 @@ class QdrantBackend(VectorBackend):
             _local_clients.release(self._local_path)
         else:
             self.client.close()
+
+    def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A client call, retried on transient failures (knowledge_plane.storage.retries)."""
+        return self.retry.call(f"qdrant {what}", qdrant_transient, fn, *args, **kwargs)
 
     # -- names ------------------------------------------------------------------------------
     def alias_name(self, namespace: str) -> str:
@@ -158,20 +167,25 @@ class QdrantBackend(VectorBackend):
 
     # -- build plane ------------------------------------------------------------------------
     def _exists(self, name: str) -> bool:
-        return self.client.collection_exists(name)
+        return self._call(f"collection_exists {name}", self.client.collection_exists, name)
 
     def _count(self, name: str) -> int:
-        return self.client.count(name, exact=True).count
+        return self._call(f"count {name}", self.client.count, name, exact=True).count
 
     def _drop(self, name: str) -> None:
-        self.client.delete_collection(name)
+        self._call(f"delete_collection {name}", self.client.delete_collection, name)
 
     def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
-        self.client.create_collection(
-            name,
-            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
-            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
+        def create_unless_present() -> None:
+            # A retry after a create that landed but whose answer was lost must not fail on "exists".
+            if not self.client.collection_exists(name):
+                self.client.create_collection(
+                    name,
+                    vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                )
+
+        self._call(f"create_collection {name}", create_unless_present)
         self._index_payload(name)
 
     def _complete(self, name: str) -> None:
@@ -187,29 +201,36 @@ class QdrantBackend(VectorBackend):
                     vector[SPARSE] = sparse[row]
                 points.append(models.PointStruct(id=point_uuid(payloads[row]["chunk_id"]), vector=vector,
                                                  payload=payloads[row]))
-            self.client.upsert(name, points=points, wait=True)
+            # Points are upserted by id (from the chunk id): sending a batch twice writes it once.
+            self._call(f"upsert {name}", self.client.upsert, name, points=points, wait=True)
 
     def _write_info(self, name: str, info: VersionInfo) -> None:
         record = models.PointStruct(id=VERSION_INFO_ID, vector={}, payload=info.to_payload())
-        self.client.upsert(name, points=[record], wait=True)
+        self._call(f"upsert {name}", self.client.upsert, name, points=[record], wait=True)
 
     def _read_info(self, name: str) -> VersionInfo | None:
-        records = self.client.retrieve(name, ids=[VERSION_INFO_ID], with_payload=True, with_vectors=False)
+        records = self._call(f"retrieve {name}", self.client.retrieve, name, ids=[VERSION_INFO_ID],
+                             with_payload=True, with_vectors=False)
         return VersionInfo.from_payload(records[0].payload or {}) if records else None
 
     def _index_payload(self, name: str) -> None:
         for field_name in INDEXED_FIELDS:
-            self.client.create_payload_index(name, field_name, models.PayloadSchemaType.KEYWORD, wait=True)
+            # Creating an index that exists is a no-op for Qdrant: safe to retry.
+            self._call(f"create_payload_index {name}", self.client.create_payload_index, name, field_name,
+                       models.PayloadSchemaType.KEYWORD, wait=True)
 
     def switch_alias(self, namespace: str, version: str) -> None:
         self._require_write("switch_alias")
         target = self.collection_name(namespace, version)
-        if not self.client.collection_exists(target):
+        if not self._exists(target):
             raise LookupError(f"{namespace}@{version} is not published to Qdrant (no collection {target})")
         alias = self.alias_name(namespace)
         # Delete + create in ONE request: Qdrant applies the list atomically, so a reader resolves
-        # the alias to the old collection or the new one, never to none.
-        self.client.update_collection_aliases(
+        # the alias to the old collection or the new one, never to none. Sent again, it sets the
+        # same target: a retry is harmless.
+        self._call(
+            f"update_collection_aliases {alias}",
+            self.client.update_collection_aliases,
             change_aliases_operations=[
                 models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)),
                 models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=target, alias_name=alias)),
@@ -220,7 +241,8 @@ class QdrantBackend(VectorBackend):
         return self.alias_targets([namespace])[namespace]
 
     def alias_targets(self, namespaces: list[str]) -> dict[str, str | None]:
-        targets = {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}  # one request
+        aliases = self._call("get_aliases", self.client.get_aliases).aliases  # one request
+        targets = {a.alias_name: a.collection_name for a in aliases}
         out: dict[str, str | None] = {}
         for namespace in namespaces:
             collection = targets.get(self.alias_name(namespace))
@@ -231,10 +253,10 @@ class QdrantBackend(VectorBackend):
         self._require_write("delete_version")
         if self.current_alias_target(namespace) == version:
             raise VersionInUse(f"{namespace}@{version} is served by {self.alias_name(namespace)}; switch it first")
-        self.client.delete_collection(self.collection_name(namespace, version))
+        self._drop(self.collection_name(namespace, version))
 
     def list_versions(self, namespace: str) -> list[str]:
-        names = (c.name for c in self.client.get_collections().collections)
+        names = (c.name for c in self._call("get_collections", self.client.get_collections).collections)
         return sorted(v for v in (self._version_of(namespace, n) for n in names) if v)
 
     # -- query service ----------------------------------------------------------------------
@@ -249,7 +271,9 @@ class QdrantBackend(VectorBackend):
             prefetch.append(models.Prefetch(query=sparse, using=SPARSE, filter=condition, limit=limit))
         alias = self.alias_name(namespace)
         try:
-            response = self.client.query_points(
+            response = self._call(
+                f"query_points {alias}",
+                self.client.query_points,
                 alias,
                 prefetch=prefetch,
                 query=models.RrfQuery(rrf=models.Rrf(k=QDRANT_RRF_K)),

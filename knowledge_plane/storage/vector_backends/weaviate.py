@@ -13,8 +13,8 @@ object without a vector, inserted last. Switching is an alias
 update, one request that Weaviate applies atomically; aliases exist from Weaviate 1.32, and an
 older server is refused with an error that says so.
 
-The ``weaviate`` package (weaviate-client v4) is imported only when a backend connects, so the
-naming and version rules can be used and tested without it.
+Every call to the server is retried on transient failures (knowledge_plane.storage.retries), and
+each retried write is idempotent: batches replace objects by uuid, creates check for presence.
 """
 
 from __future__ import annotations
@@ -22,13 +22,23 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+import weaviate
+from weaviate import WeaviateClient
+from weaviate.classes.config import Configure, DataType, Property, StopwordsPreset, Tokenization, VectorDistances
+from weaviate.classes.data import DataObject
+from weaviate.classes.init import Auth
+from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+from weaviate.collections.classes.internal import QueryReturn
+from weaviate.exceptions import WeaviateBaseError
 
 from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
 from knowledge_plane.domain.lexical import lexical_text, tokenize
+from knowledge_plane.storage.retries import P, RetryPolicy, T, weaviate_transient
 from knowledge_plane.storage.vector_backends import (
     VERSION_INFO_ID,
     SearchFilters,
@@ -85,29 +95,26 @@ def _digest(*parts: str) -> str:
 class WeaviateBackend(VectorBackend):
     kind = "weaviate"
 
-    def __init__(self, client: Any, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA):
+    def __init__(self, client: WeaviateClient, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA,
+                 retry: RetryPolicy | None = None):
         super().__init__(validate_tenant_id(tenant_id), read_only)
         self.client = client
         self.alpha = alpha
+        self.retry = retry or RetryPolicy()
 
     @classmethod
     def connect(
-        cls, *, url: str, api_key: str | None, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA
+        cls, *, url: str, api_key: str | None, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA,
+        retry: RetryPolicy | None = None,
     ) -> WeaviateBackend:
         """Connect from a URL: http(s)://host[:port][?grpc_port=N]; Weaviate Cloud hosts are recognised."""
-        try:
-            import weaviate
-            from weaviate.classes.init import Auth
-        except ImportError as exc:
-            raise ImportError(
-                "KNOWLEDGE_VECTOR_BACKEND=weaviate needs weaviate-client v4 (pip install weaviate-client)"
-            ) from exc
-
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"WEAVIATE_URL must look like http(s)://host[:port], got {url!r}")
         auth = Auth.api_key(api_key) if api_key else None
         if parts.hostname.endswith((".weaviate.cloud", ".weaviate.network")):
+            if auth is None:
+                raise ValueError(f"Weaviate Cloud ({parts.hostname}) needs an API key: set WEAVIATE_API_KEY")
             client = weaviate.connect_to_weaviate_cloud(cluster_url=url, auth_credentials=auth)
         else:
             secure = parts.scheme == "https"
@@ -126,10 +133,14 @@ class WeaviateBackend(VectorBackend):
         except BaseException:
             client.close()
             raise
-        return cls(client, tenant_id, read_only, alpha)
+        return cls(client, tenant_id, read_only, alpha, retry)
 
     def close(self) -> None:
         self.client.close()
+
+    def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A client call, retried on transient failures (knowledge_plane.storage.retries)."""
+        return self.retry.call(f"weaviate {what}", weaviate_transient, fn, *args, **kwargs)
 
     # -- names ------------------------------------------------------------------------------
     def alias_name(self, namespace: str) -> str:
@@ -144,7 +155,7 @@ class WeaviateBackend(VectorBackend):
         """{collection name: version} for the namespace, read from the collections' descriptions."""
         prefix = self.alias_name(namespace) + "_V_"
         found = {}
-        for name, config in self.client.collections.list_all(simple=True).items():
+        for name, config in self._call("list_all", self.client.collections.list_all, simple=True).items():
             match = DESCRIPTION_RE.match(config.description or "")
             if (
                 name.startswith(prefix)
@@ -157,17 +168,16 @@ class WeaviateBackend(VectorBackend):
 
     # -- build plane ------------------------------------------------------------------------
     def _exists(self, name: str) -> bool:
-        return self.client.collections.exists(name)
+        return self._call(f"exists {name}", self.client.collections.exists, name)
 
     def _count(self, name: str) -> int:
-        return self.client.collections.use(name).aggregate.over_all(total_count=True).total_count
+        over_all = self.client.collections.use(name).aggregate.over_all
+        return self._call(f"count {name}", over_all, total_count=True).total_count or 0
 
     def _drop(self, name: str) -> None:
-        self.client.collections.delete(name)
+        self._call(f"delete {name}", self.client.collections.delete, name)
 
     def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
-        from weaviate.classes.data import DataObject
-
         collection = self.client.collections.use(name)
         for start in range(0, len(payloads), UPLOAD_BATCH):
             rows = range(start, min(start + UPLOAD_BATCH, len(payloads)))
@@ -179,69 +189,85 @@ class WeaviateBackend(VectorBackend):
                 )
                 for row in rows
             ]
-            result = collection.data.insert_many(objects)
+            # A batch replaces objects of the same uuid (from the chunk id): sending it twice writes it once.
+            result = self._call(f"insert_many {name}", collection.data.insert_many, objects)
             if result.has_errors:
                 first = next(iter(result.errors.values()))
                 raise RuntimeError(f"Weaviate refused {len(result.errors)} objects of {name}: {first.message}")
 
     def _write_info(self, name: str, info: VersionInfo) -> None:
         properties = {"tenant_id": info.to_payload()["tenant_id"], "payload_json": json.dumps(info.to_payload())}
-        self.client.collections.use(name).data.insert(properties=properties, uuid=VERSION_INFO_ID)
+        data = self.client.collections.use(name).data
+
+        def insert_unless_present() -> None:
+            # A retry after an insert that landed must not fail on "already exists".
+            if not data.exists(VERSION_INFO_ID):
+                data.insert(properties=properties, uuid=VERSION_INFO_ID)
+
+        self._call(f"insert {name}", insert_unless_present)
 
     def _read_info(self, name: str) -> VersionInfo | None:
-        record = self.client.collections.use(name).query.fetch_object_by_id(VERSION_INFO_ID,
-                                                                           return_properties=["payload_json"])
-        return None if record is None else VersionInfo.from_payload(json.loads(record.properties["payload_json"]))
+        query = self.client.collections.use(name).query
+        record = self._call(f"fetch_object_by_id {name}", query.fetch_object_by_id, VERSION_INFO_ID,
+                            return_properties=["payload_json"])
+        return None if record is None else VersionInfo.from_payload(json.loads(str(record.properties["payload_json"])))
 
     def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
-        from weaviate.classes.config import (
-            Configure,
-            DataType,
-            Property,
-            StopwordsPreset,
-            Tokenization,
-            VectorDistances,
-        )
+        def keyword(field_name: str) -> Property:
+            return Property(name=field_name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD,
+                            index_searchable=False)
 
-        keyword = {"data_type": DataType.TEXT, "tokenization": Tokenization.FIELD, "index_searchable": False}
-        self.client.collections.create(
-            name,
-            description=DESCRIPTION.format(namespace=namespace, version=version, tenant=self.tenant_id),
-            vector_config=Configure.Vectors.self_provided(
-                vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
-            ),
-            # Stop words are already gone from search_text; Weaviate's English list must not drop more.
-            inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B, stopwords_preset=StopwordsPreset.NONE),
-            properties=[Property(name=f, **keyword) for f in FILTER_FIELDS]
-            + [
-                Property(name="search_text", data_type=DataType.TEXT, tokenization=Tokenization.WHITESPACE,
-                         index_filterable=False),
-                Property(name="payload_json", data_type=DataType.TEXT, index_filterable=False,
-                         index_searchable=False),
-            ],
-        )
+        def create_unless_present() -> None:
+            # A retry after a create that landed but whose answer was lost must not fail on "exists".
+            if self.client.collections.exists(name):
+                return
+            self.client.collections.create(
+                name,
+                description=DESCRIPTION.format(namespace=namespace, version=version, tenant=self.tenant_id),
+                vector_config=Configure.Vectors.self_provided(
+                    vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+                ),
+                # Stop words are already gone from search_text; Weaviate's English list must not drop more.
+                inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B,
+                                                               stopwords_preset=StopwordsPreset.NONE),
+                properties=[keyword(f) for f in FILTER_FIELDS]
+                + [
+                    Property(name="search_text", data_type=DataType.TEXT, tokenization=Tokenization.WHITESPACE,
+                             index_filterable=False),
+                    Property(name="payload_json", data_type=DataType.TEXT, index_filterable=False,
+                             index_searchable=False),
+                ],
+            )
+
+        self._call(f"create {name}", create_unless_present)
 
     def switch_alias(self, namespace: str, version: str) -> None:
         self._require_write("switch_alias")
         target = self.collection_name(namespace, version)
-        if not self.client.collections.exists(target):
+        if not self._exists(target):
             raise LookupError(f"{namespace}@{version} is not published to Weaviate (no collection {target})")
         alias = self.alias_name(namespace)
-        if self.client.alias.get(alias_name=alias) is None:
-            self.client.alias.create(alias_name=alias, target_collection=target)
-        else:
-            # One PUT that moves the alias: readers resolve it to the old or the new collection.
-            self.client.alias.update(alias_name=alias, new_target_collection=target)
+
+        def point_alias() -> None:
+            # Read then create or move, as one retried unit: a retry after a create that landed
+            # finds the alias and moves it to the same target instead of failing on "exists".
+            if self.client.alias.get(alias_name=alias) is None:
+                self.client.alias.create(alias_name=alias, target_collection=target)
+            else:
+                # One PUT that moves the alias: readers resolve it to the old or the new collection.
+                self.client.alias.update(alias_name=alias, new_target_collection=target)
+
+        self._call(f"switch alias {alias}", point_alias)
 
     def current_alias_target(self, namespace: str) -> str | None:
-        alias = self.client.alias.get(alias_name=self.alias_name(namespace))
+        alias = self._call("alias get", self.client.alias.get, alias_name=self.alias_name(namespace))
         return None if alias is None else self._collections(namespace).get(alias.collection)
 
     def delete_version(self, namespace: str, version: str) -> None:
         self._require_write("delete_version")
         if self.current_alias_target(namespace) == version:
             raise VersionInUse(f"{namespace}@{version} is served by {self.alias_name(namespace)}; switch it first")
-        self.client.collections.delete(self.collection_name(namespace, version))
+        self._drop(self.collection_name(namespace, version))
 
     def list_versions(self, namespace: str) -> list[str]:
         return sorted(self._collections(namespace).values())
@@ -249,9 +275,6 @@ class WeaviateBackend(VectorBackend):
     # -- query service ----------------------------------------------------------------------
     def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
                 allowed: SearchFilters) -> list[StoredHit]:
-        from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
-        from weaviate.exceptions import WeaviateBaseError
-
         conditions = [Filter.by_property("tenant_id").equal(allowed.tenant_id)]
         if allowed.pack_ids:
             conditions.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
@@ -263,8 +286,11 @@ class WeaviateBackend(VectorBackend):
         alias = self.alias_name(namespace)
         collection = self.client.collections.use(alias)
         try:
+            response: QueryReturn
             if terms:
-                response = collection.query.hybrid(
+                response = self._call(
+                    f"hybrid {alias}",
+                    collection.query.hybrid,
                     query=terms,
                     query_properties=["search_text"],
                     vector=vector,
@@ -278,7 +304,9 @@ class WeaviateBackend(VectorBackend):
                 )
                 scores = [o.metadata.score for o in response.objects]
             else:  # nothing for BM25 to match: a plain vector search, scored as a cosine
-                response = collection.query.near_vector(
+                response = self._call(
+                    f"near_vector {alias}",
+                    collection.query.near_vector,
                     near_vector=vector,
                     filters=where,
                     limit=top_k,
@@ -288,11 +316,11 @@ class WeaviateBackend(VectorBackend):
                 )
                 scores = [1.0 - (o.metadata.distance or 0.0) for o in response.objects]
         except WeaviateBaseError as exc:
-            if self.client.alias.get(alias_name=alias) is None:
+            if self._call("alias get", self.client.alias.get, alias_name=alias) is None:
                 raise LookupError(f"{namespace} has no published version in Weaviate (no alias {alias})") from exc
             raise
         return [
-            StoredHit(json.loads(o.properties["payload_json"]), float(score or 0.0), _vector(o.vector))
+            StoredHit(json.loads(str(o.properties["payload_json"])), float(score or 0.0), _vector(o.vector))
             for o, score in zip(response.objects, scores, strict=True)
         ]
 

@@ -7,8 +7,6 @@ its name, group, kinds, description, upstream assets, checks, and a function tha
 the run's namespaces and returns the metadata the UI shows.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Sequence
 from typing import Any
 

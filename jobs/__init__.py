@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets import BUILD_ASSETS
 from assets.metadata import table
 from assets.partitions import namespaces
 from knowledge_plane.build import stages as build
@@ -13,10 +14,7 @@ BUILD_JOB = "build_knowledge"
 
 build_knowledge = dg.define_asset_job(
     BUILD_JOB,
-    selection=dg.AssetSelection.assets(
-        "raw_documents", "parsed_documents", "document_chunks", "chunk_embeddings", "extracted_facts",
-        "index_versions", "index_aliases",
-    ),
+    selection=dg.AssetSelection.assets(*BUILD_ASSETS),
     # One process for the whole run: the model loads once and every stage batches across namespaces.
     executor_def=dg.in_process_executor,
     description="Sources → parsed documents → chunks → embeddings → checked index versions → @latest.",

@@ -15,20 +15,19 @@ def build(settings, namespaces: list[str] | None = None) -> tuple[bool, dict[str
 
 
 def build_until(settings, namespace: str, last_asset: str):
-    """A run of ``build_knowledge`` for one namespace that stops after ``last_asset`` (the assets before
-    it in the job's order, then it), as a run that failed or was killed at the next stage leaves things;
-    returns Dagster's in-process result."""
+    """A run of the build assets for one namespace that stops after ``last_asset`` (the assets before it
+    in the job's order, then it), as a run that failed or was killed at the next stage leaves things;
+    returns Dagster's in-process result. (``dg.materialize`` of a selection: the job's own resources
+    are bound when the code location loads, so the job itself cannot take a subset with others.)"""
     import dagster as dg
 
     from assets import BUILD_ASSETS
-    from knowledge_plane.cli.dagster_instance import load_definitions
     from resources import build_resources
 
     order = [asset.key for asset in BUILD_ASSETS]
     selection = order[: order.index(dg.AssetKey(last_asset)) + 1]
-    job = load_definitions().resolve_job_def("build_knowledge")
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(partition_key=namespace, asset_selection=selection,
-                                        resources=build_resources(settings), instance=instance)
+        result = dg.materialize(BUILD_ASSETS, selection=selection, partition_key=namespace,
+                                resources=build_resources(settings), instance=instance)
     assert result.success
     return result

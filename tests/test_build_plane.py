@@ -269,3 +269,16 @@ def test_bad_input_is_quarantined_in_a_real_build_and_the_rest_promotes(settings
     sources = {p["source_path"].rsplit("/", 1)[-1] for p in indexed}
     assert not sources & set(bad) and "garantie.pdf" in sources
     assert not any(value in p["text"] for p in indexed for value in secrets.values())
+
+
+def test_the_report_of_a_run_that_stopped_says_where_from_the_runs_own_metadata(settings, build_corpus):
+    """The per-namespace report is read from the run's materializations: a stage that crashed leaves the
+    namespace unpromoted with the reason, and the figures of the stages that did run."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.indexes_dir.write_text("not a directory")  # index_versions cannot write any version
+    success, reports = build_corpus(settings, ["knowledge:faq"])
+    faq = reports["knowledge:faq"]
+    assert not success and not faq["promoted"] and not faq["held_back"]
+    assert faq["reason"] == "not built: the run stopped early" and faq["version"] is None
+    assert faq["documents"] > 0 and faq["chunks"] > 0 and faq["checks"] == []
+    assert latest(settings, "knowledge:faq") is None

@@ -2,27 +2,28 @@
 
 import dagster as dg
 
-from assets.metadata import md_table, preview
-from assets.partitions import namespaces, single_run
+from assets.metadata import preview, table, total
+from assets.stage import stage_asset
 from knowledge_plane.build import stages as build
-from resources import KnowledgeBase
+
+NAMESPACE_COLUMNS = {
+    "namespace": "string", "documents": "int", "chunks": "int", "units": "int", "would_truncate": "int",
+    "mean_tokens": "float",
+}
+PREVIEW_COLUMNS = {"namespace": "string", "chunk_id": "string", "location": "string", "tokens": "int", "text": "string"}
 
 
-@dg.asset(
-    partitions_def=namespaces,
-    backfill_policy=single_run,
-    group_name="chunking",
+@stage_asset(
+    group="chunking",
     kinds={"python"},
     deps=["parsed_documents"],
     description="Sections under their heading path for prose, one chunk per question/answer for FAQ, one per "
     "function or class for Python; units longer than the model's 256 word pieces are split, never truncated.",
 )
-def document_chunks(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run)
+def document_chunks(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict:
     records = [build.document_chunks(ctx, ns) for ns in context.partition_keys]
-    units = sum(r["units"] for r in records)
-    would_truncate = sum(r["would_truncate"] for r in records)
-    sample = [
+    units, would_truncate = total(records, "units"), total(records, "would_truncate")
+    sample = (
         {
             "namespace": r["namespace"],
             "chunk_id": c["chunk_id"][:12],
@@ -32,25 +33,16 @@ def document_chunks(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
         }
         for r in records
         for c in r["chunks"][:2]
-    ]
-    return dg.MaterializeResult(
-        metadata={
-            "chunks": sum(len(r["chunks"]) for r in records),
-            "documents_rechunked": sum(r["rechunked"] for r in records),
-            "would_have_been_truncated": would_truncate,
-            "truncation_rate": round(would_truncate / units, 4) if units else 0.0,
-            "chunks_over_limit": sum(r["truncated"] for r in records),
-            "duplicates_dropped": sum(r["duplicates_dropped"] for r in records),
-            "headings_cut_to_fit": sum(r["headers_truncated"] for r in records),
-            "namespaces": md_table(
-                [
-                    {k: r[k] for k in ("namespace", "documents", "units", "would_truncate", "mean_tokens")}
-                    | {"chunks": len(r["chunks"])}
-                    for r in records
-                ],
-                ["namespace", "documents", "chunks", "units", "would_truncate", "mean_tokens"],
-            ),
-            "preview": md_table(sample, ["namespace", "chunk_id", "location", "tokens", "text"]),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
-        }
     )
+    return {
+        "chunks": sum(len(r["chunks"]) for r in records),
+        "documents_rechunked": total(records, "rechunked"),
+        "would_have_been_truncated": would_truncate,
+        "truncation_rate": round(would_truncate / units, 4) if units else 0.0,
+        "chunks_over_limit": total(records, "truncated"),
+        "duplicates_dropped": total(records, "duplicates_dropped"),
+        "headings_cut_to_fit": total(records, "headers_truncated"),
+        "namespaces": table(({**r, "chunks": len(r["chunks"])} for r in records), NAMESPACE_COLUMNS),
+        "preview": table(sample, PREVIEW_COLUMNS),
+        "seconds": round(total(records, "seconds"), 3),
+    }

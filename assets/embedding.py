@@ -2,29 +2,25 @@
 
 import dagster as dg
 
-from assets.metadata import md_table
-from assets.partitions import namespaces, single_run
+from assets.metadata import table
+from assets.stage import stage_asset
 from knowledge_plane.build import stages as build
-from resources import KnowledgeBase
+
+NAMESPACE_COLUMNS = {"namespace": "string", "chunks": "int", "chunks_embedded": "int", "chunks_cached": "int"}
 
 
-@dg.asset(
-    partitions_def=namespaces,
-    backfill_policy=single_run,
-    group_name="embedding",
+@stage_asset(
+    group="embedding",
     kinds={"pytorch", "huggingface"},
     deps=["document_chunks"],
     description="all-MiniLM-L6-v2 (384-d, offline) vectors for every chunk; a cache keyed by (model, text hash) "
     "means an unchanged chunk is never embedded twice, and the chunks of all namespaces share one batched encode.",
 )
-def chunk_embeddings(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run)
+def chunk_embeddings(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict:
     result = build.chunk_embeddings(ctx, list(context.partition_keys), log=context.log.info)
     summary = result.pop("summary")
-    return dg.MaterializeResult(
-        metadata={
-            **summary,
-            "dimension": ctx.embedder.dimension,
-            "namespaces": md_table(list(result.values()), ["namespace", "chunks", "chunks_embedded", "chunks_cached"]),
-        }
-    )
+    return {
+        **summary,
+        "dimension": ctx.embedder.dimension,
+        "namespaces": table(result.values(), NAMESPACE_COLUMNS),
+    }

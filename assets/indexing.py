@@ -8,42 +8,26 @@ exactly the namespaces whose version passed — then fails the run when any was 
 
 import dagster as dg
 
-from assets.metadata import md_table
-from assets.partitions import namespaces, single_run
+from assets.metadata import table, total
+from assets.stage import stage_asset
 from knowledge_plane.build import stages as build
-from knowledge_plane.build.checks import CHECK_NAMES
+from knowledge_plane.build.checks import CHECKS
 from knowledge_plane.build.evaluation import evaluation_metadata
-from resources import KnowledgeBase
 
-_CHECK_DESCRIPTIONS = {
-    "non_empty": "The version holds at least one chunk.",
-    "dimension": "Vectors have the embedding model's dimension.",
-    "finite_unit_norm": "Every vector is finite and unit-norm.",
-    "unique_chunk_ids": "No two chunks share an id.",
-    "no_empty_text": "No chunk has empty text.",
-    "no_secrets": "No chunk of a knowledge:* namespace contains a secret.",
-    "no_critical_conflicts": "No unresolved CONTRADICTS between facts of a critical type (rules.yaml).",
-    "evaluation": "The namespace's golden questions (knowledge/<domain>/_golden.yaml) are still answered: no "
-    "figure below its floor or more than the margin below @latest's.",
-}
 _GATE = " Per namespace: a namespace that fails it is not promoted; the others are."
-
-_OUTCOMES = dg.TableSchema(
-    columns=[
-        dg.TableColumn("namespace", "string"),
-        dg.TableColumn("version", "string"),
-        dg.TableColumn("passed", "bool"),
-        dg.TableColumn("detail", "string"),
-    ]
-)
+VERSION_COLUMNS = {
+    "namespace": "string", "version": "string", "new": "bool", "chunks": "int", "documents": "int",
+    "checks_passed": "bool",
+}
+CHECK_COLUMNS = {"namespace": "string", "version": "string", "passed": "bool", "detail": "string"}
 
 
-def per_namespace_check_results(records: list[dict], check_names: tuple[str, ...]) -> list[dg.AssetCheckResult]:
-    """One AssetCheckResult per check name, failed when any namespace failed it, with a row per
-    namespace saying which failed and why. Generic over the check list: a check added to the
-    stage's records and to ``check_names`` needs nothing else here."""
+def per_namespace_check_results(records: list[dict]) -> list[dg.AssetCheckResult]:
+    """One AssetCheckResult per check, failed when any namespace failed it, with a row per namespace
+    saying which failed and why. Generic over the check list: a check added to the stage's records and
+    to ``CHECKS`` needs nothing else here."""
     results = []
-    for name in check_names:
+    for name in CHECKS:
         rows = [
             {"namespace": r["namespace"], "version": r["version"] or "", "passed": c["passed"], "detail": c["detail"]}
             for r in records
@@ -57,7 +41,7 @@ def per_namespace_check_results(records: list[dict], check_names: tuple[str, ...
                 passed=not failed,
                 description=f"failed for {', '.join(failed)}" if failed else f"passed for {len(rows)} namespace(s)",
                 metadata={
-                    "namespaces": dg.MetadataValue.table([dg.TableRecord(row) for row in rows], schema=_OUTCOMES),
+                    "namespaces": table(rows, CHECK_COLUMNS),
                     "failed_namespaces": dg.MetadataValue.text(", ".join(failed) or "none"),
                     "namespaces_checked": len(rows),
                 },
@@ -66,46 +50,30 @@ def per_namespace_check_results(records: list[dict], check_names: tuple[str, ...
     return results
 
 
-@dg.asset(
-    partitions_def=namespaces,
-    backfill_policy=single_run,
-    group_name="indexing",
+@stage_asset(
+    group="indexing",
     kinds={"numpy", "sqlite"},
     deps=["chunk_embeddings", "extracted_facts"],
     check_specs=[
         # Not blocking: a blocking check fails the step, i.e. every namespace of the run at once.
         # The gate is per namespace, in index_aliases and in the registry (which refuses a failed version).
-        dg.AssetCheckSpec(name, asset="index_versions", description=_CHECK_DESCRIPTIONS.get(name, name) + _GATE)
-        for name in CHECK_NAMES
+        dg.AssetCheckSpec(name, asset="index_versions", description=description + _GATE)
+        for name, description in CHECKS.items()
     ],
     description="Memory-mappable vectors, payloads and a manifest (model, dimension, chunker version, source "
     "commit and hashes, counts, check results) written once per namespace content; unchanged content reuses "
     "its existing version. Its checks gate each namespace on its own: a namespace that fails one is held back "
     "by index_aliases, the others are promoted.",
 )
-def index_versions(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run)
+def index_versions(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dg.MaterializeResult:
     records = [build.index_versions(ctx, ns, log=context.log.info) for ns in context.partition_keys]
     return dg.MaterializeResult(
         metadata={
-            "versions": md_table(
-                [
-                    {
-                        "namespace": r["namespace"],
-                        "version": r["version"],
-                        "new": r["new"],
-                        "chunks": r["chunks"],
-                        "documents": r["documents"],
-                        "checks_passed": r["checks_passed"],
-                    }
-                    for r in records
-                ],
-                ["namespace", "version", "new", "chunks", "documents", "checks_passed"],
-            ),
+            "versions": table(records, VERSION_COLUMNS),
             "new_versions": sum(1 for r in records if r["new"]),
-            "chunks": sum(r["chunks"] for r in records),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
+            "chunks": total(records, "chunks"),
+            "seconds": round(total(records, "seconds"), 3),
             **evaluation_metadata(records),  # evaluation/<namespace>/<figure>: plotted across runs
         },
-        check_results=per_namespace_check_results(records, CHECK_NAMES),
+        check_results=per_namespace_check_results(records),
     )

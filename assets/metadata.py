@@ -1,25 +1,55 @@
-"""Markdown tables and previews for asset metadata: what a data engineer reads in the Dagster UI."""
+"""Asset metadata a data engineer reads in the Dagster UI: typed tables (sortable there), totals, previews.
+
+The column lists are module constants because they are also how a run is read back: the per-namespace
+report of ``knowledge build`` comes from these tables (jobs/report.py).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
 
+Columns = dict[str, str]  # column name → Dagster table type ("string", "int", "float", "bool")
 
-def md_table(rows: list[dict[str, Any]], columns: list[str]) -> dg.MetadataValue:
-    if not rows:
-        return dg.MetadataValue.md("_none_")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
+QUARANTINE_COLUMNS: Columns = {
+    "namespace": "string", "path": "string", "reason": "string", "detail": "string", "stage": "string",
+}
+
+
+def _cell(value: Any) -> str | int | float | bool | None:
+    """A table cell: scalars as they are, lists joined, mappings as compact JSON."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, Iterable):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def table(rows: Iterable[Mapping[str, Any]], columns: Columns) -> dg.MetadataValue:
+    """A ``dg.MetadataValue.table`` with a schema, one record per row, the columns in the given order."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
+    records = [dg.TableRecord({name: _cell(row.get(name)) for name in columns}) for row in rows]
+    return dg.MetadataValue.table(records, schema=schema)
 
 
 def quarantine_table(records: list[dict[str, Any]]) -> dg.MetadataValue:
-    rows = [{"namespace": r["namespace"], **q} for r in records for q in r.get("quarantined", [])]
-    return md_table(rows, ["namespace", "path", "reason", "detail", "stage"])
+    return table(({"namespace": r["namespace"], **q} for r in records for q in r.get("quarantined", [])),
+                 QUARANTINE_COLUMNS)
+
+
+def total(records: Iterable[Mapping[str, Any]], key: str) -> int | float:
+    """The sum of one figure over the namespaces of the run."""
+    return sum(r[key] for r in records)
+
+
+def per_second(count: int | float, seconds: float) -> float | None:
+    """A rate for the UI; None when nothing was done or no time was measured."""
+    return round(count / seconds, 1) if count and seconds > 0 else None
 
 
 def preview(text: str, limit: int = 160) -> str:

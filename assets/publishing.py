@@ -2,45 +2,29 @@
 
 import dagster as dg
 
-from assets.metadata import md_table
-from assets.partitions import namespaces, single_run
+from assets.metadata import table
+from assets.stage import stage_asset
 from knowledge_plane.build import stages as build
-from resources import KnowledgeBase
+from knowledge_plane.build.checks import HELD_BACK_CHECK, HELD_BACK_DESCRIPTION
 
-HELD_BACK_CHECK = "no_namespace_held_back"
-
-_HELD_BACK = dg.TableSchema(
-    columns=[
-        dg.TableColumn("namespace", "string"),
-        dg.TableColumn("version", "string"),
-        dg.TableColumn("failed_checks", "string"),
-        dg.TableColumn("reason", "string"),
-    ]
-)
+ALIAS_COLUMNS = {
+    "namespace": "string", "latest": "string", "rollback": "string", "promoted": "bool", "reason": "string",
+    "deleted_versions": "string",
+}
+HELD_BACK_COLUMNS = {"namespace": "string", "version": "string", "failed_checks": "string", "reason": "string"}
 
 
-@dg.asset(
-    partitions_def=namespaces,
-    backfill_policy=single_run,
-    group_name="publishing",
+@stage_asset(
+    group="publishing",
     kinds={"sqlite"},
     deps=["index_versions"],
-    check_specs=[
-        dg.AssetCheckSpec(
-            HELD_BACK_CHECK,
-            asset="index_aliases",
-            blocking=True,
-            description="Every namespace of the run whose version was checked reached @latest or was already "
-            "there. Fails, after the sound namespaces are promoted, when a namespace was held back by a failed "
-            "check, so the run (and CI) ends failed.",
-        )
-    ],
+    check_specs=[dg.AssetCheckSpec(HELD_BACK_CHECK, asset="index_aliases", blocking=True,
+                                   description=HELD_BACK_DESCRIPTION)],
     description="Moves @latest to the namespace's checked version (the previous @latest becomes @rollback) in "
     "one transaction, namespace by namespace: a namespace whose version failed a check is held back, the others "
     "are promoted. Deletes versions beyond the newest kept ones.",
 )
-def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run)
+def index_aliases(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dg.MaterializeResult:
     records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
     held_back = [r for r in records if r["held_back"]]
     for r in held_back:
@@ -49,10 +33,7 @@ def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -
         metadata={
             "promoted": sum(1 for r in records if r["promoted"]),
             "held_back": len(held_back),
-            "aliases": md_table(
-                [{**r, "deleted_versions": ", ".join(r["deleted_versions"])} for r in records],
-                ["namespace", "latest", "rollback", "promoted", "reason", "deleted_versions"],
-            ),
+            "aliases": table(records, ALIAS_COLUMNS),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -60,20 +41,7 @@ def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -
                 passed=not held_back,
                 description="held back: " + ", ".join(r["namespace"] for r in held_back) if held_back else None,
                 metadata={
-                    "held_back": dg.MetadataValue.table(
-                        [
-                            dg.TableRecord(
-                                {
-                                    "namespace": r["namespace"],
-                                    "version": r["version"] or "",
-                                    "failed_checks": ", ".join(r["failed_checks"]),
-                                    "reason": r["reason"],
-                                }
-                            )
-                            for r in held_back
-                        ],
-                        schema=_HELD_BACK,
-                    ),
+                    "held_back": table(({**r, "version": r["version"] or ""} for r in held_back), HELD_BACK_COLUMNS),
                     "promoted": ", ".join(r["namespace"] for r in records if r["promoted"]) or "none",
                 },
             )

@@ -2,49 +2,44 @@
 
 import dagster as dg
 
-from assets.metadata import md_table, quarantine_table
-from assets.partitions import namespaces, single_run
+from assets.metadata import quarantine_table, table, total
+from assets.stage import stage_asset
 from knowledge_plane.build import stages as build
-from resources import KnowledgeBase, KnowledgeObjects
+
+NAMESPACE_COLUMNS = {"namespace": "string", "files": "int", "ignored": "int", "quarantined": "int", "commit": "string"}
 
 
-@dg.asset(
-    partitions_def=namespaces,
-    backfill_policy=single_run,
-    group_name="sources",
+@stage_asset(
+    group="sources",
     kinds={"git", "python"},
+    reads_uploads=True,
     description="Every file of a namespace's sources with its size, SHA-256 and last Git commit; .ragignore "
     "patterns applied; empty and oversized files quarantined before anything reads them. First removes the "
     "temporary files a killed build left behind.",
 )
-def raw_documents(
-    context: dg.AssetExecutionContext, knowledge: KnowledgeBase, objects: KnowledgeObjects
-) -> dg.MaterializeResult:
-    ctx = knowledge.build_context(context.run, objects)
+def raw_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict:
     leftovers = build.clean_temporaries(ctx.settings)
     if leftovers:
         context.log.info(f"removed {len(leftovers)} temporary files left by killed builds: {leftovers[:5]}")
     records = [build.raw_documents(ctx, ns) for ns in context.partition_keys]
-    return dg.MaterializeResult(
-        metadata={
-            "stale_temporaries_removed": len(leftovers),
-            "files": sum(len(r["files"]) for r in records),
-            "ignored_by_ragignore": sum(r["ignored"] for r in records),
-            "quarantined": sum(len(r["quarantined"]) for r in records),
-            "quarantined_files": quarantine_table(records),
-            "namespaces": md_table(
-                [
-                    {
-                        "namespace": r["namespace"],
-                        "files": len(r["files"]),
-                        "ignored": r["ignored"],
-                        "quarantined": len(r["quarantined"]),
-                        "commit": (r["source_commit"] or "")[:12],
-                    }
-                    for r in records
-                ],
-                ["namespace", "files", "ignored", "quarantined", "commit"],
+    return {
+        "stale_temporaries_removed": len(leftovers),
+        "files": sum(len(r["files"]) for r in records),
+        "ignored_by_ragignore": total(records, "ignored"),
+        "quarantined": sum(len(r["quarantined"]) for r in records),
+        "quarantined_files": quarantine_table(records),
+        "namespaces": table(
+            (
+                {
+                    "namespace": r["namespace"],
+                    "files": len(r["files"]),
+                    "ignored": r["ignored"],
+                    "quarantined": len(r["quarantined"]),
+                    "commit": (r["source_commit"] or "")[:12],
+                }
+                for r in records
             ),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
-        }
-    )
+            NAMESPACE_COLUMNS,
+        ),
+        "seconds": round(total(records, "seconds"), 3),
+    }

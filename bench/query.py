@@ -269,15 +269,15 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
     """A data dir holding a build of the sample corpus: the given one, else a fresh build."""
     if requested:
         return Path(requested)
-    from knowledge_plane.build.sources import discover_namespaces
-    from knowledge_plane.build.stages import BuildContext, build_in_process
+    from knowledge_plane.cli.build import run_build
     from knowledge_plane.settings import Settings
 
     data = workdir / "corpus"
     settings = Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}")
     print(f"building the sample corpus into {data} (embeddings are cached in {settings.cache_dir}) …", flush=True)
-    ctx = BuildContext(settings, run_id="bench")
-    build_in_process(ctx, discover_namespaces(settings))
+    success, reports, _ = run_build(settings, [])  # the build job, as `knowledge build` runs it
+    if not success:
+        raise SystemExit(f"the build of the sample corpus failed: {[r for r in reports if not r['promoted']]}")
     return data
 
 

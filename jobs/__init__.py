@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from assets.metadata import md_table
+from assets import BUILD_ASSETS
+from assets.metadata import table
 from assets.partitions import namespaces
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.triggers import TRIGGER_TAG, range_tags
@@ -13,10 +14,7 @@ BUILD_JOB = "build_knowledge"
 
 build_knowledge = dg.define_asset_job(
     BUILD_JOB,
-    selection=dg.AssetSelection.assets(
-        "raw_documents", "parsed_documents", "document_chunks", "chunk_embeddings", "extracted_facts",
-        "index_versions", "index_aliases",
-    ),
+    selection=dg.AssetSelection.assets(*BUILD_ASSETS),
     # One process for the whole run: the model loads once and every stage batches across namespaces.
     executor_def=dg.in_process_executor,
     description="Sources → parsed documents → chunks → embeddings → checked index versions → @latest.",
@@ -50,6 +48,12 @@ def nightly_rebuild(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(tags=range_tags(keys[0], keys[-1], **{TRIGGER_TAG: "schedule"}))
 
 
+_DRIFT_COLUMNS = {
+    "namespace": "string", "version": "string", "drift_pct": "float", "dangling": "int", "orphans": "int",
+    "unpublished": "int",
+}
+
+
 class DriftConfig(dg.Config):
     remove_orphans: bool = False
 
@@ -60,9 +64,8 @@ def check_fact_drift(context: dg.OpExecutionContext, config: DriftConfig, knowle
     for r in reports:
         context.log.info(f"{r['namespace']}@{r['version']}: drift {r['drift_pct']} %, dangling {len(r['dangling'])}, "
                          f"orphans {len(r['orphans'])}, unpublished {len(r['unpublished'])}")
-    context.add_output_metadata({"reports": md_table(
-        [{k: (len(v) if isinstance(v, list) else v) for k, v in r.items()} for r in reports],
-        ["namespace", "version", "drift_pct", "dangling", "orphans", "unpublished"])})
+    context.add_output_metadata({"reports": table(
+        ({k: (len(v) if isinstance(v, list) else v) for k, v in r.items()} for r in reports), _DRIFT_COLUMNS)})
 
 
 @dg.job(description="Drift between index payloads and the fact store; removes orphan facts when asked.")

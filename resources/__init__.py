@@ -26,6 +26,7 @@ class KnowledgeBase(dg.ConfigurableResource):
 
     data_dir: str = Field(description="Root of everything the embedded defaults write (KNOWLEDGE_DATA_DIR).")
     corpus_dir: str = Field(description="The Git-tracked knowledge/ corpus; each folder is a namespace.")
+    project_root: str = Field(description="The project whose Python is the internal:code namespace.")
     tenant_id: str = Field(description="The deployment's tenant (KNOWLEDGE_TENANT_ID).")
     registry_url: str = Field(description="SQLAlchemy URL of the registry of versions and aliases.")
     max_file_bytes: int = Field(description="Files above this size are quarantined.")
@@ -38,6 +39,7 @@ class KnowledgeBase(dg.ConfigurableResource):
         return Settings.from_env(
             data_dir=Path(self.data_dir),
             knowledge_dir=Path(self.corpus_dir),
+            project_root=Path(self.project_root),
             tenant_id=self.tenant_id,
             registry_url=self.registry_url,
             max_file_bytes=self.max_file_bytes,
@@ -76,6 +78,7 @@ def knowledge_base_from(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase(
         data_dir=str(settings.data_dir),
         corpus_dir=str(settings.knowledge_dir),
+        project_root=str(settings.project_root),
         tenant_id=settings.tenant_id,
         registry_url=settings.registry_url,
         max_file_bytes=settings.max_file_bytes,

@@ -112,13 +112,9 @@ def settings(tmp_path: Path, corpus: Path, registry_url: str, monkeypatch: pytes
 @pytest.fixture
 def build_corpus():
     """Run the Dagster build job in-process; returns (success, {namespace: report})."""
-    from knowledge_plane.cli.build import run_build
+    from tests.building import build
 
-    def run(settings, namespaces: list[str] | None = None):
-        success, reports, _ = run_build(settings, namespaces or [])
-        return success, {r["namespace"]: r for r in reports}
-
-    return run
+    return build
 
 
 @pytest.fixture(scope="session")

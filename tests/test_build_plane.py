@@ -191,23 +191,16 @@ def test_a_namespace_that_fails_a_check_is_held_back_and_the_others_are_promoted
 def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_run(settings, corpus, build_corpus):
     """The run wrote and registered its version, then stopped before index_aliases (a later failure or a
     crash): the next run of the same content must promote it, not call it 'unchanged'."""
-    from knowledge_plane.build.stages import (
-        chunk_embeddings,
-        document_chunks,
-        index_versions,
-        parsed_documents,
-        raw_documents,
-    )
+    from tests.building import build_until
 
     _, first = build_corpus(settings, ["knowledge:faq"])
     faq = corpus / "faq" / "livraison.json"
     data = json.loads(faq.read_text(encoding="utf-8"))
     data["items"].append({"question": "Livrez-vous à Monaco ?", "answer": "Oui, sous 3 jours ouvrés."})
     faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    ctx = BuildContext(settings, run_id="failed-run")
-    raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
-    chunk_embeddings(ctx, ["knowledge:faq"])
-    stranded = index_versions(ctx, "knowledge:faq")  # ... and the run dies here
+    stopped = build_until(settings, "knowledge:faq", "index_versions")  # ... and the run dies here
+    [stranded] = stopped.asset_materializations_for_node("index_versions")[0].metadata["versions"].records
+    stranded = stranded.data
     assert stranded["new"] and stranded["checks_passed"]
     assert latest(settings, "knowledge:faq") == first["knowledge:faq"]["version"]
     success, second = build_corpus(settings, ["knowledge:faq"])
@@ -218,8 +211,8 @@ def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_
 
 
 def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, corpus, build_corpus):
-    from knowledge_plane.build.stages import chunk_embeddings, document_chunks, parsed_documents, raw_documents
     from knowledge_plane.serving.embedding import EmbeddingCache
+    from tests.building import build_until
 
     _, first = build_corpus(settings, ["knowledge:faq"])
     faq = corpus / "faq" / "livraison.json"
@@ -227,11 +220,9 @@ def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, 
     data["items"].append({"question": "Livrez-vous le samedi ?", "answer": "Oui, en point relais."})
     faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     private = replace(settings, cache_root=settings.data_dir / "private-cache")  # keep the shared cache sound
-    ctx = BuildContext(private, run_id="prepare")
-    raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
-    chunk_embeddings(ctx, ["knowledge:faq"])
+    build_until(private, "knowledge:faq", "chunk_embeddings")
     cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
-    chunks = ctx.read_stage("knowledge:faq", "document_chunks")["chunks"]
+    chunks = BuildContext(private).read_stage("knowledge:faq", "document_chunks")["chunks"]
     cache.put_many(MODEL_NAME, {chunks[0]["text_hash"]: np.full(384, np.nan, dtype=np.float32)})
     success, reports = build_corpus(private, ["knowledge:faq"])
     assert not success and not reports["knowledge:faq"]["promoted"]
@@ -278,3 +269,16 @@ def test_bad_input_is_quarantined_in_a_real_build_and_the_rest_promotes(settings
     sources = {p["source_path"].rsplit("/", 1)[-1] for p in indexed}
     assert not sources & set(bad) and "garantie.pdf" in sources
     assert not any(value in p["text"] for p in indexed for value in secrets.values())
+
+
+def test_the_report_of_a_run_that_stopped_says_where_from_the_runs_own_metadata(settings, build_corpus):
+    """The per-namespace report is read from the run's materializations: a stage that crashed leaves the
+    namespace unpromoted with the reason, and the figures of the stages that did run."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.indexes_dir.write_text("not a directory")  # index_versions cannot write any version
+    success, reports = build_corpus(settings, ["knowledge:faq"])
+    faq = reports["knowledge:faq"]
+    assert not success and not faq["promoted"] and not faq["held_back"]
+    assert faq["reason"] == "not built: the run stopped early" and faq["version"] is None
+    assert faq["documents"] > 0 and faq["chunks"] > 0 and faq["checks"] == []
+    assert latest(settings, "knowledge:faq") is None

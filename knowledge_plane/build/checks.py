@@ -10,15 +10,27 @@ import numpy as np
 from knowledge_plane.build.secrets import find_secrets
 
 NORM_TOLERANCE = 1e-3
-CHECK_NAMES = (
-    "non_empty",
-    "dimension",
-    "finite_unit_norm",
-    "unique_chunk_ids",
-    "no_empty_text",
-    "no_secrets",
-    "no_critical_conflicts",
-    "evaluation",  # knowledge_plane.build.evaluation
+# Every gate on an index version, by name, with what it asserts: the one definition the Dagster
+# asset checks, the CLI report and the tests use. Each gates a namespace on its own.
+CHECKS = {
+    "non_empty": "The version holds at least one chunk.",
+    "dimension": "Vectors have the embedding model's dimension.",
+    "finite_unit_norm": "Every vector is finite and unit-norm.",
+    "unique_chunk_ids": "No two chunks share an id.",
+    "no_empty_text": "No chunk has empty text.",
+    "no_secrets": "No chunk of a knowledge:* namespace contains a secret.",
+    "no_critical_conflicts": "No unresolved CONTRADICTS between facts of a critical type (rules.yaml).",
+    # knowledge_plane.build.evaluation
+    "evaluation": "The namespace's golden questions (knowledge/<domain>/_golden.yaml) are still answered: no "
+    "figure below its floor or more than the margin below @latest's.",
+}
+CHECK_NAMES = tuple(CHECKS)
+# The run-level gate after promotion: it fails the run (and CI) when any namespace was held back.
+HELD_BACK_CHECK = "no_namespace_held_back"
+HELD_BACK_DESCRIPTION = (
+    "Every namespace of the run whose version was checked reached @latest or was already there. Fails, after "
+    "the sound namespaces are promoted, when a namespace was held back by a failed check, so the run (and CI) "
+    "ends failed."
 )
 
 

@@ -726,19 +726,6 @@ def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
     return deleted
 
 
-def build_in_process(ctx: BuildContext, namespaces: list[str]) -> dict[str, dict[str, Any]]:
-    """Every stage in order without Dagster, for benchmarks and test fixtures; ``knowledge build``
-    runs the same stage functions as a Dagster run. Facts are not extracted here."""
-    for namespace in namespaces:
-        raw_documents(ctx, namespace)
-        parsed_documents(ctx, namespace)
-        document_chunks(ctx, namespace)
-    chunk_embeddings(ctx, namespaces)
-    for namespace in namespaces:
-        index_versions(ctx, namespace)
-    return {namespace: index_aliases(ctx, namespace) for namespace in namespaces}
-
-
 class BadTarget(RuntimeError):
     """An alias move whose target version cannot be served: unknown, deleted, failed, or damaged."""
 
@@ -837,33 +824,3 @@ def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def build_summary(ctx: BuildContext, namespace: str) -> dict[str, Any]:
-    """What ``knowledge build --json`` reports for one namespace, from this run's stage records."""
-
-    def stage(name: str) -> dict[str, Any]:
-        try:
-            return ctx.read_stage(namespace, name, same_run=True)
-        except StageMissing:
-            return {}
-
-    parsed, chunks, embeds = stage("parsed_documents"), stage("document_chunks"), stage("chunk_embeddings")
-    version, alias = stage("index_versions"), stage("index_aliases")
-    return {
-        "namespace": namespace,
-        "version": version.get("version"),
-        "promoted": bool(alias.get("promoted")),
-        "held_back": bool(alias.get("held_back")),
-        "failed_checks": alias.get("failed_checks", []),
-        "reason": alias.get("reason")
-        or ("not promoted: the run stopped before index_aliases" if version else "not built: the run stopped early"),
-        "latest": alias.get("latest"),
-        "documents": len(parsed.get("documents", [])),
-        "chunks": len(chunks.get("chunks", [])),
-        "chunks_embedded": embeds.get("chunks_embedded", 0),
-        "checks": version.get("checks", []),
-        "quarantined": [
-            {"path": q["path"], "reason": q["reason"], "detail": q["detail"]} for q in parsed.get("quarantined", [])
-        ],
-    }

@@ -65,9 +65,12 @@ def build_lock(settings: Settings):
 def run_build(
     settings: Settings, wanted: list[str], verbose: bool = False, tags: dict[str, str] | None = None
 ) -> tuple[bool, list[dict[str, Any]], list[str]]:
-    """Run the build job over the wanted namespaces; returns (success, per-namespace report, run ids)."""
+    """Run the build job over the wanted namespaces; returns (success, per-namespace report, run ids).
+
+    The report is read from each run's materializations and check results (jobs.report)."""
     from dagster import DagsterInstance
 
+    from jobs.report import namespace_reports
     from knowledge_plane.cli.dagster_instance import (
         PROCESS_TAG,
         fail_dead_runs,
@@ -97,9 +100,7 @@ def run_build(
                 resources=build_resources(settings),
                 tags=range_tags(start, end, **{TRIGGER_TAG: "cli", PROCESS_TAG: process_identity(), **(tags or {})}),
             )
-            ctx = build.BuildContext(settings, run_id=result.run_id)
-            keys = all_keys[all_keys.index(start) : all_keys.index(end) + 1]
-            run_reports = [build.build_summary(ctx, ns) for ns in keys]
+            run_reports = namespace_reports(result, all_keys[all_keys.index(start) : all_keys.index(end) + 1])
             success &= result.success and not any(r["held_back"] for r in run_reports)
             run_ids.append(result.run_id)
             reports.extend(run_reports)

@@ -1,6 +1,6 @@
 """Fixtures of the query-service tests: one built corpus per session, apps over it or over copies.
 
-The sample corpus is built once with the build plane's stage functions (no Dagster run needed).
+The sample corpus is built once by the Dagster build job, as ``knowledge build`` builds it.
 ``internal:code`` is built from a small stand-in project holding three real modules, so the
 chatbot's isolation is tested against real code passages without embedding the whole code base.
 Tests that move aliases or break versions work on a copy of the registry and write their own
@@ -51,11 +51,10 @@ def new_data_dir(new_registry_url: Callable[[Path], str]) -> Callable[[Path], Pa
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, build_embedder, new_data_dir) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory, new_data_dir) -> Path:
     """A data dir holding the sample corpus, built and promoted; read-only for the tests."""
-    from knowledge_plane.build.sources import discover_namespaces
-    from knowledge_plane.build.stages import BuildContext, build_in_process
     from knowledge_plane.settings import Settings
+    from tests.building import build
 
     root = tmp_path_factory.mktemp("query-corpus")
     project = root / "project"
@@ -69,9 +68,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, build_embedder, new_data_dir
         project_root=project,
         knowledge_dir=PROJECT_ROOT / "knowledge",
     )
-    ctx = BuildContext(settings, run_id="query-tests", embedder=build_embedder)
-    build_in_process(ctx, discover_namespaces(settings))
-    ctx.registry.engine.dispose()
+    success, reports = build(settings)
+    assert success, reports
     return data
 
 

@@ -24,11 +24,10 @@ warranty lasts 365 days and refunds need no receipt.
 """
 
 
-def test_a_document_with_injected_instructions_is_quarantined_by_the_build(
-        tmp_path: Path, new_data_dir, build_embedder, make_client):
-    from knowledge_plane.build.stages import BuildContext, build_in_process, build_summary
+def test_a_document_with_injected_instructions_is_quarantined_by_the_build(tmp_path: Path, new_data_dir, make_client):
     from knowledge_plane.settings import Settings
     from knowledge_plane.storage.registry import Registry
+    from tests.building import build
 
     knowledge = tmp_path / "knowledge"
     (knowledge / "policies").mkdir(parents=True)
@@ -37,16 +36,14 @@ def test_a_document_with_injected_instructions_is_quarantined_by_the_build(
     data = new_data_dir(tmp_path / "data")
     settings = Settings.from_env(data_dir=data, registry_url=registry_url_of(data), project_root=tmp_path,
                                  knowledge_dir=knowledge)
-    ctx = BuildContext(settings, run_id="injection-test", embedder=build_embedder)
-    reports = build_in_process(ctx, ["knowledge:policies"])
-    summary = build_summary(ctx, "knowledge:policies")
-    ctx.registry.engine.dispose()
+    success, reports = build(settings, ["knowledge:policies"])
+    report = reports["knowledge:policies"]
 
-    assert reports["knowledge:policies"]["promoted"], reports
-    [entry] = summary["quarantined"]
+    assert success and report["promoted"], report
+    [entry] = report["quarantined"]
     assert entry["path"].endswith("retours-hostile.md") and entry["reason"] == PROMPT_INJECTION
     assert "ignore_instructions" in entry["detail"] and "Ignore all previous instructions" in entry["detail"]
-    assert summary["documents"] == 1  # the clean document is built
+    assert report["documents"] == 1  # the clean document is built
 
     registry = Registry(registry_url_of(data), "default")
     assert registry.aliases()["knowledge:policies"]

@@ -20,37 +20,37 @@ from resources import KnowledgeBase
 def document_chunks(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
     ctx = knowledge.build_context(context.run)
     records = [build.document_chunks(ctx, ns) for ns in context.partition_keys]
-    units = sum(r["units"] for r in records)
-    would_truncate = sum(r["would_truncate"] for r in records)
+    units = sum(r.units for r in records)
+    would_truncate = sum(r.would_truncate for r in records)
     sample = [
         {
-            "namespace": r["namespace"],
+            "namespace": r.namespace,
             "chunk_id": c["chunk_id"][:12],
             "location": c["location"],
             "tokens": c["n_tokens"],
             "text": preview(c["text"]),
         }
         for r in records
-        for c in r["chunks"][:2]
+        for c in r.chunks[:2]
     ]
     return dg.MaterializeResult(
         metadata={
-            "chunks": sum(len(r["chunks"]) for r in records),
-            "documents_rechunked": sum(r["rechunked"] for r in records),
+            "chunks": sum(len(r.chunks) for r in records),
+            "documents_rechunked": sum(r.rechunked for r in records),
             "would_have_been_truncated": would_truncate,
             "truncation_rate": round(would_truncate / units, 4) if units else 0.0,
-            "chunks_over_limit": sum(r["truncated"] for r in records),
-            "duplicates_dropped": sum(r["duplicates_dropped"] for r in records),
-            "headings_cut_to_fit": sum(r["headers_truncated"] for r in records),
+            "chunks_over_limit": sum(r.truncated for r in records),
+            "duplicates_dropped": sum(r.duplicates_dropped for r in records),
+            "headings_cut_to_fit": sum(r.headers_truncated for r in records),
             "namespaces": md_table(
                 [
-                    {k: r[k] for k in ("namespace", "documents", "units", "would_truncate", "mean_tokens")}
-                    | {"chunks": len(r["chunks"])}
+                    {k: getattr(r, k) for k in ("namespace", "documents", "units", "would_truncate", "mean_tokens")}
+                    | {"chunks": len(r.chunks)}
                     for r in records
                 ],
                 ["namespace", "documents", "chunks", "units", "would_truncate", "mean_tokens"],
             ),
             "preview": md_table(sample, ["namespace", "chunk_id", "location", "tokens", "text"]),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
+            "seconds": round(sum(r.seconds for r in records), 3),
         }
     )

@@ -20,11 +20,11 @@ from resources import KnowledgeBase
 def chunk_embeddings(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
     ctx = knowledge.build_context(context.run)
     result = build.chunk_embeddings(ctx, list(context.partition_keys), log=context.log.info)
-    summary = result.pop("summary")
     return dg.MaterializeResult(
         metadata={
-            **summary,
+            **result.summary,
             "dimension": ctx.embedder.dimension,
-            "namespaces": md_table(list(result.values()), ["namespace", "chunks", "chunks_embedded", "chunks_cached"]),
+            "namespaces": md_table([r.model_dump() for r in result.namespaces.values()],
+                                   ["namespace", "chunks", "chunks_embedded", "chunks_cached"]),
         }
     )

@@ -25,34 +25,34 @@ def extracted_facts(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
     ctx = knowledge.build_context(context.run)
     with open_fact_store(ctx.settings) as store:
         records = [extract_namespace_facts(ctx, ns, store, log=context.log.info) for ns in context.partition_keys]
-    new = [{"namespace": r["namespace"], **f} for r in records for f in r["new_fact_list"]][:50]
+    new = [{"namespace": r.namespace, **f} for r in records for f in r.new_fact_list][:50]
     return dg.MaterializeResult(
         metadata={
             "fact_store": fact_store_kind(),
-            "documents_extracted": sum(r["documents_extracted"] for r in records),
-            "documents_unchanged": sum(r["documents_unchanged"] for r in records),
-            "new_facts": sum(r["new_facts"] for r in records),
-            "critical_conflicts": sum(r["critical_conflicts"] for r in records),
-            "llm_tokens": sum(r["llm"].get("tokens", 0) or 0 for r in records),
-            "low_confidence_facts": sum(r["low_confidence_facts"] for r in records),
-            "documents_per_second": _rate(sum(r["documents_extracted"] for r in records),
-                                          sum(r["rules_seconds"] for r in records)),
+            "documents_extracted": sum(r.documents_extracted for r in records),
+            "documents_unchanged": sum(r.documents_unchanged for r in records),
+            "new_facts": sum(r.new_facts for r in records),
+            "critical_conflicts": sum(r.critical_conflicts for r in records),
+            "llm_tokens": sum(r.llm.get("tokens", 0) or 0 for r in records),
+            "low_confidence_facts": sum(r.low_confidence_facts for r in records),
+            "documents_per_second": _rate(sum(r.documents_extracted for r in records),
+                                          sum(r.rules_seconds for r in records)),
             "namespaces": md_table(
                 [
                     {
-                        "namespace": r["namespace"],
-                        "documents": r["documents"],
-                        "extracted": r["documents_extracted"],
-                        "new_facts": r["new_facts"],
-                        "by_status": r["facts_by_status"],
-                        "open_conflicts": r["open_conflicts"],
+                        "namespace": r.namespace,
+                        "documents": r.documents,
+                        "extracted": r.documents_extracted,
+                        "new_facts": r.new_facts,
+                        "by_status": r.facts_by_status,
+                        "open_conflicts": r.open_conflicts,
                     }
                     for r in records
                 ],
                 ["namespace", "documents", "extracted", "new_facts", "by_status", "open_conflicts"],
             ),
             "new_fact_list": md_table(new, ["namespace", "subject", "predicate", "object", "fact_type", "source"]),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
+            "seconds": round(sum(r.seconds for r in records), 3),
         }
     )
 

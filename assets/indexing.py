@@ -13,6 +13,7 @@ from assets.partitions import namespaces, single_run
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.checks import CHECK_NAMES
 from knowledge_plane.build.evaluation import evaluation_metadata
+from knowledge_plane.build.records import IndexVersionRecord
 from resources import KnowledgeBase
 
 _CHECK_DESCRIPTIONS = {
@@ -38,16 +39,18 @@ _OUTCOMES = dg.TableSchema(
 )
 
 
-def per_namespace_check_results(records: list[dict], check_names: tuple[str, ...]) -> list[dg.AssetCheckResult]:
+def per_namespace_check_results(
+    records: list[IndexVersionRecord], check_names: tuple[str, ...]
+) -> list[dg.AssetCheckResult]:
     """One AssetCheckResult per check name, failed when any namespace failed it, with a row per
     namespace saying which failed and why. Generic over the check list: a check added to the
     stage's records and to ``check_names`` needs nothing else here."""
     results = []
     for name in check_names:
         rows = [
-            {"namespace": r["namespace"], "version": r["version"] or "", "passed": c["passed"], "detail": c["detail"]}
+            {"namespace": r.namespace, "version": r.version or "", "passed": c["passed"], "detail": c["detail"]}
             for r in records
-            for c in r["checks"]
+            for c in r.checks
             if c["name"] == name
         ]
         failed = [row["namespace"] for row in rows if not row["passed"]]
@@ -91,20 +94,20 @@ def index_versions(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) 
             "versions": md_table(
                 [
                     {
-                        "namespace": r["namespace"],
-                        "version": r["version"],
-                        "new": r["new"],
-                        "chunks": r["chunks"],
-                        "documents": r["documents"],
-                        "checks_passed": r["checks_passed"],
+                        "namespace": r.namespace,
+                        "version": r.version,
+                        "new": r.new,
+                        "chunks": r.chunks,
+                        "documents": r.documents,
+                        "checks_passed": r.checks_passed,
                     }
                     for r in records
                 ],
                 ["namespace", "version", "new", "chunks", "documents", "checks_passed"],
             ),
-            "new_versions": sum(1 for r in records if r["new"]),
-            "chunks": sum(r["chunks"] for r in records),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
+            "new_versions": sum(1 for r in records if r.new),
+            "chunks": sum(r.chunks for r in records),
+            "seconds": round(sum(r.seconds for r in records), 3),
             **evaluation_metadata(records),  # evaluation/<namespace>/<figure>: plotted across runs
         },
         check_results=per_namespace_check_results(records, CHECK_NAMES),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
+
+from knowledge_plane.build.records import ParsedRecord, RawRecord
 
 
 def md_table(rows: list[dict[str, Any]], columns: list[str]) -> dg.MetadataValue:
@@ -17,8 +20,8 @@ def md_table(rows: list[dict[str, Any]], columns: list[str]) -> dg.MetadataValue
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def quarantine_table(records: list[dict[str, Any]]) -> dg.MetadataValue:
-    rows = [{"namespace": r["namespace"], **q} for r in records for q in r.get("quarantined", [])]
+def quarantine_table(records: Sequence[RawRecord | ParsedRecord]) -> dg.MetadataValue:
+    rows = [{"namespace": r.namespace, **q} for r in records for q in r.quarantined]
     return md_table(rows, ["namespace", "path", "reason", "detail", "stage"])
 
 

@@ -22,25 +22,25 @@ def parsed_documents(
 ) -> dg.MaterializeResult:
     ctx = knowledge.build_context(context.run, objects)
     records = [build.parsed_documents(ctx, ns, log=context.log.warning) for ns in context.partition_keys]
-    seconds = sum(r["seconds"] for r in records)
-    parsed = sum(r["parsed"] for r in records)
+    seconds = sum(r.seconds for r in records)
+    parsed = sum(r.parsed for r in records)
     return dg.MaterializeResult(
         metadata={
-            "documents": sum(len(r["documents"]) for r in records),
+            "documents": sum(len(r.documents) for r in records),
             "parsed_now": parsed,
-            "from_cache": sum(r["from_cache"] for r in records),
-            "quarantined": sum(len(r["quarantined"]) for r in records),
+            "from_cache": sum(r.from_cache for r in records),
+            "quarantined": sum(len(r.quarantined) for r in records),
             "quarantined_files": quarantine_table(records),
             "documents_per_second": round(parsed / seconds, 1) if seconds else 0.0,
-            "parser_notes": dg.MetadataValue.md("\n".join(f"- {n}" for r in records for n in r["notes"]) or "_none_"),
+            "parser_notes": dg.MetadataValue.md("\n".join(f"- {n}" for r in records for n in r.notes) or "_none_"),
             "namespaces": md_table(
                 [
                     {
-                        "namespace": r["namespace"],
-                        "documents": len(r["documents"]),
-                        "parsed_now": r["parsed"],
-                        "quarantined": len(r["quarantined"]),
-                        "parsers": ", ".join(r["parsers"]),
+                        "namespace": r.namespace,
+                        "documents": len(r.documents),
+                        "parsed_now": r.parsed,
+                        "quarantined": len(r.quarantined),
+                        "parsers": ", ".join(r.parsers),
                     }
                     for r in records
                 ],

@@ -42,15 +42,15 @@ _HELD_BACK = dg.TableSchema(
 def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -> dg.MaterializeResult:
     ctx = knowledge.build_context(context.run)
     records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
-    held_back = [r for r in records if r["held_back"]]
+    held_back = [r for r in records if r.held_back]
     for r in held_back:
         context.log.error(f"{r['namespace']}: {r['reason']}")
     return dg.MaterializeResult(
         metadata={
-            "promoted": sum(1 for r in records if r["promoted"]),
+            "promoted": sum(1 for r in records if r.promoted),
             "held_back": len(held_back),
             "aliases": md_table(
-                [{**r, "deleted_versions": ", ".join(r["deleted_versions"])} for r in records],
+                [{**r.model_dump(), "deleted_versions": ", ".join(r.deleted_versions)} for r in records],
                 ["namespace", "latest", "rollback", "promoted", "reason", "deleted_versions"],
             ),
         },
@@ -58,23 +58,23 @@ def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -
             dg.AssetCheckResult(
                 check_name=HELD_BACK_CHECK,
                 passed=not held_back,
-                description="held back: " + ", ".join(r["namespace"] for r in held_back) if held_back else None,
+                description="held back: " + ", ".join(r.namespace for r in held_back) if held_back else None,
                 metadata={
                     "held_back": dg.MetadataValue.table(
                         [
                             dg.TableRecord(
                                 {
-                                    "namespace": r["namespace"],
-                                    "version": r["version"] or "",
-                                    "failed_checks": ", ".join(r["failed_checks"]),
-                                    "reason": r["reason"],
+                                    "namespace": r.namespace,
+                                    "version": r.version or "",
+                                    "failed_checks": ", ".join(r.failed_checks),
+                                    "reason": r.reason,
                                 }
                             )
                             for r in held_back
                         ],
                         schema=_HELD_BACK,
                     ),
-                    "promoted": ", ".join(r["namespace"] for r in records if r["promoted"]) or "none",
+                    "promoted": ", ".join(r.namespace for r in records if r.promoted) or "none",
                 },
             )
         ],

@@ -28,23 +28,23 @@ def raw_documents(
     return dg.MaterializeResult(
         metadata={
             "stale_temporaries_removed": len(leftovers),
-            "files": sum(len(r["files"]) for r in records),
-            "ignored_by_ragignore": sum(r["ignored"] for r in records),
-            "quarantined": sum(len(r["quarantined"]) for r in records),
+            "files": sum(len(r.files) for r in records),
+            "ignored_by_ragignore": sum(r.ignored for r in records),
+            "quarantined": sum(len(r.quarantined) for r in records),
             "quarantined_files": quarantine_table(records),
             "namespaces": md_table(
                 [
                     {
-                        "namespace": r["namespace"],
-                        "files": len(r["files"]),
-                        "ignored": r["ignored"],
-                        "quarantined": len(r["quarantined"]),
-                        "commit": (r["source_commit"] or "")[:12],
+                        "namespace": r.namespace,
+                        "files": len(r.files),
+                        "ignored": r.ignored,
+                        "quarantined": len(r.quarantined),
+                        "commit": (r.source_commit or "")[:12],
                     }
                     for r in records
                 ],
                 ["namespace", "files", "ignored", "quarantined", "commit"],
             ),
-            "seconds": round(sum(r["seconds"] for r in records), 3),
+            "seconds": round(sum(r.seconds for r in records), 3),
         }
     )

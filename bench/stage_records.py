@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,8 @@ LOADERS = {
     "json (all rows)": "import json; rows = json.loads(open(PATH, encoding='utf-8').read())['chunks']",
     "parquet (all rows)": "import pyarrow.parquet as pq; rows = pq.read_table(PATH).to_pylist()",
     "arrow ipc (all rows)": "import pyarrow.feather as f; rows = f.read_table(PATH, memory_map=True).to_pylist()",
-    "parquet (3 columns)": f"import pyarrow.parquet as pq; rows = pq.read_table(PATH, columns={EMBED_COLUMNS}).to_pylist()",
+    "parquet (3 columns)": f"import pyarrow.parquet as pq; rows = pq.read_table(PATH, columns={EMBED_COLUMNS})"
+                           ".to_pylist()",
     "arrow ipc (3 columns)": f"import pyarrow.feather as f; rows = f.read_table(PATH, columns={EMBED_COLUMNS}, "
                              "memory_map=True).to_pylist()",
 }
@@ -89,7 +89,7 @@ def main() -> None:
         feather.write_feather(pa.Table.from_pylist(rows), paths["arrow ipc"], compression="uncompressed")
         writes["arrow ipc"] = time.perf_counter() - started
         del rows, table
-        print(f"{args.chunks} chunks; peak RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+        print(f"{args.chunks} chunks")
         print(f"{'format':24} {'size MB':>8} {'write s':>8} {'load s':>7} {'load RSS MB':>12}")
         for name, load in LOADERS.items():
             kind = name.split(" (")[0]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge_plane.build.records import ChunksRecord
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.serving.embedding import MODEL_NAME
 from knowledge_plane.storage.index_store import read_version
@@ -231,7 +232,7 @@ def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, 
     raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
     chunk_embeddings(ctx, ["knowledge:faq"])
     cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
-    chunks = ctx.read_stage("knowledge:faq", "document_chunks")["chunks"]
+    chunks = ctx.stages.read(ChunksRecord, "knowledge:faq").chunks
     cache.put_many(MODEL_NAME, {chunks[0]["text_hash"]: np.full(384, np.nan, dtype=np.float32)})
     success, reports = build_corpus(private, ["knowledge:faq"])
     assert not success and not reports["knowledge:faq"]["promoted"]

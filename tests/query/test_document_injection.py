@@ -42,7 +42,7 @@ def test_a_document_with_injected_instructions_is_quarantined_by_the_build(
     summary = build_summary(ctx, "knowledge:policies")
     ctx.registry.engine.dispose()
 
-    assert reports["knowledge:policies"]["promoted"], reports
+    assert reports["knowledge:policies"].promoted, reports
     [entry] = summary["quarantined"]
     assert entry["path"].endswith("retours-hostile.md") and entry["reason"] == PROMPT_INJECTION
     assert "ignore_instructions" in entry["detail"] and "Ignore all previous instructions" in entry["detail"]

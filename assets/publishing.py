@@ -44,7 +44,7 @@ def index_aliases(context: dg.AssetExecutionContext, knowledge: KnowledgeBase) -
     records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
     held_back = [r for r in records if r.held_back]
     for r in held_back:
-        context.log.error(f"{r['namespace']}: {r['reason']}")
+        context.log.error(f"{r.namespace}: {r.reason}")
     return dg.MaterializeResult(
         metadata={
             "promoted": sum(1 for r in records if r.promoted),

@@ -109,6 +109,11 @@ def test_a_stage_reads_only_its_own_runs_records(tmp_path):
     assert two.rows(ChunksRecord, "knowledge:faq", ["text"]) == [{"text": "deux"}]  # only the columns asked
     with pytest.raises(StageMissing, match="run-1"):
         one.read(ParsedRecord, "knowledge:faq")
+    rerun = StageStore(tmp_path, "t", "run-3", lineage=("run-1",))  # a re-execution of run-1
+    assert rerun.rows(ChunksRecord, "knowledge:faq", ["chunk_id"]) == [{"chunk_id": "a"}]
+    rerun.write(ChunksRecord(namespace="knowledge:faq"))  # what it re-runs, it writes as its own
+    assert rerun.read(ChunksRecord, "knowledge:faq").run_id == "run-3"
+    assert one.read(ChunksRecord, "knowledge:faq").chunks  # the run it re-executes is left as it was
     path = one.path(ChunksRecord, "knowledge:faq")
     path.write_text(path.read_text().replace('"format_version":1', '"format_version":0'))
     with pytest.raises(RecordFormatError, match="format 0"):

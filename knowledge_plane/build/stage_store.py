@@ -1,8 +1,10 @@
 """Where one run's stages keep their records: ``stages/<tenant>/<run id>/<stage>/<namespace slug>``.
 
 Records are scoped by run, so two runs building the same namespace never read or overwrite each
-other's: a stage reads the record its own run's earlier stage wrote, or gets ``StageMissing``. The
-content caches (parse, chunk, embedding) are keyed by content and stay shared between runs.
+other's: a stage reads the record its own run's earlier stage wrote, or gets ``StageMissing``. A
+Dagster re-execution (from failure, or of a few steps) is a new run whose earlier steps ran in the
+run it re-executes: it reads those from its ``lineage`` (parent, then root run), never from any
+other run. The content caches (parse, chunk, embedding) are keyed by content and stay shared.
 
 A record is a JSON file (``<slug>.json``). A record with a table field (``StageRecord.TABLE``: the
 chunks) keeps its rows in an uncompressed Arrow IPC file beside it (``<slug>.arrow``), written first,
@@ -47,11 +49,13 @@ class RecordFormatError(StageMissing):
 
 
 class StageStore:
-    """The records of one run (``run_id``) of one tenant, under ``root`` (``$KNOWLEDGE_DATA_DIR/stages``)."""
+    """The records of one run (``run_id``) of one tenant, under ``root`` (``$KNOWLEDGE_DATA_DIR/stages``);
+    ``lineage``: the runs it re-executes, nearest first."""
 
-    def __init__(self, root: Path, tenant_id: str, run_id: str):
+    def __init__(self, root: Path, tenant_id: str, run_id: str, lineage: tuple[str, ...] = ()):
         self.root = root / tenant_id
         self.run_id = run_id
+        self.lineage = lineage
 
     def path(self, model: type[StageRecord], namespace: str, run_id: str | None = None) -> Path:
         """The JSON file of the record of ``model`` for ``namespace`` by this run (or by ``run_id``)."""
@@ -78,15 +82,20 @@ class StageStore:
     def read(self, model: type[R], namespace: str, columns: list[str] | None = None) -> R:
         """This run's record of ``model`` for ``namespace``; ``columns`` narrows a table's rows to
         those fields (the others are not read from disk)."""
-        return self.read_run(model, namespace, self.run_id, columns)
+        return self.read_run(model, namespace, self._owner(model, namespace), columns)
 
     def rows(self, model: type[StageRecord], namespace: str, columns: list[str]) -> list[dict]:
         """Only the table rows of this run's record, with only ``columns``: what a stage that needs
         three fields of every chunk reads instead of the whole record."""
-        path = self.path(model, namespace)
-        if not path.is_file():
-            raise StageMissing(f"{model.STAGE} for {namespace} was not materialized by run {self.run_id}")
+        path = self.path(model, namespace, self._owner(model, namespace))
         return _table_rows(path.with_suffix(".arrow"), columns)
+
+    def _owner(self, model: type[StageRecord], namespace: str) -> str:
+        """This run, or the nearest run of its lineage, that wrote the record (StageMissing if none)."""
+        for run_id in (self.run_id, *self.lineage):
+            if self.path(model, namespace, run_id).is_file():
+                return run_id
+        raise StageMissing(f"{model.STAGE} for {namespace} was not materialized by run {self.run_id}")
 
     def read_run(self, model: type[R], namespace: str, run_id: str, columns: list[str] | None = None) -> R:
         """The record of ``model`` for ``namespace`` written by ``run_id``. Stages read their own run's

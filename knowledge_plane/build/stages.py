@@ -107,6 +107,7 @@ class BuildContext:
     embedder: Embedder = field(default_factory=Embedder)
     object_store: ObjectStore | None = None
     run_tags: dict[str, str] = field(default_factory=dict)
+    run_lineage: tuple[str, ...] = ()  # the runs this one re-executes (Dagster parent, then root run)
 
     @cached_property
     def registry(self) -> Registry:
@@ -161,8 +162,9 @@ class BuildContext:
 
     @cached_property
     def stages(self) -> StageStore:
-        """This run's stage records (another run's are never read by a stage)."""
-        return StageStore(self.settings.stages_dir, self.settings.tenant_id, self.run_id)
+        """This run's stage records (another run's are never read by a stage, but for the runs it
+        re-executes)."""
+        return StageStore(self.settings.stages_dir, self.settings.tenant_id, self.run_id, self.run_lineage)
 
     def _cache_file(self, kind: str, key: str) -> Path:
         return self.settings.cache_dir / kind / key[:2] / f"{key}.json"

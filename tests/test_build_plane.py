@@ -209,13 +209,13 @@ def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_
     raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
     chunk_embeddings(ctx, ["knowledge:faq"])
     stranded = index_versions(ctx, "knowledge:faq")  # ... and the run dies here
-    assert stranded["new"] and stranded["checks_passed"]
+    assert stranded.new and stranded.checks_passed
     assert latest(settings, "knowledge:faq") == first["knowledge:faq"]["version"]
     success, second = build_corpus(settings, ["knowledge:faq"])
     report = second["knowledge:faq"]
-    assert success and report["version"] == stranded["version"] and report["promoted"], report
+    assert success and report["version"] == stranded.version and report["promoted"], report
     assert "never been promoted" in report["reason"]
-    assert latest(settings, "knowledge:faq") == stranded["version"]
+    assert latest(settings, "knowledge:faq") == stranded.version
 
 
 def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, corpus, build_corpus):

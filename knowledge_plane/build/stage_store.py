@@ -129,11 +129,15 @@ class StageStore:
         if not self.root.is_dir():
             return []
         for run in self.root.iterdir():
-            mine = [p for p in run.glob(f"*/{slug}.*") if p.is_file()]
-            if run.name == self.run_id or not mine:
+            if run.name == self.run_id:
                 continue
-            finished = (run / AliasRecord.STAGE / f"{slug}.json").is_file()
-            runs.append((max(p.stat().st_mtime for p in mine), run, finished))
+            try:  # another build may be pruning the same run right now
+                written = [p.stat().st_mtime for p in run.glob(f"*/{slug}.*")]
+            except FileNotFoundError:
+                continue
+            if written:
+                finished = (run / AliasRecord.STAGE / f"{slug}.json").is_file()
+                runs.append((max(written), run, finished))
         runs.sort(reverse=True)
         pruned = []
         now = time.time()
@@ -142,7 +146,7 @@ class StageStore:
                 continue
             for path in run.glob(f"*/{slug}.*"):
                 path.unlink(missing_ok=True)
-            for stage_dir in run.iterdir():
+            for stage_dir in run.glob("*"):
                 _rmdir_if_empty(stage_dir)
             _rmdir_if_empty(run)
             pruned.append(run.name)

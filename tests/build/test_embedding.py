@@ -186,7 +186,8 @@ def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
     assert 0 < kept < total, (kept, total)
 
     embedder = RecordingEmbedder(cache_dir=MODEL_CACHE)
-    ctx = BuildContext(private, run_id="rerun", embedder=embedder)
+    # a re-execution of the killed run from its failed step: the chunks are those the killed run wrote
+    ctx = BuildContext(private, run_id="rerun", embedder=embedder, run_lineage=("killed",))
     stored_before = set(cache.get_many(MODEL_NAME, _hashes(ctx)))
     summary = chunk_embeddings(ctx, NAMESPACES).summary
     assert summary["chunks_cached"] == kept and summary["chunks_embedded"] == total - kept

@@ -1,10 +1,13 @@
 """The build plane's stages as plain functions: raw → parsed → chunks → embeddings → version → alias.
 
-Each stage is a function of its run's earlier typed records (``records.py``) to its own, kept by the
-run's ``StageStore`` under ``$KNOWLEDGE_DATA_DIR/stages/<tenant>/<run id>``: two runs never read or
-overwrite each other's records, so two builds may run at once, even on one namespace. Work is skipped by content
-hash at every stage: an unchanged file is not re-parsed, an unchanged document not re-chunked,
-an unchanged chunk text never re-embedded, and unchanged content never becomes a new version.
+Each stage is a function of typed records (``records.py``) to a typed record — ``list_documents``,
+``parse_documents``, ``chunk_documents``, ``embed_chunks``, ``build_version``, ``move_aliases`` — and
+its stage wrapper (``raw_documents`` … ``index_aliases``, what the assets call) reads the inputs from the
+run's ``StageStore`` (``$KNOWLEDGE_DATA_DIR/stages/<tenant>/<run id>``) and writes the output there: two
+runs never read or overwrite each other's records, so two builds may run at once, even on one
+namespace. Work is skipped by content hash at every stage: an unchanged file is not re-parsed, an
+unchanged document not re-chunked, an unchanged chunk text never re-embedded, and unchanged content
+never becomes a new version.
 """
 
 from __future__ import annotations
@@ -206,9 +209,14 @@ def clean_temporaries(settings: Settings) -> list[str]:
 
 # -- raw_documents --------------------------------------------------------------------------
 def raw_documents(ctx: BuildContext, namespace: str) -> RawRecord:
-    """List the namespace's files and uploads; the run's first stage, so it also prunes old runs' records."""
-    started = time.perf_counter()
+    """The stage: the run's first, so it also prunes old runs' records of the namespace."""
     ctx.stages.prune(namespace)
+    return ctx.stages.write(list_documents(ctx, namespace))
+
+
+def list_documents(ctx: BuildContext, namespace: str) -> RawRecord:
+    """The namespace's files and uploads, with what is refused before anything reads them."""
+    started = time.perf_counter()
     files, quarantined, ignored = scan_namespace(ctx.settings, namespace)
     quarantined = [replace(q, path=printable(q.path)) for q in quarantined]
     safe: list[SourceFile] = []
@@ -221,7 +229,7 @@ def raw_documents(ctx: BuildContext, namespace: str) -> RawRecord:
     uploads, refused = ctx.uploads
     files = safe + [f for f in uploads if f.namespace == namespace]
     quarantined += [q for ns, q in refused if ns == namespace]
-    return ctx.stages.write(RawRecord(
+    return RawRecord(
         namespace=namespace,
         files=[f.to_dict() for f in files],
         quarantined=[q.to_dict() for q in quarantined],
@@ -230,7 +238,7 @@ def raw_documents(ctx: BuildContext, namespace: str) -> RawRecord:
             ctx.settings.knowledge_dir if namespace.startswith("knowledge:") else ctx.settings.project_root
         ),
         seconds=round(time.perf_counter() - started, 3),
-    ))
+    )
 
 
 # -- parsed_documents -----------------------------------------------------------------------
@@ -324,8 +332,14 @@ def _injected_instructions(namespace: str, doc: ParsedDocument) -> str | None:
 
 
 def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> ParsedRecord:
+    """The stage: this run's raw_documents record in, its parsed_documents record out."""
+    return ctx.stages.write(parse_documents(ctx, ctx.stages.read(RawRecord, namespace), log))
+
+
+def parse_documents(ctx: BuildContext, raw: RawRecord, log: Log = _quiet) -> ParsedRecord:
+    """Parse (or take from the parse cache) every listed file; quarantine what cannot be used."""
     started = time.perf_counter()
-    raw = ctx.stages.read(RawRecord, namespace)
+    namespace = raw.namespace
     documents: list[dict[str, Any]] = []
     quarantined = list(raw.quarantined)
     seen_ids: dict[str, str] = {}
@@ -347,7 +361,7 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Pa
                 continue
             seen_ids[doc["doc_id"]] = source.source_path
             documents.append(doc)
-    return ctx.stages.write(ParsedRecord(
+    return ParsedRecord(
         namespace=namespace,
         documents=documents,
         quarantined=quarantined,
@@ -356,13 +370,18 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Pa
         seconds=round(time.perf_counter() - started, 3),
         parsers=sorted({d["parser"] for d in documents}),
         notes=sorted({f"{d['source_path']}: {d['parser_note']}" for d in documents if d.get("parser_note")}),
-    ))
+    )
 
 
 # -- document_chunks ------------------------------------------------------------------------
 def document_chunks(ctx: BuildContext, namespace: str) -> ChunksRecord:
+    """The stage: this run's parsed_documents record in, its document_chunks record out."""
+    return ctx.stages.write(chunk_documents(ctx, ctx.stages.read(ParsedRecord, namespace)))
+
+
+def chunk_documents(ctx: BuildContext, parsed: ParsedRecord) -> ChunksRecord:
+    """Chunk (or take from the chunk cache) every parsed document of a namespace."""
     started = time.perf_counter()
-    parsed = ctx.stages.read(ParsedRecord, namespace)
     chunks: list[dict[str, Any]] = []
     totals = ChunkStats()
     rechunked = 0
@@ -380,8 +399,8 @@ def document_chunks(ctx: BuildContext, namespace: str) -> ChunksRecord:
         for name, value in entry["stats"].items():
             setattr(totals, name, getattr(totals, name) + value)
     tokens = [c["n_tokens"] for c in chunks]
-    return ctx.stages.write(ChunksRecord(
-        namespace=namespace,
+    return ChunksRecord(
+        namespace=parsed.namespace,
         chunks=chunks,
         documents=len(parsed.documents),
         rechunked=rechunked,
@@ -393,7 +412,7 @@ def document_chunks(ctx: BuildContext, namespace: str) -> ChunksRecord:
         headers_truncated=totals.headers_truncated,
         mean_tokens=round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
         seconds=round(time.perf_counter() - started, 3),
-    ))
+    )
 
 
 # -- chunk_embeddings -----------------------------------------------------------------------
@@ -402,13 +421,20 @@ _EMBED_COLUMNS = ["text_hash", "embed_text", "n_tokens"]
 
 
 def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet) -> EmbeddingsRun:
+    """The stage: this run's chunks of every namespace in (only the columns it needs), a
+    chunk_embeddings record per namespace out."""
+    run = embed_chunks(ctx, {ns: ctx.stages.rows(ChunksRecord, ns, _EMBED_COLUMNS) for ns in namespaces}, log)
+    return run.model_copy(update={"namespaces": {ns: ctx.stages.write(r) for ns, r in run.namespaces.items()}})
+
+
+def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str, Any]]],
+                 log: Log = _quiet) -> EmbeddingsRun:
     """One batched encode over every chunk of every namespace in the run that is not cached."""
     started = time.perf_counter()
     per_ns_hashes: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
     tokens: dict[str, int] = {}
-    for namespace in namespaces:
-        chunks = ctx.stages.rows(ChunksRecord, namespace, _EMBED_COLUMNS)
+    for namespace, chunks in chunks_by_namespace.items():
         per_ns_hashes[namespace] = [c["text_hash"] for c in chunks]
         for c in chunks:
             texts.setdefault(c["text_hash"], c["embed_text"])
@@ -437,13 +463,13 @@ def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet
     for namespace, hashes in per_ns_hashes.items():
         new = {h for h in hashes if h in missing_set and h not in attributed}
         attributed |= new
-        results[namespace] = ctx.stages.write(EmbeddingsRecord(
+        results[namespace] = EmbeddingsRecord(
             namespace=namespace,
             chunks=len(hashes),
             chunks_embedded=len(new),
             chunks_cached=len(set(hashes) - new),
             model=MODEL_NAME,
-        ))
+        )
     embedded_tokens = sum(tokens[h] for h in missing)
     summary = {
         "chunks_embedded": len(missing),
@@ -497,12 +523,20 @@ _VERSION_COLUMNS = [
 
 
 def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> IndexVersionRecord:
+    """The stage: this run's raw, parsed and chunk records in (the chunks without embed_text), its
+    index_versions record out."""
+    chunks = ctx.stages.rows(ChunksRecord, namespace, _VERSION_COLUMNS)
+    record = build_version(ctx, ctx.stages.read(RawRecord, namespace), ctx.stages.read(ParsedRecord, namespace),
+                           chunks, log)
+    return ctx.stages.write(record)
+
+
+def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunks: list[dict[str, Any]],
+                  log: Log = _quiet) -> IndexVersionRecord:
     """Assemble, check and write an immutable version; reuse an existing one with the same content."""
     started = time.perf_counter()
     settings = ctx.settings
-    chunks = ctx.stages.rows(ChunksRecord, namespace, _VERSION_COLUMNS)
-    parsed = ctx.stages.read(ParsedRecord, namespace)
-    raw = ctx.stages.read(RawRecord, namespace)
+    namespace = parsed.namespace
     sources = {d["doc_id"]: d.get("source", {}) for d in parsed.documents}
     vectors_by_hash = ctx.embedding_cache.get_many(MODEL_NAME, [c["text_hash"] for c in chunks])
     absent = [c["chunk_id"] for c in chunks if c["text_hash"] not in vectors_by_hash]
@@ -510,10 +544,10 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Inde
         raise StageMissing(f"{len(absent)} chunks of {namespace} have no embedding: materialize chunk_embeddings")
     if not chunks and LATEST not in ctx.registry.aliases(namespace).get(namespace, {}):
         # Never published and nothing to publish (e.g. no uploads yet): not a failure, no version.
-        return ctx.stages.write(IndexVersionRecord(
+        return IndexVersionRecord(
             namespace=namespace, documents=len(parsed.documents), empty=True,
             seconds=round(time.perf_counter() - started, 3),
-        ))
+        )
     chunks = sorted(chunks, key=lambda c: (c["doc_id"], c["chunk_id"]))
     payloads = [_payload(c, settings.tenant_id, sources.get(c["doc_id"], {})) for c in chunks]
     vectors = (
@@ -587,7 +621,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Inde
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
     published = _publish(ctx, namespace, version, vectors, payloads, facts) if checks_passed else None
-    return ctx.stages.write(IndexVersionRecord(
+    return IndexVersionRecord(
         namespace=namespace,
         version=version,
         new=new,
@@ -599,7 +633,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Inde
         checks_passed=checks_passed,
         evaluation=evaluation.summary,
         seconds=round(time.perf_counter() - started, 3),
-    ))
+    )
 
 
 def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list,
@@ -617,11 +651,16 @@ def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarra
 
 # -- index_aliases --------------------------------------------------------------------------
 def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> AliasRecord:
+    """The stage: this run's index_versions record in, its index_aliases record out."""
+    return ctx.stages.write(move_aliases(ctx, ctx.stages.read(IndexVersionRecord, namespace), log))
+
+
+def move_aliases(ctx: BuildContext, candidate: IndexVersionRecord, log: Log = _quiet) -> AliasRecord:
     """Move @latest to this run's version of the namespace if it passed its checks and is not already
     there; keep the newest N. Decided by the aliases, not by whether this run wrote the version: a
     version registered by a run that then failed or was killed is promoted by the next run. Only an
     operator's move away from a version (rollback, manual promote) is never undone by a rebuild."""
-    candidate = ctx.stages.read(IndexVersionRecord, namespace)
+    namespace = candidate.namespace
     registry = ctx.registry
     version = candidate.version
     failed_checks = [c["name"] for c in candidate.checks if not c["passed"]]
@@ -635,7 +674,7 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Alias
     deleted = prune_versions(ctx, namespace)
     after = registry.aliases(namespace).get(namespace, {})
     log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
-    return ctx.stages.write(AliasRecord(
+    return AliasRecord(
         namespace=namespace,
         version=version,
         promoted=promoted,
@@ -646,7 +685,7 @@ def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> Alias
         rollback=after.get(ROLLBACK),
         deleted_versions=deleted,
         store_alias_repaired=mirrored,
-    ))
+    )
 
 
 def _promote_if_due(

@@ -51,6 +51,7 @@ def run_build(
     No lock: stage records are per run, so builds may overlap, even on one namespace (the one that
     promotes last holds @latest). The report is read from this run's own records."""
     from dagster import DagsterInstance
+    from filelock import FileLock
 
     from knowledge_plane.cli.dagster_instance import (
         PROCESS_TAG,
@@ -70,7 +71,11 @@ def run_build(
         raise ValueError(f"unknown namespace(s) {', '.join(unknown)}; known: {', '.join(all_keys)}")
     run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
     success, run_ids, reports = True, [], []
-    with DagsterInstance.get() as instance:
+    # Two builds opening a new SQLite instance at once would both create its schema ("table runs already
+    # exists"): the first creates it, the other waits. Runs themselves need no lock (see the docstring).
+    with FileLock(settings.dagster_home / ".instance-init.lock"):
+        instance = DagsterInstance.get()
+    with instance:
         for run_id in fail_dead_runs(instance):
             sys.stderr.write(f"run {run_id} was left unfinished by a build process that is gone: marked failed\n")
         for start, end in contiguous_ranges(all_keys, wanted or all_keys):

@@ -25,24 +25,26 @@ def document_chunks(context: dg.AssetExecutionContext, ctx: build.BuildContext) 
     units, would_truncate = total(records, "units"), total(records, "would_truncate")
     sample = (
         {
-            "namespace": r["namespace"],
+            "namespace": r.namespace,
             "chunk_id": c["chunk_id"][:12],
             "location": c["location"],
             "tokens": c["n_tokens"],
             "text": preview(c["text"]),
         }
         for r in records
-        for c in r["chunks"][:2]
+        for c in r.chunks[:2]
     )
     return {
-        "chunks": sum(len(r["chunks"]) for r in records),
+        "chunks": sum(len(r.chunks) for r in records),
         "documents_rechunked": total(records, "rechunked"),
         "would_have_been_truncated": would_truncate,
         "truncation_rate": round(would_truncate / units, 4) if units else 0.0,
         "chunks_over_limit": total(records, "truncated"),
         "duplicates_dropped": total(records, "duplicates_dropped"),
         "headings_cut_to_fit": total(records, "headers_truncated"),
-        "namespaces": table(({**r, "chunks": len(r["chunks"])} for r in records), NAMESPACE_COLUMNS),
+        "namespaces": table(
+            ({**r.model_dump(exclude={"chunks"}), "chunks": len(r.chunks)} for r in records), NAMESPACE_COLUMNS
+        ),
         "preview": table(sample, PREVIEW_COLUMNS),
         "seconds": round(total(records, "seconds"), 3),
     }

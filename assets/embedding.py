@@ -18,9 +18,8 @@ NAMESPACE_COLUMNS = {"namespace": "string", "chunks": "int", "chunks_embedded": 
 )
 def chunk_embeddings(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict:
     result = build.chunk_embeddings(ctx, list(context.partition_keys), log=context.log.info)
-    summary = result.pop("summary")
     return {
-        **summary,
+        **result.summary,
         "dimension": ctx.embedder.dimension,
-        "namespaces": table(result.values(), NAMESPACE_COLUMNS),
+        "namespaces": table(result.namespaces.values(), NAMESPACE_COLUMNS),
     }

@@ -31,25 +31,25 @@ NEW_FACT_COLUMNS = {
 def extracted_facts(context: dg.AssetExecutionContext, ctx: BuildContext) -> dict:
     with open_fact_store(ctx.settings) as store:
         records = [extract_namespace_facts(ctx, ns, store, log=context.log.info) for ns in context.partition_keys]
-    new = [{"namespace": r["namespace"], **f} for r in records for f in r["new_fact_list"]][:50]
+    new = [{"namespace": r.namespace, **f} for r in records for f in r.new_fact_list][:50]
     return {
         "fact_store": fact_store_kind(),
         "documents_extracted": total(records, "documents_extracted"),
         "documents_unchanged": total(records, "documents_unchanged"),
         "new_facts": total(records, "new_facts"),
         "critical_conflicts": total(records, "critical_conflicts"),
-        "llm_tokens": sum(r["llm"].get("tokens", 0) or 0 for r in records),
+        "llm_tokens": sum(r.llm.get("tokens", 0) or 0 for r in records),
         "low_confidence_facts": total(records, "low_confidence_facts"),
         "documents_per_second": per_second(total(records, "documents_extracted"), total(records, "rules_seconds")),
         "namespaces": table(
             (
                 {
-                    "namespace": r["namespace"],
-                    "documents": r["documents"],
-                    "extracted": r["documents_extracted"],
-                    "new_facts": r["new_facts"],
-                    "by_status": r["facts_by_status"],
-                    "open_conflicts": r["open_conflicts"],
+                    "namespace": r.namespace,
+                    "documents": r.documents,
+                    "extracted": r.documents_extracted,
+                    "new_facts": r.new_facts,
+                    "by_status": r.facts_by_status,
+                    "open_conflicts": r.open_conflicts,
                 }
                 for r in records
             ),

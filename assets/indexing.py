@@ -13,6 +13,7 @@ from assets.stage import stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.checks import CHECKS
 from knowledge_plane.build.evaluation import evaluation_metadata
+from knowledge_plane.build.records import IndexVersionRecord
 
 _GATE = " Per namespace: a namespace that fails it is not promoted; the others are."
 VERSION_COLUMNS = {
@@ -22,16 +23,16 @@ VERSION_COLUMNS = {
 CHECK_COLUMNS = {"namespace": "string", "version": "string", "passed": "bool", "detail": "string"}
 
 
-def per_namespace_check_results(records: list[dict]) -> list[dg.AssetCheckResult]:
+def per_namespace_check_results(records: list[IndexVersionRecord]) -> list[dg.AssetCheckResult]:
     """One AssetCheckResult per check, failed when any namespace failed it, with a row per namespace
     saying which failed and why. Generic over the check list: a check added to the stage's records and
     to ``CHECKS`` needs nothing else here."""
     results = []
     for name in CHECKS:
         rows = [
-            {"namespace": r["namespace"], "version": r["version"] or "", "passed": c["passed"], "detail": c["detail"]}
+            {"namespace": r.namespace, "version": r.version or "", "passed": c["passed"], "detail": c["detail"]}
             for r in records
-            for c in r["checks"]
+            for c in r.checks
             if c["name"] == name
         ]
         failed = [row["namespace"] for row in rows if not row["passed"]]
@@ -70,7 +71,7 @@ def index_versions(context: dg.AssetExecutionContext, ctx: build.BuildContext) -
     return dg.MaterializeResult(
         metadata={
             "versions": table(records, VERSION_COLUMNS),
-            "new_versions": sum(1 for r in records if r["new"]),
+            "new_versions": sum(1 for r in records if r.new),
             "chunks": total(records, "chunks"),
             "seconds": round(total(records, "seconds"), 3),
             **evaluation_metadata(records),  # evaluation/<namespace>/<figure>: plotted across runs

@@ -7,10 +7,12 @@ report of ``knowledge build`` comes from these tables (jobs/report.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+
+from knowledge_plane.build.records import ParsedRecord, RawRecord, StageRecord
 
 Columns = dict[str, str]  # column name → Dagster table type ("string", "int", "float", "bool")
 
@@ -30,21 +32,26 @@ def _cell(value: Any) -> str | int | float | bool | None:
     return str(value)
 
 
-def table(rows: Iterable[Mapping[str, Any]], columns: Columns) -> dg.MetadataValue:
-    """A ``dg.MetadataValue.table`` with a schema, one record per row, the columns in the given order."""
+def _field(row: Mapping[str, Any] | StageRecord, name: str) -> Any:
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+
+
+def table(rows: Iterable[Mapping[str, Any] | StageRecord], columns: Columns) -> dg.MetadataValue:
+    """A ``dg.MetadataValue.table`` with a schema, one record per row (a mapping or a stage record), the
+    columns in the given order."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
-    records = [dg.TableRecord({name: _cell(row.get(name)) for name in columns}) for row in rows]
+    records = [dg.TableRecord({name: _cell(_field(row, name)) for name in columns}) for row in rows]
     return dg.MetadataValue.table(records, schema=schema)
 
 
-def quarantine_table(records: list[dict[str, Any]]) -> dg.MetadataValue:
-    return table(({"namespace": r["namespace"], **q} for r in records for q in r.get("quarantined", [])),
+def quarantine_table(records: Sequence[RawRecord | ParsedRecord]) -> dg.MetadataValue:
+    return table(({"namespace": r.namespace, **q} for r in records for q in r.quarantined),
                  QUARANTINE_COLUMNS)
 
 
-def total(records: Iterable[Mapping[str, Any]], key: str) -> int | float:
+def total(records: Iterable[StageRecord], field: str) -> int | float:
     """The sum of one figure over the namespaces of the run."""
-    return sum(r[key] for r in records)
+    return sum(getattr(r, field) for r in records)
 
 
 def per_second(count: int | float, seconds: float) -> float | None:

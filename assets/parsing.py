@@ -23,21 +23,21 @@ def parsed_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext)
     records = [build.parsed_documents(ctx, ns, log=context.log.warning) for ns in context.partition_keys]
     seconds = total(records, "seconds")
     return {
-        "documents": sum(len(r["documents"]) for r in records),
+        "documents": sum(len(r.documents) for r in records),
         "parsed_now": total(records, "parsed"),
         "from_cache": total(records, "from_cache"),
-        "quarantined": sum(len(r["quarantined"]) for r in records),
+        "quarantined": sum(len(r.quarantined) for r in records),
         "quarantined_files": quarantine_table(records),
         "documents_per_second": per_second(total(records, "parsed"), seconds),
-        "parser_notes": dg.MetadataValue.md("\n".join(f"- {n}" for r in records for n in r["notes"]) or "_none_"),
+        "parser_notes": dg.MetadataValue.md("\n".join(f"- {n}" for r in records for n in r.notes) or "_none_"),
         "namespaces": table(
             (
                 {
-                    "namespace": r["namespace"],
-                    "documents": len(r["documents"]),
-                    "parsed_now": r["parsed"],
-                    "quarantined": len(r["quarantined"]),
-                    "parsers": r["parsers"],
+                    "namespace": r.namespace,
+                    "documents": len(r.documents),
+                    "parsed_now": r.parsed,
+                    "quarantined": len(r.quarantined),
+                    "parsers": r.parsers,
                 }
                 for r in records
             ),

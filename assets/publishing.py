@@ -26,12 +26,12 @@ HELD_BACK_COLUMNS = {"namespace": "string", "version": "string", "failed_checks"
 )
 def index_aliases(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dg.MaterializeResult:
     records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
-    held_back = [r for r in records if r["held_back"]]
+    held_back = [r for r in records if r.held_back]
     for r in held_back:
-        context.log.error(f"{r['namespace']}: {r['reason']}")
+        context.log.error(f"{r.namespace}: {r.reason}")
     return dg.MaterializeResult(
         metadata={
-            "promoted": sum(1 for r in records if r["promoted"]),
+            "promoted": sum(1 for r in records if r.promoted),
             "held_back": len(held_back),
             "aliases": table(records, ALIAS_COLUMNS),
         },
@@ -39,10 +39,12 @@ def index_aliases(context: dg.AssetExecutionContext, ctx: build.BuildContext) ->
             dg.AssetCheckResult(
                 check_name=HELD_BACK_CHECK,
                 passed=not held_back,
-                description="held back: " + ", ".join(r["namespace"] for r in held_back) if held_back else None,
+                description="held back: " + ", ".join(r.namespace for r in held_back) if held_back else None,
                 metadata={
-                    "held_back": table(({**r, "version": r["version"] or ""} for r in held_back), HELD_BACK_COLUMNS),
-                    "promoted": ", ".join(r["namespace"] for r in records if r["promoted"]) or "none",
+                    "held_back": table(
+                        ({**r.model_dump(), "version": r.version or ""} for r in held_back), HELD_BACK_COLUMNS
+                    ),
+                    "promoted": ", ".join(r.namespace for r in records if r.promoted) or "none",
                 },
             )
         ],

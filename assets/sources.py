@@ -24,18 +24,18 @@ def raw_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) ->
     records = [build.raw_documents(ctx, ns) for ns in context.partition_keys]
     return {
         "stale_temporaries_removed": len(leftovers),
-        "files": sum(len(r["files"]) for r in records),
+        "files": sum(len(r.files) for r in records),
         "ignored_by_ragignore": total(records, "ignored"),
-        "quarantined": sum(len(r["quarantined"]) for r in records),
+        "quarantined": sum(len(r.quarantined) for r in records),
         "quarantined_files": quarantine_table(records),
         "namespaces": table(
             (
                 {
-                    "namespace": r["namespace"],
-                    "files": len(r["files"]),
-                    "ignored": r["ignored"],
-                    "quarantined": len(r["quarantined"]),
-                    "commit": (r["source_commit"] or "")[:12],
+                    "namespace": r.namespace,
+                    "files": len(r.files),
+                    "ignored": r.ignored,
+                    "quarantined": len(r.quarantined),
+                    "commit": (r.source_commit or "")[:12],
                 }
                 for r in records
             ),

@@ -40,8 +40,9 @@ from typing import Any
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.chunking import token_counter
 from knowledge_plane.build.facts import extract_namespace_facts
+from knowledge_plane.build.records import ChunksRecord
 from knowledge_plane.build.secrets import find_secrets
-from knowledge_plane.domain.ids import namespace_slug
+from knowledge_plane.build.stage_store import StageStore
 from knowledge_plane.facts.store import open_fact_store
 from knowledge_plane.serving.embedding import (
     MAX_SEQ_TOKENS,
@@ -253,11 +254,10 @@ def ours_whole_process(corpus: Corpus, work: Path) -> Pipeline:
         }
 
     def count_tokens(full: dict[str, Any]) -> None:
-        # Word pieces of what the full build chunked, from its stage records.
-        records = [
-            data / "stages" / "default" / namespace_slug(ns) / "document_chunks.json" for ns in corpus.namespaces
-        ]
-        chunks = [c for r in records for c in json.loads(r.read_text(encoding="utf-8"))["chunks"]]
+        # Word pieces of what the full build chunked, from its run's stage records (the newest run).
+        store = StageStore(data / "stages", "default", run_id="bench")
+        chunks = [c for ns in corpus.namespaces
+                  for c in store.read_run(ChunksRecord, ns, store.latest_run(ChunksRecord, ns), ["n_tokens"]).chunks]
         add_rates(full, sum(c["n_tokens"] for c in chunks))
 
     return Pipeline(root, build_once, count_tokens)
@@ -349,7 +349,7 @@ def ours_in_process(corpus: Corpus, work: Path, models: Models) -> dict[str, Any
             build.parsed_documents(ctx, ns)
             build.document_chunks(ctx, ns)
         embed_started = time.perf_counter()
-        summary = build.chunk_embeddings(ctx, corpus.namespaces)["summary"]
+        summary = build.chunk_embeddings(ctx, corpus.namespaces).summary
         embed_seconds = time.perf_counter() - embed_started
         with open_fact_store(settings) as store:  # the extracted_facts stage
             for ns in corpus.namespaces:
@@ -372,7 +372,7 @@ def ours_in_process(corpus: Corpus, work: Path, models: Models) -> dict[str, Any
         # The distinct texts the stage embedded (it embeds each text once), read back from its input.
         texts = {}
         for ns in corpus.namespaces:
-            for c in build.BuildContext(settings).read_stage(ns, "document_chunks")["chunks"]:
+            for c in build.BuildContext(settings, run_id="bench-full").stages.read(ChunksRecord, ns).chunks:
                 texts.setdefault(c["text_hash"], c["embed_text"])
         measured["raw_encode"] = raw_encode(models.model, list(texts.values()))
         for name, embedder in models.graphs.items():

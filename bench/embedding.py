@@ -116,6 +116,7 @@ def query_latency(questions: list[str], repeat: int) -> dict[str, dict[str, floa
 
 def sample_chunks(limit: int) -> list[str]:
     """Distinct chunk texts of the sample corpus, through the build's own stages."""
+    from knowledge_plane.build.records import ChunksRecord
     from knowledge_plane.build.stages import BuildContext, document_chunks, parsed_documents, raw_documents
     from knowledge_plane.settings import Settings
 
@@ -127,7 +128,7 @@ def sample_chunks(limit: int) -> list[str]:
         for folder in sorted(p for p in settings.knowledge_dir.iterdir() if p.is_dir()):
             namespace = f"knowledge:{folder.name}"
             raw_documents(ctx, namespace), parsed_documents(ctx, namespace), document_chunks(ctx, namespace)
-            for chunk in ctx.read_stage(namespace, "document_chunks")["chunks"]:
+            for chunk in ctx.stages.read(ChunksRecord, namespace).chunks:
                 texts.setdefault(chunk["text_hash"], chunk["embed_text"])
     return list(texts.values())[:limit]
 

@@ -55,6 +55,8 @@ class KnowledgeBase(dg.ConfigurableResource):
             embedder=_shared_embedder(self.embedding_batch_size),
             object_store=objects.store() if objects else None,
             run_tags=dict(run.tags),
+            # a re-execution reads the records of the steps it did not re-run from the run it re-executes
+            run_lineage=tuple(dict.fromkeys(r for r in (run.parent_run_id, run.root_run_id) if r)),
         )
 
 

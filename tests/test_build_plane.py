@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge_plane.build.records import ChunksRecord
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.serving.embedding import MODEL_NAME
 from knowledge_plane.storage.index_store import read_version
@@ -220,9 +221,9 @@ def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, 
     data["items"].append({"question": "Livrez-vous le samedi ?", "answer": "Oui, en point relais."})
     faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     private = replace(settings, cache_root=settings.data_dir / "private-cache")  # keep the shared cache sound
-    build_until(private, "knowledge:faq", "chunk_embeddings")
+    prepared = build_until(private, "knowledge:faq", "chunk_embeddings")
     cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
-    chunks = BuildContext(private).read_stage("knowledge:faq", "document_chunks")["chunks"]
+    chunks = BuildContext(private, run_id=prepared.run_id).stages.read(ChunksRecord, "knowledge:faq").chunks
     cache.put_many(MODEL_NAME, {chunks[0]["text_hash"]: np.full(384, np.nan, dtype=np.float32)})
     success, reports = build_corpus(private, ["knowledge:faq"])
     assert not success and not reports["knowledge:faq"]["promoted"]

@@ -42,6 +42,7 @@ from knowledge_plane.storage.index_store import IndexVersion, read_manifest
 from knowledge_plane.storage.registry import LATEST
 
 if TYPE_CHECKING:
+    from knowledge_plane.build.records import IndexVersionRecord
     from knowledge_plane.build.stages import BuildContext
 
 CHECK_NAME = "evaluation"
@@ -264,8 +265,8 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
     return Evaluation(CheckResult(CHECK_NAME, not problems, detail), summary)
 
 
-def evaluation_metadata(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+def evaluation_metadata(records: Sequence[IndexVersionRecord]) -> dict[str, float]:
     """One number per namespace and figure for the asset's metadata, which the Dagster UI plots
     across materializations (``evaluation/<namespace>/<figure>``)."""
-    return {f"{CHECK_NAME}/{r['namespace']}/{name}": float(value)
-            for r in records if r.get(CHECK_NAME) for name, value in r[CHECK_NAME]["figures"].items()}
+    return {f"{CHECK_NAME}/{r.namespace}/{name}": float(value)
+            for r in records if r.evaluation for name, value in r.evaluation["figures"].items()}

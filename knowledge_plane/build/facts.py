@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from knowledge_plane.build.records import ChunksRecord, FactsRecord, ParsedRecord
 from knowledge_plane.build.stages import BuildContext, StageMissing
 from knowledge_plane.facts.config import config_digest, load_ontology, load_rules
 from knowledge_plane.facts.extract import RULES_EXTRACTOR, DocumentContext, extract_documents, merge_candidates
@@ -33,6 +34,8 @@ from knowledge_plane.facts.review import RETRACTED, detect_and_store, reject
 from knowledge_plane.facts.store import FactStore
 
 ACTOR = "extraction"
+# What the extractors read of a chunk (``Chunk.to_dict()`` names): which one holds a statement.
+_CHUNK_COLUMNS = ["chunk_id", "doc_id", "text"]
 Log = Callable[[str], None]
 
 
@@ -46,22 +49,22 @@ def extractor_version() -> str:
 
 
 def extract_namespace_facts(ctx: BuildContext, namespace: str, store: FactStore, *,
-                            llm: LLMExtractor | None = None, log: Log = _quiet) -> dict[str, Any]:
-    """Extract, store and check the facts of one namespace from its ``parsed_documents`` stage.
+                            llm: LLMExtractor | None = None, log: Log = _quiet) -> FactsRecord:
+    """Extract, store and check the facts of one namespace from its run's ``parsed_documents`` record.
 
     Only documents whose content hash (or the extractor version) changed since their last
     extraction are read; the LLM extractor, when configured (or given), runs only on documents
-    whose content changed since its own last pass, within one token budget for the run. Returns
-    the step's metadata: document and fact counts, facts by status/type/method, new facts,
+    whose content changed since its own last pass, within one token budget for the run. Writes and
+    returns the run's ``extracted_facts`` record: document and fact counts, facts by status/type/method, new facts,
     low-confidence facts, documents and facts per second of rule extraction,
     new and open conflicts by kind, critical conflicts, retractions, entity types pending review,
     LLM tokens and estimated cost, problems, seconds.
     """
     started = time.perf_counter()
     tenant_id = ctx.settings.tenant_id
-    parsed = ctx.read_stage(namespace, "parsed_documents")
-    try:
-        chunks = ctx.read_stage(namespace, "document_chunks")["chunks"]
+    parsed = ctx.stages.read(ParsedRecord, namespace)
+    try:  # where a fact was found: the chunk ids and texts, not the rest of the payload
+        chunks = ctx.stages.rows(ChunksRecord, namespace, _CHUNK_COLUMNS)
     except StageMissing:
         chunks = []  # facts then carry no chunk id; everything else works
     chunks_by_doc: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -75,7 +78,7 @@ def extract_namespace_facts(ctx: BuildContext, namespace: str, store: FactStore,
     ontology = load_ontology()
     rules = load_rules()
     states = store.source_states(tenant_id, namespace)
-    documents = parsed["documents"]
+    documents = parsed.documents
     present = {d["doc_id"] for d in documents}
 
     extracted: list[Fact] = []
@@ -156,33 +159,33 @@ def extract_namespace_facts(ctx: BuildContext, namespace: str, store: FactStore,
 
     open_now = open_relations(store, tenant_id, namespace)
     new_facts = [f for f in extracted if f.id in new_ids]
-    metadata = {
-        "namespace": namespace, "tenant_id": tenant_id, "extractor_version": version,
-        "documents": len(documents), "documents_extracted": len(new_states), "documents_unchanged": unchanged,
-        "documents_removed": removed_docs, "facts_extracted": len(extracted), "new_facts": len(new_facts),
-        "new_fact_list": [{"id": f.id, "subject": f.subject, "predicate": f.predicate, "object": f.object,
-                           "fact_type": f.fact_type, "source": f.source, "method": f.extraction_method}
-                          for f in new_facts[:200]],
-        "retracted": len(retract), "revived": len(revived), "ignored_rejected_type": len(ignored),
-        "facts_by_status": store.count_facts(tenant_id, "status", namespace=namespace),
-        "facts_by_type": store.count_facts(tenant_id, "fact_type", namespace=namespace),
-        "extracted_by_method": dict(Counter(f.extraction_method for f in extracted)),
-        "low_confidence_facts": sum(f.confidence < rules.low_confidence for f in extracted),
-        "rules_seconds": round(rules_seconds, 3),
-        "documents_per_second": round(len(due) / rules_seconds, 1) if rules_seconds > 0 and due else None,
-        "facts_per_second": round(len(extracted) / rules_seconds, 1) if rules_seconds > 0 and due else None,
-        "new_conflicts": dict(Counter(r.kind for r in new_relations)),
-        "open_conflicts": dict(Counter(r.kind for r in open_now)),
-        "critical_conflicts": len(critical_conflicts(store, tenant_id, namespace)),
-        "entity_types_pending": sorted(t for t, s in type_status.items() if s == TYPE_PENDING),
-        "llm": {"enabled": llm is not None, "model": llm.config.model if llm else None,
-                **(budget.summary() if budget else {})},
-        "problems": problems,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    log(f"{namespace}: {metadata['new_facts']} new facts, {len(new_relations)} new relations, "
-        f"{metadata['critical_conflicts']} critical conflicts")
-    return metadata
+    record = ctx.stages.write(FactsRecord(
+        namespace=namespace, tenant_id=tenant_id, extractor_version=version,
+        documents=len(documents), documents_extracted=len(new_states), documents_unchanged=unchanged,
+        documents_removed=removed_docs, facts_extracted=len(extracted), new_facts=len(new_facts),
+        new_fact_list=[{"id": f.id, "subject": f.subject, "predicate": f.predicate, "object": f.object,
+                        "fact_type": f.fact_type, "source": f.source, "method": f.extraction_method}
+                       for f in new_facts[:200]],
+        retracted=len(retract), revived=len(revived), ignored_rejected_type=len(ignored),
+        facts_by_status=store.count_facts(tenant_id, "status", namespace=namespace),
+        facts_by_type=store.count_facts(tenant_id, "fact_type", namespace=namespace),
+        extracted_by_method=dict(Counter(f.extraction_method for f in extracted)),
+        low_confidence_facts=sum(f.confidence < rules.low_confidence for f in extracted),
+        rules_seconds=round(rules_seconds, 3),
+        documents_per_second=round(len(due) / rules_seconds, 1) if rules_seconds > 0 and due else None,
+        facts_per_second=round(len(extracted) / rules_seconds, 1) if rules_seconds > 0 and due else None,
+        new_conflicts=dict(Counter(r.kind for r in new_relations)),
+        open_conflicts=dict(Counter(r.kind for r in open_now)),
+        critical_conflicts=len(critical_conflicts(store, tenant_id, namespace)),
+        entity_types_pending=sorted(t for t, s in type_status.items() if s == TYPE_PENDING),
+        llm={"enabled": llm is not None, "model": llm.config.model if llm else None,
+             **(budget.summary() if budget else {})},
+        problems=problems,
+        seconds=round(time.perf_counter() - started, 3),
+    ))
+    log(f"{namespace}: {record.new_facts} new facts, {len(new_relations)} new relations, "
+        f"{record.critical_conflicts} critical conflicts")
+    return record
 
 
 def _revive(store: FactStore, tenant_id: str, ids: list[str]) -> list[str]:

@@ -1,9 +1,13 @@
 """The build plane's stages as plain functions: raw → parsed → chunks → embeddings → version → alias.
 
-Each stage reads the previous stage's record for a namespace and writes its own under
-``$KNOWLEDGE_DATA_DIR/stages``, tagged with the run that wrote it. Work is skipped by content
-hash at every stage: an unchanged file is not re-parsed, an unchanged document not re-chunked,
-an unchanged chunk text never re-embedded, and unchanged content never becomes a new version.
+Each stage is a function of typed records (``records.py``) to a typed record — ``list_documents``,
+``parse_documents``, ``chunk_documents``, ``embed_chunks``, ``build_version``, ``move_aliases`` — and
+its stage wrapper (``raw_documents`` … ``index_aliases``, what the assets call) reads the inputs from the
+run's ``StageStore`` (``$KNOWLEDGE_DATA_DIR/stages/<tenant>/<run id>``) and writes the output there: two
+runs never read or overwrite each other's records, so two builds may run at once, even on one
+namespace. Work is skipped by content hash at every stage: an unchanged file is not re-parsed, an
+unchanged document not re-chunked, an unchanged chunk text never re-embedded, and unchanged content
+never becomes a new version.
 """
 
 from __future__ import annotations
@@ -25,6 +29,15 @@ from knowledge_plane.build.checks import conflicts_check, run_checks
 from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
 from knowledge_plane.build.evaluation import evaluation_check
 from knowledge_plane.build.parsing import PARSER_VERSION, parse_document
+from knowledge_plane.build.records import (
+    AliasRecord,
+    ChunksRecord,
+    EmbeddingsRecord,
+    EmbeddingsRun,
+    IndexVersionRecord,
+    ParsedRecord,
+    RawRecord,
+)
 from knowledge_plane.build.secrets import Allowlist
 from knowledge_plane.build.sources import (
     CODE_NAMESPACE,
@@ -35,10 +48,11 @@ from knowledge_plane.build.sources import (
     read_corpus_file,
     scan_namespace,
 )
+from knowledge_plane.build.stage_store import StageMissing, StageStore
 from knowledge_plane.build.triggers import COMMIT_TAG
 from knowledge_plane.build.uploads import UploadRules, check_metadata_size, scan_uploads, upload_truth_level
 from knowledge_plane.domain.documents import ParsedDocument
-from knowledge_plane.domain.ids import namespace_slug, sha256_hex
+from knowledge_plane.domain.ids import sha256_hex
 from knowledge_plane.domain.quarantine import (
     DELETED_DURING_RUN,
     DUPLICATE_DOC_ID,
@@ -75,6 +89,7 @@ from knowledge_plane.storage.registry import (
     OPERATOR_ACTIONS,
     OPERATOR_PROMOTE,
     ROLLBACK,
+    AliasMoved,
     Registry,
 )
 from knowledge_plane.storage.vector_backends import open_vector_backend
@@ -86,10 +101,6 @@ def _quiet(_: str) -> None:
     pass
 
 
-class StageMissing(RuntimeError):
-    """A stage ran before the one it reads from."""
-
-
 @dataclass
 class BuildContext:
     """What every stage needs; cheap to create, heavy parts (the model) load on first use."""
@@ -99,6 +110,7 @@ class BuildContext:
     embedder: Embedder = field(default_factory=Embedder)
     object_store: ObjectStore | None = None
     run_tags: dict[str, str] = field(default_factory=dict)
+    run_lineage: tuple[str, ...] = ()  # the runs this one re-executes (Dagster parent, then root run)
 
     @cached_property
     def registry(self) -> Registry:
@@ -151,24 +163,11 @@ class BuildContext:
     def embedding_cache(self) -> EmbeddingCache:
         return EmbeddingCache(self.settings.cache_dir / "embeddings.sqlite")
 
-    def stage_path(self, namespace: str, stage: str) -> Path:
-        return self.settings.stages_dir / self.settings.tenant_id / namespace_slug(namespace) / f"{stage}.json"
-
-    def write_stage(self, namespace: str, stage: str, record: dict[str, Any]) -> None:
-        path = self.stage_path(namespace, stage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_path(path)
-        tmp.write_text(json.dumps({"run_id": self.run_id, **record}, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
-
-    def read_stage(self, namespace: str, stage: str, same_run: bool = False) -> dict[str, Any]:
-        path = self.stage_path(namespace, stage)
-        if not path.is_file():
-            raise StageMissing(f"{stage} has not been materialized for {namespace}")
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if same_run and record.get("run_id") != self.run_id:
-            raise StageMissing(f"{stage} for {namespace} was not materialized by run {self.run_id}")
-        return record
+    @cached_property
+    def stages(self) -> StageStore:
+        """This run's stage records (another run's are never read by a stage, but for the runs it
+        re-executes)."""
+        return StageStore(self.settings.stages_dir, self.settings.tenant_id, self.run_id, self.run_lineage)
 
     def _cache_file(self, kind: str, key: str) -> Path:
         return self.settings.cache_dir / kind / key[:2] / f"{key}.json"
@@ -209,7 +208,14 @@ def clean_temporaries(settings: Settings) -> list[str]:
 
 
 # -- raw_documents --------------------------------------------------------------------------
-def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+def raw_documents(ctx: BuildContext, namespace: str) -> RawRecord:
+    """The stage: the run's first, so it also prunes old runs' records of the namespace."""
+    ctx.stages.prune(namespace)
+    return ctx.stages.write(list_documents(ctx, namespace))
+
+
+def list_documents(ctx: BuildContext, namespace: str) -> RawRecord:
+    """The namespace's files and uploads, with what is refused before anything reads them."""
     started = time.perf_counter()
     files, quarantined, ignored = scan_namespace(ctx.settings, namespace)
     quarantined = [replace(q, path=printable(q.path)) for q in quarantined]
@@ -223,18 +229,16 @@ def raw_documents(ctx: BuildContext, namespace: str) -> dict[str, Any]:
     uploads, refused = ctx.uploads
     files = safe + [f for f in uploads if f.namespace == namespace]
     quarantined += [q for ns, q in refused if ns == namespace]
-    record = {
-        "namespace": namespace,
-        "files": [f.to_dict() for f in files],
-        "quarantined": [q.to_dict() for q in quarantined],
-        "ignored": ignored,
-        "source_commit": head_commit(
+    return RawRecord(
+        namespace=namespace,
+        files=[f.to_dict() for f in files],
+        quarantined=[q.to_dict() for q in quarantined],
+        ignored=ignored,
+        source_commit=head_commit(
             ctx.settings.knowledge_dir if namespace.startswith("knowledge:") else ctx.settings.project_root
         ),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    ctx.write_stage(namespace, "raw_documents", record)
-    return record
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 # -- parsed_documents -----------------------------------------------------------------------
@@ -327,14 +331,20 @@ def _injected_instructions(namespace: str, doc: ParsedDocument) -> str | None:
     return injection_quarantine_detail("\n\n".join([doc.title, *(s.text for s in doc.sections)]))
 
 
-def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> ParsedRecord:
+    """The stage: this run's raw_documents record in, its parsed_documents record out."""
+    return ctx.stages.write(parse_documents(ctx, ctx.stages.read(RawRecord, namespace), log))
+
+
+def parse_documents(ctx: BuildContext, raw: RawRecord, log: Log = _quiet) -> ParsedRecord:
+    """Parse (or take from the parse cache) every listed file; quarantine what cannot be used."""
     started = time.perf_counter()
-    raw = ctx.read_stage(namespace, "raw_documents")
+    namespace = raw.namespace
     documents: list[dict[str, Any]] = []
-    quarantined = list(raw["quarantined"])
+    quarantined = list(raw.quarantined)
     seen_ids: dict[str, str] = {}
     parsed = cached = 0
-    for item in raw["files"]:
+    for item in raw.files:
         source = SourceFile(**item)
         doc, problem, from_cache = _parse_one(ctx, source)
         cached += from_cache
@@ -351,28 +361,31 @@ def parsed_documents(ctx: BuildContext, namespace: str, log: Log = _quiet) -> di
                 continue
             seen_ids[doc["doc_id"]] = source.source_path
             documents.append(doc)
-    record = {
-        "namespace": namespace,
-        "documents": documents,
-        "quarantined": quarantined,
-        "parsed": parsed,
-        "from_cache": cached,
-        "seconds": round(time.perf_counter() - started, 3),
-        "parsers": sorted({d["parser"] for d in documents}),
-        "notes": sorted({f"{d['source_path']}: {d['parser_note']}" for d in documents if d.get("parser_note")}),
-    }
-    ctx.write_stage(namespace, "parsed_documents", record)
-    return record
+    return ParsedRecord(
+        namespace=namespace,
+        documents=documents,
+        quarantined=quarantined,
+        parsed=parsed,
+        from_cache=cached,
+        seconds=round(time.perf_counter() - started, 3),
+        parsers=sorted({d["parser"] for d in documents}),
+        notes=sorted({f"{d['source_path']}: {d['parser_note']}" for d in documents if d.get("parser_note")}),
+    )
 
 
 # -- document_chunks ------------------------------------------------------------------------
-def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
+def document_chunks(ctx: BuildContext, namespace: str) -> ChunksRecord:
+    """The stage: this run's parsed_documents record in, its document_chunks record out."""
+    return ctx.stages.write(chunk_documents(ctx, ctx.stages.read(ParsedRecord, namespace)))
+
+
+def chunk_documents(ctx: BuildContext, parsed: ParsedRecord) -> ChunksRecord:
+    """Chunk (or take from the chunk cache) every parsed document of a namespace."""
     started = time.perf_counter()
-    parsed = ctx.read_stage(namespace, "parsed_documents")
     chunks: list[dict[str, Any]] = []
     totals = ChunkStats()
     rechunked = 0
-    for doc_dict in parsed["documents"]:
+    for doc_dict in parsed.documents:
         key = sha256_hex(CHUNKER_VERSION + json.dumps(doc_dict, sort_keys=True, ensure_ascii=False))
         entry = ctx.cache_get("chunks", key)
         if entry is None:
@@ -386,33 +399,42 @@ def document_chunks(ctx: BuildContext, namespace: str) -> dict[str, Any]:
         for name, value in entry["stats"].items():
             setattr(totals, name, getattr(totals, name) + value)
     tokens = [c["n_tokens"] for c in chunks]
-    record = {
-        "namespace": namespace,
-        "chunks": chunks,
-        "documents": len(parsed["documents"]),
-        "rechunked": rechunked,
-        "units": totals.units,
-        "would_truncate": totals.would_truncate,
-        "truncation_rate": round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
-        "truncated": sum(1 for t in tokens if t > 256),
-        "duplicates_dropped": totals.duplicates_dropped,
-        "headers_truncated": totals.headers_truncated,
-        "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    ctx.write_stage(namespace, "document_chunks", record)
-    return record
+    return ChunksRecord(
+        namespace=parsed.namespace,
+        chunks=chunks,
+        documents=len(parsed.documents),
+        rechunked=rechunked,
+        units=totals.units,
+        would_truncate=totals.would_truncate,
+        truncation_rate=round(totals.would_truncate / totals.units, 4) if totals.units else 0.0,
+        truncated=sum(1 for t in tokens if t > 256),
+        duplicates_dropped=totals.duplicates_dropped,
+        headers_truncated=totals.headers_truncated,
+        mean_tokens=round(sum(tokens) / len(tokens), 1) if tokens else 0.0,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 # -- chunk_embeddings -----------------------------------------------------------------------
-def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet) -> dict[str, dict[str, Any]]:
+# What the embedding stage reads of each chunk: not the payload, which can be most of the record.
+_EMBED_COLUMNS = ["text_hash", "embed_text", "n_tokens"]
+
+
+def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet) -> EmbeddingsRun:
+    """The stage: this run's chunks of every namespace in (only the columns it needs), a
+    chunk_embeddings record per namespace out."""
+    run = embed_chunks(ctx, {ns: ctx.stages.rows(ChunksRecord, ns, _EMBED_COLUMNS) for ns in namespaces}, log)
+    return run.model_copy(update={"namespaces": {ns: ctx.stages.write(r) for ns, r in run.namespaces.items()}})
+
+
+def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str, Any]]],
+                 log: Log = _quiet) -> EmbeddingsRun:
     """One batched encode over every chunk of every namespace in the run that is not cached."""
     started = time.perf_counter()
     per_ns_hashes: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
     tokens: dict[str, int] = {}
-    for namespace in namespaces:
-        chunks = ctx.read_stage(namespace, "document_chunks")["chunks"]
+    for namespace, chunks in chunks_by_namespace.items():
         per_ns_hashes[namespace] = [c["text_hash"] for c in chunks]
         for c in chunks:
             texts.setdefault(c["text_hash"], c["embed_text"])
@@ -441,13 +463,13 @@ def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet
     for namespace, hashes in per_ns_hashes.items():
         new = {h for h in hashes if h in missing_set and h not in attributed}
         attributed |= new
-        results[namespace] = {
-            "namespace": namespace,
-            "chunks": len(hashes),
-            "chunks_embedded": len(new),
-            "chunks_cached": len(set(hashes) - new),
-        }
-        ctx.write_stage(namespace, "chunk_embeddings", {**results[namespace], "model": MODEL_NAME})
+        results[namespace] = EmbeddingsRecord(
+            namespace=namespace,
+            chunks=len(hashes),
+            chunks_embedded=len(new),
+            chunks_cached=len(set(hashes) - new),
+            model=MODEL_NAME,
+        )
     embedded_tokens = sum(tokens[h] for h in missing)
     summary = {
         "chunks_embedded": len(missing),
@@ -459,7 +481,7 @@ def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet
         "seconds": round(time.perf_counter() - started, 3),
         "model": MODEL_NAME,
     }
-    return {"summary": summary, **results}
+    return EmbeddingsRun(summary=summary, namespaces=results)
 
 
 def _progress_bar(total: int) -> Any:
@@ -493,35 +515,39 @@ def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> d
     }
 
 
-def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+# What a version needs of each chunk: its payload fields and the key of its vector, not embed_text.
+_VERSION_COLUMNS = [
+    "chunk_id", "doc_id", "doc_version", "title", "namespace", "source_path", "heading_path", "location", "text",
+    "truth_level", "lang", "updated", "kind", "text_hash",
+]
+
+
+def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> IndexVersionRecord:
+    """The stage: this run's raw, parsed and chunk records in (the chunks without embed_text), its
+    index_versions record out."""
+    chunks = ctx.stages.rows(ChunksRecord, namespace, _VERSION_COLUMNS)
+    record = build_version(ctx, ctx.stages.read(RawRecord, namespace), ctx.stages.read(ParsedRecord, namespace),
+                           chunks, log)
+    return ctx.stages.write(record)
+
+
+def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunks: list[dict[str, Any]],
+                  log: Log = _quiet) -> IndexVersionRecord:
     """Assemble, check and write an immutable version; reuse an existing one with the same content."""
     started = time.perf_counter()
     settings = ctx.settings
-    chunk_record = ctx.read_stage(namespace, "document_chunks")
-    parsed = ctx.read_stage(namespace, "parsed_documents")
-    raw = ctx.read_stage(namespace, "raw_documents")
-    chunks = chunk_record["chunks"]
-    sources = {d["doc_id"]: d.get("source", {}) for d in parsed["documents"]}
+    namespace = parsed.namespace
+    sources = {d["doc_id"]: d.get("source", {}) for d in parsed.documents}
     vectors_by_hash = ctx.embedding_cache.get_many(MODEL_NAME, [c["text_hash"] for c in chunks])
     absent = [c["chunk_id"] for c in chunks if c["text_hash"] not in vectors_by_hash]
     if absent:
         raise StageMissing(f"{len(absent)} chunks of {namespace} have no embedding: materialize chunk_embeddings")
     if not chunks and LATEST not in ctx.registry.aliases(namespace).get(namespace, {}):
         # Never published and nothing to publish (e.g. no uploads yet): not a failure, no version.
-        record = {
-            "namespace": namespace,
-            "version": None,
-            "new": False,
-            "path": None,
-            "chunks": 0,
-            "documents": len(parsed["documents"]),
-            "checks": [],
-            "checks_passed": True,
-            "empty": True,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        ctx.write_stage(namespace, "index_versions", record)
-        return record
+        return IndexVersionRecord(
+            namespace=namespace, documents=len(parsed.documents), empty=True,
+            seconds=round(time.perf_counter() - started, 3),
+        )
     chunks = sorted(chunks, key=lambda c: (c["doc_id"], c["chunk_id"]))
     payloads = [_payload(c, settings.tenant_id, sources.get(c["doc_id"], {})) for c in chunks]
     vectors = (
@@ -532,7 +558,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
     with open_fact_store(settings) as facts_store:
         facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
-    allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed["documents"]}
+    allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed.documents}
     evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
     checks = [
         *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
@@ -558,7 +584,7 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
             "dimension": DIMENSION,
             "chunker_version": CHUNKER_VERSION,
             "parser_version": PARSER_VERSION,
-            "source_commit": ctx.run_tags.get(COMMIT_TAG) or raw.get("source_commit"),
+            "source_commit": ctx.run_tags.get(COMMIT_TAG) or raw.source_commit,
             "trigger": {k: v for k, v in ctx.run_tags.items() if k.startswith("knowledge/")},
             "fingerprint": fp,
             "documents": [
@@ -570,12 +596,12 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
                     "commit": d.get("commit"),
                     "origin": d.get("source", {}).get("origin", "git"),
                 }
-                for d in parsed["documents"]
+                for d in parsed.documents
             ],
             "counts": {
-                "documents": len(parsed["documents"]),
+                "documents": len(parsed.documents),
                 "chunks": len(chunks),
-                "quarantined": len(parsed["quarantined"]),
+                "quarantined": len(parsed.quarantined),
                 "approved_facts": len(facts),
             },
             "checks": [c.to_dict() for c in checks],
@@ -584,26 +610,30 @@ def index_versions(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict
             "run_id": ctx.run_id,
         }
         # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
-        write_version(path, manifest, vectors, payloads, facts, finish=write_search_index)
+        try:
+            write_version(path, manifest, vectors, payloads, facts, finish=write_search_index)
+        except FileExistsError:
+            # A concurrent run built the same content in the same second: same id, same files.
+            if read_manifest(path).get("fingerprint") != fp:
+                raise
+            new = False
         ctx.registry.add_version(namespace, version, path, manifest)
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
     published = _publish(ctx, namespace, version, vectors, payloads, facts) if checks_passed else None
-    record = {
-        "namespace": namespace,
-        "version": version,
-        "new": new,
-        "published": published,
-        "path": str(path),
-        "chunks": len(chunks),
-        "documents": len(parsed["documents"]),
-        "checks": [c.to_dict() for c in checks],
-        "checks_passed": checks_passed,
-        "evaluation": evaluation.summary,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    ctx.write_stage(namespace, "index_versions", record)
-    return record
+    return IndexVersionRecord(
+        namespace=namespace,
+        version=version,
+        new=new,
+        published=published,
+        path=str(path),
+        chunks=len(chunks),
+        documents=len(parsed.documents),
+        checks=[c.to_dict() for c in checks],
+        checks_passed=checks_passed,
+        evaluation=evaluation.summary,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list,
@@ -620,66 +650,79 @@ def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarra
 
 
 # -- index_aliases --------------------------------------------------------------------------
-def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> dict[str, Any]:
+def index_aliases(ctx: BuildContext, namespace: str, log: Log = _quiet) -> AliasRecord:
+    """The stage: this run's index_versions record in, its index_aliases record out."""
+    return ctx.stages.write(move_aliases(ctx, ctx.stages.read(IndexVersionRecord, namespace), log))
+
+
+def move_aliases(ctx: BuildContext, candidate: IndexVersionRecord, log: Log = _quiet) -> AliasRecord:
     """Move @latest to this run's version of the namespace if it passed its checks and is not already
     there; keep the newest N. Decided by the aliases, not by whether this run wrote the version: a
     version registered by a run that then failed or was killed is promoted by the next run. Only an
     operator's move away from a version (rollback, manual promote) is never undone by a rebuild."""
-    candidate = ctx.read_stage(namespace, "index_versions", same_run=True)
+    namespace = candidate.namespace
     registry = ctx.registry
-    before = registry.aliases(namespace).get(namespace, {})
-    version = candidate["version"]
-    failed_checks = [c["name"] for c in candidate["checks"] if not c["passed"]]
-    promoted = False
-    if candidate.get("empty"):
-        reason = "no documents: nothing to publish"
-    elif failed_checks:
-        details = "; ".join(f"{c['name']}: {c['detail']}" for c in candidate["checks"] if not c["passed"])
-        reason = f"held back: {version} failed {', '.join(failed_checks)} ({details})"
-    elif before.get(LATEST) == version:
-        reason = f"content unchanged since {version}"
-    elif (action := registry.moved_off_by(namespace, version)) in OPERATOR_ACTIONS:
-        reason = (
-            f"content unchanged since {version}, which an operator moved @latest away from ({action}); "
-            f"`knowledge promote {namespace} {version}` brings it back"
-        )
-    else:
-        _promote(ctx, namespace, version, before.get(LATEST))
-        promoted = True
-        reason = (
-            "new version passed every check"
-            if candidate["new"]
-            else f"{version} passed every check and had never been promoted (its run stopped before)"
-        )
+    version = candidate.version
+    failed_checks = [c["name"] for c in candidate.checks if not c["passed"]]
+    while True:  # decided from @latest as read; decided again if another run moves it before we do
+        try:
+            promoted, reason = _promote_if_due(ctx, namespace, candidate, failed_checks)
+            break
+        except AliasMoved as moved:
+            log(f"{namespace}: {moved}; deciding again")
     mirrored = _mirror_alias(ctx, namespace)
     deleted = prune_versions(ctx, namespace)
     after = registry.aliases(namespace).get(namespace, {})
     log(f"{namespace}: @latest={after.get(LATEST)} @rollback={after.get(ROLLBACK)} ({reason})")
-    record = {
-        "namespace": namespace,
-        "version": version,
-        "promoted": promoted,
-        "held_back": bool(failed_checks),
-        "failed_checks": failed_checks,
-        "reason": reason,
-        "latest": after.get(LATEST),
-        "rollback": after.get(ROLLBACK),
-        "deleted_versions": deleted,
-        "store_alias_repaired": mirrored,
-    }
-    ctx.write_stage(namespace, "index_aliases", record)
-    return record
+    return AliasRecord(
+        namespace=namespace,
+        version=version,
+        promoted=promoted,
+        held_back=bool(failed_checks),
+        failed_checks=failed_checks,
+        reason=reason,
+        latest=after.get(LATEST),
+        rollback=after.get(ROLLBACK),
+        deleted_versions=deleted,
+        store_alias_repaired=mirrored,
+    )
+
+
+def _promote_if_due(
+    ctx: BuildContext, namespace: str, candidate: IndexVersionRecord, failed_checks: list[str]
+) -> tuple[bool, str]:
+    """(promoted, why) for this run's version; AliasMoved when @latest changed after it was read."""
+    version = candidate.version
+    before = ctx.registry.aliases(namespace).get(namespace, {})
+    if candidate.empty:
+        return False, "no documents: nothing to publish"
+    if failed_checks:
+        details = "; ".join(f"{c['name']}: {c['detail']}" for c in candidate.checks if not c["passed"])
+        return False, f"held back: {version} failed {', '.join(failed_checks)} ({details})"
+    if before.get(LATEST) == version:
+        return False, f"content unchanged since {version}"
+    if (action := ctx.registry.moved_off_by(namespace, version)) in OPERATOR_ACTIONS:
+        return False, (
+            f"content unchanged since {version}, which an operator moved @latest away from ({action}); "
+            f"`knowledge promote {namespace} {version}` brings it back"
+        )
+    _promote(ctx, namespace, version, before.get(LATEST))
+    if candidate.new:
+        return True, "new version passed every check"
+    return True, f"{version} passed every check and had never been promoted (its run stopped before)"
 
 
 def _promote(
     ctx: BuildContext, namespace: str, version: str, previous: str | None, action: str = BUILD_PROMOTE
 ) -> None:
-    """The vector store's alias first, then the registry (the record); undo the first if the second fails."""
+    """The vector store's alias first, then the registry (the record), compare-and-set on ``previous``;
+    undo the first if the second fails. A concurrent run's alias moves are serialised by the registry;
+    the store's alias follows the registry's last move (``_mirror_alias`` runs after every promotion)."""
     with vector_backend(ctx) as backend:
         if backend is not None:
             backend.switch_alias(namespace, version)
         try:
-            ctx.registry.promote(namespace, version, action)
+            ctx.registry.promote(namespace, version, action, expected_latest=previous)
         except Exception:
             if backend is not None and previous:
                 backend.switch_alias(namespace, previous)

@@ -11,14 +11,13 @@ Everything is scoped to the deployment's tenant; an id of another tenant is simp
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from knowledge_plane.build import stages as build
+from knowledge_plane.build.records import ChunksRecord, ParsedRecord
 from knowledge_plane.build.uploads import APP_NAME_RE
 from knowledge_plane.console.auth import Principal
 from knowledge_plane.console.queue import QueueFilter, QueuePage, page
@@ -55,7 +54,7 @@ class Console:
         self.tenant = settings.tenant_id
         self.store = store or open_fact_store(settings)
         self.ctx = build.BuildContext(settings, run_id="console")
-        self._chunks: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._chunks: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {}
 
     def close(self) -> None:
         self.store.close()
@@ -117,14 +116,13 @@ class Console:
                        chunk["source_path"], chunk["location"], chunk["text"])
 
     def _namespace_chunks(self, namespace: str) -> dict[str, dict[str, Any]]:
-        path: Path = self.ctx.stage_path(namespace, "document_chunks")
-        if not path.is_file():
+        run_id = self.ctx.stages.latest_run(ChunksRecord, namespace)
+        if run_id is None:
             return {}
-        stamp = path.stat().st_mtime
         cached = self._chunks.get(namespace)
-        if cached is None or cached[0] != stamp:  # re-read only after a build rewrote the record
-            record = json.loads(path.read_text(encoding="utf-8"))
-            cached = (stamp, {c["chunk_id"]: c for c in record.get("chunks", [])})
+        if cached is None or cached[0] != run_id:  # re-read only after another run chunked the namespace
+            record = self.ctx.stages.read_run(ChunksRecord, namespace, run_id)
+            cached = (run_id, {c["chunk_id"]: c for c in record.chunks})
             self._chunks[namespace] = cached
         return cached[1]
 
@@ -224,12 +222,12 @@ class Console:
         """Per namespace, the documents its last parse held back, with reasons and when."""
         out = []
         for namespace in self.registry.namespaces():
-            try:
-                record = self.ctx.read_stage(namespace, "parsed_documents")
-            except build.StageMissing:
+            run_id = self.ctx.stages.latest_run(ParsedRecord, namespace)
+            if run_id is None:
                 continue
-            stamp = self.ctx.stage_path(namespace, "parsed_documents").stat().st_mtime
-            out.append({"namespace": namespace, "run_id": record.get("run_id"),
-                        "at": dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds"),
-                        "documents": len(record.get("documents", [])), "quarantined": record.get("quarantined", [])})
+            record = self.ctx.stages.read_run(ParsedRecord, namespace, run_id)
+            written = self.ctx.stages.path(ParsedRecord, namespace, run_id).stat().st_mtime
+            at = dt.datetime.fromtimestamp(written, dt.UTC)
+            out.append({"namespace": namespace, "run_id": record.run_id, "at": at.isoformat(timespec="seconds"),
+                        "documents": len(record.documents), "quarantined": record.quarantined})
         return out

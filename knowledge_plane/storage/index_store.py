@@ -69,7 +69,13 @@ def write_version(
     if finish is not None:
         finish(tmp)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)  # atomic; fails, never merges, when another writer got there first
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if target.exists():
+            raise FileExistsError(f"index version {target} already exists; versions are immutable") from exc
+        raise
     return target
 
 

@@ -1,7 +1,10 @@
 """The registry: index versions, the aliases that point at them, documents, caller apps, query log.
 
 SQLite by default and Postgres in production, through the same SQLAlchemy Core statements. The
-aliases are the only mutable thing about published knowledge and they change in one transaction.
+aliases are the only mutable thing about published knowledge and they change in one transaction,
+serialised per namespace (``_lock_aliases``) and compare-and-set (``promote(expected_latest=…)``), so
+two builds promoting one namespace at once leave it pointing at the one that promoted last, with the
+other as @rollback.
 
 The schema is migrated by Alembic (knowledge_plane/storage/schema.py): ``Registry(url, tenant_id)`` brings the
 database to the newest revision the first time a process opens it. The query service only reads
@@ -13,6 +16,7 @@ run with the build plane's. A table it needs that is missing is then a ``Missing
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,15 @@ LATEST, ROLLBACK = "latest", "rollback"
 # which a rebuild of the same content never undoes.
 BUILD_PROMOTE, OPERATOR_PROMOTE, OPERATOR_ROLLBACK = "promote", "manual-promote", "rollback"
 OPERATOR_ACTIONS = (OPERATOR_PROMOTE, OPERATOR_ROLLBACK)
+_ANY = object()  # promote(expected_latest=_ANY): no compare-and-set
+
+
+class AliasMoved(RuntimeError):
+    """@latest is no longer what the caller decided from: another process moved it in between."""
+
+    def __init__(self, namespace: str, expected: str | None, found: str | None):
+        super().__init__(f"{namespace}@latest moved from {expected} to {found} meanwhile")
+        self.found = found
 
 index_versions = sa.Table(
     "index_versions",
@@ -99,6 +112,16 @@ class Registry:
 
     # -- versions ---------------------------------------------------------------------------
     def add_version(self, namespace: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
+        """Register a written version; registering the same version with the same content again (two
+        runs that built it at once) is a no-op, with other content an IntegrityError."""
+        try:
+            self._insert_version(namespace, version, path, manifest)
+        except sa.exc.IntegrityError:
+            existing = self.version(namespace, version)
+            if existing is None or existing.fingerprint != manifest["fingerprint"]:
+                raise
+
+    def _insert_version(self, namespace: str, version: str, path: Path, manifest: dict[str, Any]) -> None:
         with self.engine.begin() as db:
             db.execute(
                 index_versions.insert().values(
@@ -182,16 +205,22 @@ class Registry:
             )
         )
 
-    def promote(self, namespace: str, version: str, action: str = BUILD_PROMOTE) -> str | None:
+    def promote(
+        self, namespace: str, version: str, action: str = BUILD_PROMOTE, expected_latest: Any = _ANY
+    ) -> str | None:
         """@latest := version and @rollback := the previous @latest, in one transaction.
 
         Refuses a version that is unknown, deleted, or whose checks did not pass (in its row or in
-        the manifest it was registered with). Returns the previous @latest.
+        the manifest it was registered with). With ``expected_latest``, only if @latest still is that
+        (None: no @latest yet), else ``AliasMoved``. Returns the previous @latest.
         """
         self._require_promotable(namespace, version)
         with self.engine.begin() as db:
+            self._lock_aliases(db, namespace)
             current = self._current(db, namespace)
             before = current.get(LATEST)
+            if expected_latest is not _ANY and before != expected_latest:
+                raise AliasMoved(namespace, expected_latest, before)
             if before == version:
                 return before
             self._set_aliases(db, namespace, version, before or current.get(ROLLBACK), action, before)
@@ -233,6 +262,7 @@ class Registry:
         Returns (from_version, to_version). Raises LookupError when there is nothing to go back to.
         """
         with self.engine.begin() as db:
+            self._lock_aliases(db, namespace)
             current = self._current(db, namespace)
             if LATEST not in current:
                 raise LookupError(f"{namespace} has no @latest version")
@@ -244,6 +274,20 @@ class Registry:
             older = [v.version for v in kept if v.version < target and v.version != current[LATEST]]
             self._set_aliases(db, namespace, target, older[0] if older else None, OPERATOR_ROLLBACK, current[LATEST])
         return current[LATEST], target
+
+    def _lock_aliases(self, db: sa.Connection, namespace: str) -> None:
+        """Hold the namespace's aliases for the rest of the transaction, before reading them: a
+        concurrent move waits instead of deciding from what this one is about to change.
+
+        Postgres: a transaction-scoped advisory lock per (tenant, namespace). SQLite: a write first,
+        so the transaction takes the database's write lock (waiting up to busy_timeout) before its
+        first read; a read first would pin a snapshot that a later write could not commit over."""
+        if db.dialect.name == "postgresql":
+            digest = hashlib.sha256(f"{self.tenant_id}\0{namespace}".encode()).digest()
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        else:
+            db.execute(aliases.update().where(sa.false()).values(version=aliases.c.version))
 
     def _current(self, db: sa.Connection, namespace: str) -> dict[str, str]:
         rows = db.execute(

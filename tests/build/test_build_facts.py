@@ -36,12 +36,15 @@ def test_approving_facts_publishes_a_new_version_without_reembedding(settings, b
 
 def test_an_unchanged_corpus_extracts_nothing_new(settings, build_corpus):
     from knowledge_plane.build.facts import extract_namespace_facts
-    from knowledge_plane.build.stages import BuildContext
+    from knowledge_plane.build.stages import BuildContext, document_chunks, parsed_documents, raw_documents
 
     build_corpus(settings, ["knowledge:policies"])
+    ctx = BuildContext(settings, run_id="again")  # a run of its own: it reads only its own records
+    raw_documents(ctx, "knowledge:policies"), parsed_documents(ctx, "knowledge:policies")
+    document_chunks(ctx, "knowledge:policies")
     with open_fact_store(settings) as store:
-        again = extract_namespace_facts(BuildContext(settings, run_id="again"), "knowledge:policies", store)
-    assert again["new_facts"] == 0 and again["documents_extracted"] == 0
+        again = extract_namespace_facts(ctx, "knowledge:policies", store)
+    assert again.new_facts == 0 and again.documents_extracted == 0
 
 
 def test_a_critical_contradiction_blocks_promotion(settings, corpus, build_corpus):

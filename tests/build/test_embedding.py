@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from filelock import FileLock
 
+from knowledge_plane.build.records import ChunksRecord
 from knowledge_plane.build.stages import (
     BuildContext,
     chunk_embeddings,
@@ -37,7 +38,7 @@ def chunk_texts(settings, namespaces: list[str]) -> list[str]:
     texts: dict[str, str] = {}
     for namespace in namespaces:
         raw_documents(ctx, namespace), parsed_documents(ctx, namespace), document_chunks(ctx, namespace)
-        texts.update((c["text_hash"], c["embed_text"]) for c in ctx.read_stage(namespace, "document_chunks")["chunks"])
+        texts.update((c["text_hash"], c["embed_text"]) for c in ctx.stages.read(ChunksRecord, namespace).chunks)
     return list(texts.values())
 
 
@@ -206,9 +207,10 @@ def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
     assert 0 < kept < total, (kept, total)
 
     embedder = RecordingEmbedder(cache_dir=MODEL_CACHE)
-    ctx = BuildContext(private, run_id="rerun", embedder=embedder)
+    # a re-execution of the killed run from its failed step: the chunks are those the killed run wrote
+    ctx = BuildContext(private, run_id="rerun", embedder=embedder, run_lineage=("killed",))
     stored_before = set(cache.get_many(MODEL_NAME, _hashes(ctx)))
-    summary = chunk_embeddings(ctx, NAMESPACES)["summary"]
+    summary = chunk_embeddings(ctx, NAMESPACES).summary
     assert summary["chunks_cached"] == kept and summary["chunks_embedded"] == total - kept
     assert len(embedder.encoded) == total - kept
     from knowledge_plane.domain.ids import text_hash
@@ -218,4 +220,4 @@ def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
 
 
 def _hashes(ctx: BuildContext) -> list[str]:
-    return [c["text_hash"] for ns in NAMESPACES for c in ctx.read_stage(ns, "document_chunks")["chunks"]]
+    return [c["text_hash"] for ns in NAMESPACES for c in ctx.stages.read(ChunksRecord, ns).chunks]

@@ -247,7 +247,7 @@ def test_symbolic_links_are_not_followed(settings, corpus, tmp_path):
 
     record = raw_documents(BuildContext(settings, run_id="links"), "knowledge:guides")
 
-    quarantined = {q["path"]: q for q in record["quarantined"]}
+    quarantined = {q["path"]: q for q in record.quarantined}
     assert {p: q["reason"] for p, q in quarantined.items()} == {
         "knowledge/guides/passwd.md": "symlink",
         "knowledge/guides/runbook.md": "symlink",
@@ -257,7 +257,7 @@ def test_symbolic_links_are_not_followed(settings, corpus, tmp_path):
     assert str(outside / "passwd") in quarantined["knowledge/guides/passwd.md"]["detail"]
     assert "procedure-remboursement.md" in quarantined["knowledge/guides/runbook.md"]["detail"]
     assert "metadata sidecar" in quarantined["knowledge/guides/choisir-batterie.md"]["detail"]
-    listed = {f["source_path"] for f in record["files"]}
+    listed = {f["source_path"] for f in record.files}
     assert listed and not listed & set(quarantined)
 
 
@@ -272,9 +272,9 @@ def test_a_file_replaced_by_a_link_after_listing_is_not_read(settings, corpus, t
     target.unlink()
     target.symlink_to(tmp_path / "secret.md")
     record = parsed_documents(ctx, "knowledge:guides")
-    reasons = {q["path"]: q["reason"] for q in record["quarantined"]}
+    reasons = {q["path"]: q["reason"] for q in record.quarantined}
     assert reasons == {"knowledge/guides/nouveau-guide.md": "symlink"}
-    assert all("Ne pas diffuser" not in s["text"] for d in record["documents"] for s in d["sections"])
+    assert all("Ne pas diffuser" not in s["text"] for d in record.documents for s in d["sections"])
 
 
 @pytest.mark.parametrize("domain", sorted(p.name for p in SAMPLE_CORPUS.iterdir() if p.is_dir()))
@@ -284,4 +284,4 @@ def test_the_sample_corpus_has_nothing_to_screen_out(settings, domain):
 
     ctx = BuildContext(settings, run_id="sample")
     raw_documents(ctx, namespace)
-    assert parsed_documents(ctx, namespace)["quarantined"] == []
+    assert parsed_documents(ctx, namespace).quarantined == []

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from knowledge_plane.build.records import ParsedRecord
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.build.uploads import UploadRules, parse_key, scan_uploads
 from knowledge_plane.storage.object_store import LocalObjectStore, S3ObjectStore, s3_client
@@ -119,7 +120,7 @@ def test_an_object_deleted_between_listing_and_parsing_is_quarantined(tmp_path, 
     raw_documents(ctx, "knowledge:uploads")
     store.delete("uploads/default/pack-a/fugace.md")
     record = parsed_documents(ctx, "knowledge:uploads")
-    assert [(q["path"], q["reason"]) for q in record["quarantined"]] == [
+    assert [(q["path"], q["reason"]) for q in record.quarantined] == [
         ("uploads/default/pack-a/fugace.md", "deleted-during-run")
     ]
 
@@ -188,7 +189,7 @@ def test_unsafe_object_names_are_refused_and_shown_escaped(tmp_path, name):
 
 
 # -- the parse stage: front matter, extracted text, corpus sidecars and names ---------------------
-def parse_uploads(settings, namespace: str = "knowledge:uploads") -> dict:
+def parse_uploads(settings, namespace: str = "knowledge:uploads") -> ParsedRecord:
     from knowledge_plane.build.stages import parsed_documents, raw_documents
 
     ctx = BuildContext(settings, run_id="r", object_store=LocalObjectStore(settings.objects_dir, settings.bucket))
@@ -204,24 +205,24 @@ def test_front_matter_cannot_claim_more_trust_than_the_grant(settings):
     packs.create("pack-a")
     packs.allow("pack-a", "knowledge:faq", "L2")
     record = parse_uploads(settings, "knowledge:faq")
-    refused = {q["path"]: q for q in record["quarantined"]}
+    refused = {q["path"]: q for q in record.quarantined}
     assert refused["uploads/default/pack-a/retours.md"]["reason"] == "truth-level-not-allowed"
     assert "front matter asks for truth level L1" in refused["uploads/default/pack-a/retours.md"]["detail"]
     # An upload that asks nothing gets its grant's level; the corpus' own documents are not affected.
-    levels = {d["source_path"]: d["truth_level"] for d in record["documents"]}
+    levels = {d["source_path"]: d["truth_level"] for d in record.documents}
     assert levels["uploads/default/pack-a/sans-niveau.md"] == "L2"
     assert {levels[f"knowledge/faq/{name}.json"] for name in ("retours", "livraison", "paiement")} == {"L2"}
 
     packs.allow("pack-a", "knowledge:faq", "L1")  # an operator's decision: the next build takes it
     record = parse_uploads(settings, "knowledge:faq")
-    levels = {d["source_path"]: d["truth_level"] for d in record["documents"]}
-    assert levels["uploads/default/pack-a/retours.md"] == "L1" and record["quarantined"] == []
+    levels = {d["source_path"]: d["truth_level"] for d in record.documents}
+    assert levels["uploads/default/pack-a/retours.md"] == "L1" and record.quarantined == []
 
 
 def test_an_upload_without_a_grant_is_l4(settings):
     store = LocalObjectStore(settings.objects_dir, settings.bucket)
     store.put("uploads/default/pack-a/note.md", NOTE)
-    [doc] = parse_uploads(settings)["documents"]
+    [doc] = parse_uploads(settings).documents
     assert doc["truth_level"] == "L4"
 
 
@@ -237,7 +238,7 @@ def test_extracted_text_is_capped_and_the_cap_is_a_setting(settings):
         ctx = BuildContext(replace(settings, max_text_chars=limit), run_id="r")
         raw_documents(ctx, "knowledge:guides")
         record = parsed_documents(ctx, "knowledge:guides")
-        return {q["path"]: q for q in record["quarantined"]} | {d["source_path"]: d for d in record["documents"]}
+        return {q["path"]: q for q in record.quarantined} | {d["source_path"]: d for d in record.documents}
 
     small = parsed(5_000)["knowledge/guides/long.md"]
     assert small["reason"] == "text-too-large" and "KNOWLEDGE_MAX_TEXT_CHARS" in small["detail"]
@@ -252,7 +253,7 @@ def test_a_docx_expanding_past_the_cap_is_quarantined(settings):
 
     store = LocalObjectStore(settings.objects_dir, settings.bucket)
     store.put("uploads/default/pack-a/montage.docx", docx_bytes())
-    [quarantined] = parse_uploads(replace(settings, max_text_chars=100))["quarantined"]
+    [quarantined] = parse_uploads(replace(settings, max_text_chars=100)).quarantined
     assert quarantined["reason"] == "text-too-large"
 
 
@@ -260,10 +261,10 @@ def test_a_corpus_sidecar_over_the_cap_quarantines_its_document(settings):
     sidecar = settings.knowledge_dir / "faq" / "retours.json.meta.json"
     sidecar.write_text(json.dumps({"tags": ["x" * 100] * 1000}), encoding="utf-8")
     record = parse_uploads(settings, "knowledge:faq")
-    assert [(q["path"], q["reason"]) for q in record["quarantined"]] == [
+    assert [(q["path"], q["reason"]) for q in record.quarantined] == [
         ("knowledge/faq/retours.json", "metadata-too-large")
     ]
-    assert len(record["documents"]) == 2
+    assert len(record.documents) == 2
 
 
 def test_corpus_files_with_unsafe_names_are_quarantined_with_escaped_paths(settings):
@@ -272,13 +273,13 @@ def test_corpus_files_with_unsafe_names_are_quarantined_with_escaped_paths(setti
     (guides / "rapport\u202egpj.md").write_text("# Faux\n\nTexte.\n", encoding="utf-8")
     (guides / "vide\n.md").write_text("", encoding="utf-8")  # refused for being empty, still shown escaped
     record = parse_uploads(settings, "knowledge:guides")
-    quarantined = {q["path"]: q["reason"] for q in record["quarantined"]}
+    quarantined = {q["path"]: q["reason"] for q in record.quarantined}
     assert quarantined == {
         "knowledge/guides/ligne\\nforgée.md": "unsafe-file-name",
         "knowledge/guides/rapport\\u202egpj.md": "unsafe-file-name",
         "knowledge/guides/vide\\n.md": "empty-file",
     }
-    assert not any("\n" in d["source_path"] or "\u202e" in d["source_path"] for d in record["documents"])
+    assert not any("\n" in d["source_path"] or "\u202e" in d["source_path"] for d in record.documents)
 
 
 # -- knowledge upload refuses up front what the build would refuse -------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from knowledge_plane.build.records import ChunksRecord, ParsedRecord
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.console.app import create_app
 from knowledge_plane.console.auth import hash_password
@@ -75,12 +76,12 @@ def seeded(tmp_path: Path, registry_url: str, accounts_text: str, monkeypatch: p
     ids = {k: f.id for k, f in facts.items()} | {"foreign": foreign.id}
 
     ctx = BuildContext(settings, run_id="run-1")
-    ctx.write_stage(NAMESPACE, "document_chunks", {"chunks": [
+    ctx.stages.write(ChunksRecord(namespace=NAMESPACE, chunks=[
         {"chunk_id": "chunk-a", "doc_id": "contrat-a", "doc_version": "v1", "title": f"Contrat {XSS}",
          "source_path": "contrat-a.md", "location": "§2", "text": "Le service garantit une disponibilité de 99,7 % "
-         "(SLA) mesurée chaque mois."}]})
-    ctx.write_stage(NAMESPACE, "parsed_documents", {"documents": [{"doc_id": "contrat-a"}], "quarantined": [
-        {"path": "secrets.md", "reason": "secret-detected", "detail": "AWS access key on line 3", "stage": "raw"}]})
+         "(SLA) mesurée chaque mois."}]))
+    ctx.stages.write(ParsedRecord(namespace=NAMESPACE, documents=[{"doc_id": "contrat-a"}], quarantined=[
+        {"path": "secrets.md", "reason": "secret-detected", "detail": "AWS access key on line 3", "stage": "raw"}]))
     registry = Registry(registry_url, TENANT)
     seed_versions(registry, NAMESPACE, ["v2024-01-01", "v2024-02-01", "v2024-03-01"], settings.indexes_dir)
     now = dt.datetime.now(dt.UTC)

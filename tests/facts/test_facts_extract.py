@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from knowledge_plane.build.facts import extract_namespace_facts
+from knowledge_plane.build.records import ChunksRecord, ParsedRecord
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.facts import review
 from knowledge_plane.facts.extract import DocumentContext, extract_document
@@ -233,24 +234,24 @@ def build_ctx(tmp_path: Path, registry_url: str, monkeypatch: pytest.MonkeyPatch
 
 
 def stage(ctx: BuildContext, *docs) -> None:
-    ctx.write_stage(NAMESPACE, "parsed_documents", {"documents": list(docs)})
-    ctx.write_stage(NAMESPACE, "document_chunks", {"chunks": [c for d in docs for c in chunks_of(d)]})
+    ctx.stages.write(ParsedRecord(namespace=NAMESPACE, documents=list(docs)))
+    ctx.stages.write(ChunksRecord(namespace=NAMESPACE, chunks=[c for d in docs for c in chunks_of(d)]))
 
 
 def test_contradicting_sla_documents_through_the_pipeline(build_ctx, sql_store):
     stage(build_ctx, document("contrat-a", "La plateforme garantit un SLA de 99,7 %.", title="Plateforme"),
           document("contrat-b", "La plateforme offre un SLA de 99,5 %.", title="Plateforme"))
     report = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
-    assert report["new_facts"] == 2 and report["new_conflicts"] == {CONTRADICTS: 1}
-    assert report["critical_conflicts"] == 1 and report["facts_by_status"] == {CONFLICTED: 2}
+    assert report.new_facts == 2 and report.new_conflicts == {CONTRADICTS: 1}
+    assert report.critical_conflicts == 1 and report.facts_by_status == {CONFLICTED: 2}
 
 
 def test_unchanged_documents_are_not_extracted_again(build_ctx, sql_store):
     stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 2 ans"))
     first = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     again = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
-    assert (first["new_facts"], first["documents_extracted"]) == (2, 2)
-    assert (again["new_facts"], again["documents_extracted"], again["documents_unchanged"]) == (0, 0, 2)
+    assert (first.new_facts, first.documents_extracted) == (2, 2)
+    assert (again.new_facts, again.documents_extracted, again.documents_unchanged) == (0, 0, 2)
     audit = sql_store.audit_log(build_ctx.settings.tenant_id)
     assert [e.action for e in audit].count("created") == 2
 
@@ -262,7 +263,7 @@ def test_a_changed_document_retracts_what_it_no_longer_says(build_ctx, sql_store
     review.approve(sql_store, build_ctx.settings.tenant_id, [warranty.id], "alice")
     stage(build_ctx, document("a", "Délai de retour : 45 jours"), document("b", "Durée de garantie : 3 ans"))
     report = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
-    assert report["documents_extracted"] == 2 and report["retracted"] == 1
+    assert report.documents_extracted == 2 and report.retracted == 1
     by_object = {f.object: f for f in sql_store.list_facts(build_ctx.settings.tenant_id)}
     assert by_object["30 jours"].status == REJECTED and by_object["30 jours"].reason.startswith("retracted")
     assert by_object["45 jours"].status == PROPOSED
@@ -271,7 +272,7 @@ def test_a_changed_document_retracts_what_it_no_longer_says(build_ctx, sql_store
     stage(build_ctx, document("a", "Délai de retour : 30 jours"), document("b", "Durée de garantie : 3 ans"))
     back = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     (revived,) = sql_store.get_facts(build_ctx.settings.tenant_id, [by_object["30 jours"].id])
-    assert back["revived"] == 1 and revived.status == PROPOSED
+    assert back.revived == 1 and revived.status == PROPOSED
 
 
 def test_a_document_leaving_the_namespace_takes_its_proposed_facts_along(build_ctx, sql_store):
@@ -279,7 +280,7 @@ def test_a_document_leaving_the_namespace_takes_its_proposed_facts_along(build_c
     extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
     stage(build_ctx, document("a", "Délai de retour : 30 jours"))
     report = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
-    assert report["documents_removed"] == ["b"] and report["retracted"] == 1
+    assert report.documents_removed == ["b"] and report.retracted == 1
     assert set(sql_store.source_states(build_ctx.settings.tenant_id, NAMESPACE)) == {"a"}
 
 
@@ -287,11 +288,11 @@ def test_rejected_entity_types_are_ignored_by_later_extractions(build_ctx, sql_s
     fact = {"subject": "widget", "predicate": "poids", "value": 3, "unit": "kg", "entity_type": "Gizmo"}
     stage(build_ctx, document("a", "v1", facts=[fact]))
     first = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
-    assert first["entity_types_pending"] == ["Gizmo"] and first["new_facts"] == 1
+    assert first.entity_types_pending == ["Gizmo"] and first.new_facts == 1
     review.decide_entity_type(sql_store, build_ctx.settings.tenant_id, "Gizmo", False, "admin")
     stage(build_ctx, document("a", "v2", facts=[fact, {**fact, "predicate": "taille", "unit": "mm"}]))
     second = extract_namespace_facts(build_ctx, NAMESPACE, sql_store)
-    assert second["new_facts"] == 0 and second["ignored_rejected_type"] == 2
+    assert second.new_facts == 0 and second.ignored_rejected_type == 2
 
 
 # -- the real sample corpus -----------------------------------------------------------------
@@ -311,9 +312,9 @@ def test_sample_corpus_yields_the_policy_facts(corpus_facts):
     assert {f.status for f in policies} <= {PROPOSED, CONFLICTED}
     assert all(f.source_chunk_id for f in policies if f.extraction_method != "front_matter")
     report = reports["knowledge:policies"]
-    assert report["critical_conflicts"] == 0 and report["problems"] == []
-    assert report["open_conflicts"].get(DUPLICATES, 0) > 0  # the same rule stated in several documents
-    assert all(not r["problems"] for r in reports.values())
+    assert report.critical_conflicts == 0 and report.problems == []
+    assert report.open_conflicts.get(DUPLICATES, 0) > 0  # the same rule stated in several documents
+    assert all(not r.problems for r in reports.values())
 
 
 def test_sample_corpus_archive_does_not_contradict_the_current_rule(corpus_facts):
@@ -326,8 +327,8 @@ def test_sample_corpus_archive_does_not_contradict_the_current_rule(corpus_facts
 def test_sample_corpus_second_run_creates_nothing(corpus_facts):
     ctx, store, reports = corpus_facts
     again = extract_namespace_facts(ctx, "knowledge:policies", store)
-    assert again["new_facts"] == 0 and again["documents_extracted"] == 0
-    assert again["documents_unchanged"] == reports["knowledge:policies"]["documents"]
+    assert again.new_facts == 0 and again.documents_extracted == 0
+    assert again.documents_unchanged == reports["knowledge:policies"].documents
 
 
 def test_untyped_percentages_and_amounts_never_make_a_critical_conflict(tmp_path):

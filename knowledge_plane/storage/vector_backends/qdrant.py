@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import tenacity
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
@@ -93,7 +94,7 @@ class _LocalClients:
 
     def acquire(self, path: str) -> QdrantClient:
         with self._lock:
-            client, users = self._clients.get(path) or (QdrantClient(path=path), 0)
+            client, users = self._clients.get(path) or (_open_local(path), 0)
             self._clients[path] = (client, users + 1)
             return client
 
@@ -108,6 +109,18 @@ class _LocalClients:
 
 
 _local_clients = _LocalClients()
+
+
+def _held_by_another_process(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and "already accessed by another instance" in str(exc)
+
+
+# Local mode locks its directory for one process. Two builds at once each hold it only for the
+# stage that publishes or switches an alias, so the second waits for the first to close it.
+@tenacity.retry(retry=tenacity.retry_if_exception(_held_by_another_process), reraise=True,
+                wait=tenacity.wait_random_exponential(multiplier=0.2, max=5), stop=tenacity.stop_after_delay(300))
+def _open_local(path: str) -> QdrantClient:
+    return QdrantClient(path=path)
 
 
 class QdrantBackend(VectorBackend):

@@ -5,7 +5,7 @@ import dagster as dg
 from assets.metadata import md_table
 from assets.partitions import namespaces, single_run
 from knowledge_plane.build.facts import extract_namespace_facts
-from knowledge_plane.facts.store import fact_store_kind, open_fact_store
+from knowledge_plane.facts.store import open_fact_store
 from resources import KnowledgeBase
 
 
@@ -28,7 +28,7 @@ def extracted_facts(context: dg.AssetExecutionContext, knowledge: KnowledgeBase)
     new = [{"namespace": r["namespace"], **f} for r in records for f in r["new_fact_list"]][:50]
     return dg.MaterializeResult(
         metadata={
-            "fact_store": fact_store_kind(),
+            "fact_store": ctx.settings.facts.store,
             "documents_extracted": sum(r["documents_extracted"] for r in records),
             "documents_unchanged": sum(r["documents_unchanged"] for r in records),
             "new_facts": sum(r["new_facts"] for r in records),

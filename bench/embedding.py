@@ -123,7 +123,7 @@ def sample_chunks(limit: int) -> list[str]:
                             knowledge_dir=PROJECT_ROOT / "knowledge")
         ctx = BuildContext(settings)
         texts: dict[str, str] = {}
-        for folder in sorted(p for p in settings.knowledge_dir.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in settings.paths.corpus_dir.iterdir() if p.is_dir()):
             namespace = f"knowledge:{folder.name}"
             raw_documents(ctx, namespace), parsed_documents(ctx, namespace), document_chunks(ctx, namespace)
             for chunk in ctx.read_stage(namespace, "document_chunks")["chunks"]:

@@ -48,7 +48,7 @@ def main() -> int:
                         help="score the newest version built, promoted or not (bench corpora that fail a check)")
     parser.add_argument("--misses", action="store_true", help="list the questions each namespace missed")
     args = parser.parse_args()
-    settings = Settings.from_env()
+    settings = Settings()
     ctx = BuildContext(settings)
     config = service_retrieval_config()
     rows, weighted, total = [], dict.fromkeys(FIGURES, 0.0), 0

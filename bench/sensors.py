@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = Settings.from_env(data_dir=Path(tmp), registry_url=f"sqlite:///{tmp}/registry.db")
+        base = Settings(paths={"data_dir": Path(tmp)}, registry={"url": f"sqlite:///{tmp}/registry.db"})
         local = LocalObjectStore(base.objects_dir, base.bucket)
         report("local", args.objects, fill(local, args.objects), *ticks(base, args.repeat))
         with s3_endpoint() as url:

@@ -13,12 +13,22 @@ section by section, field by field.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -108,8 +118,9 @@ class BuildSettings(Section):
                                description="how far an evaluation figure may fall below @latest's")
     embedding_backend: str = Field("auto", validation_alias="KNOWLEDGE_EMBEDDING_BACKEND",
                                    description="onnx, openvino, torch or auto (onnx when onnxruntime is installed)")
-    progress_bar: bool = Field(False, validation_alias="KNOWLEDGE_PROGRESS_BAR",
-                               description="draw a progress bar on the terminal while embedding")
+    progress_bar: bool | None = Field(None, validation_alias="KNOWLEDGE_PROGRESS_BAR",
+                                      description="draw a progress bar while embedding; unset: `knowledge build` "
+                                                  "draws one on a terminal, other processes do not")
     docling_artifacts_path: str | None = Field(None, validation_alias="DOCLING_ARTIFACTS_PATH",
                                                description="pre-downloaded Docling models (offline parsing)")
 
@@ -233,8 +244,27 @@ class ServiceSettings(Section):
         "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
         description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        cls.parse_networks(value)  # a typo fails at start-up, not as a silently untrusted proxy
+        return value
 
-class ConsoleSettings(Section):
+    @staticmethod
+    def parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"KNOWLEDGE_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return tuple(networks)
+
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return self.parse_networks(self.trusted_proxies)
+
+
+class ConsoleSection(Section):
     """What the governance console reads; whether someone can sign in is checked by ``console.config``."""
 
     secret: SecretStr | None = Field(
@@ -267,7 +297,7 @@ SECTIONS: dict[str, type[Section]] = {
     "facts": FactsSettings,
     "llm": LLMSettings,
     "service": ServiceSettings,
-    "console": ConsoleSettings,
+    "console": ConsoleSection,
 }
 
 
@@ -314,6 +344,27 @@ class EnvironmentSource(PydanticBaseSettingsSource):
         return values
 
 
+class ConfigurationError(ValueError):
+    """Settings that do not validate, each problem named by its environment variable."""
+
+    @classmethod
+    def of(cls, exc: ValidationError) -> ConfigurationError:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            loc = [part for part in error["loc"] if isinstance(part, str)]
+            model: type[BaseModel] = Settings
+            if loc and loc[0] in SECTIONS:
+                model = SECTIONS[loc.pop(0)]
+            field = model.model_fields.get(loc[0]) if loc else None
+            name = env_name(field) if field else None
+            if name and not message.startswith(name):
+                shown = "" if is_secret(field) else f" (got {error['input']!r})"  # never echo a secret
+                message = f"{name}: {message}{shown}"
+            problems.append(message)
+        return cls("; ".join(problems))
+
+
 class Settings(BaseSettings):
     """Everything every plane reads, in sections; see docs/configuration.md for each variable."""
 
@@ -329,7 +380,13 @@ class Settings(BaseSettings):
     facts: FactsSettings = Field(default_factory=FactsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
-    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
+
+    def __init__(self, **values: Any):
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError.of(exc) from None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -345,6 +402,13 @@ class Settings(BaseSettings):
         for key, value in values.items():
             merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
         return cls.model_validate(merged)
+
+    def updated(self, **sections: Any) -> Settings:
+        """A copy with some fields changed (``build={"max_file_bytes": 1000}``), validated again."""
+        values = self.model_dump()
+        for key, value in sections.items():
+            values[key] = {**values[key], **value} if isinstance(value, dict) else value
+        return type(self).model_validate(values)
 
     @model_validator(mode="before")
     @classmethod

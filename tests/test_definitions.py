@@ -33,7 +33,7 @@ def test_asset_keys_groups_and_lineage_snapshot():
         assert node.group_name == group
         assert {p.to_user_string() for p in node.parent_keys} == parents
         assert node.description and node.kinds
-        assert node.partitions_def.get_partition_keys() == discover_namespaces(Settings.from_env())
+        assert node.partitions_def.get_partition_keys() == discover_namespaces(Settings())
 
 
 def test_index_checks_gate_each_namespace_and_the_run_fails_when_one_is_held_back():

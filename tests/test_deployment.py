@@ -56,7 +56,7 @@ def test_profile_env_defines_every_required_variable_and_loads(profile, monkeypa
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("KNOWLEDGE_DATA_DIR", "/tmp/knowledge-profile-check")
-    settings = Settings.from_env()
+    settings = Settings()
     assert settings.tenant_id == values["KNOWLEDGE_TENANT_ID"]
     backend = values["KNOWLEDGE_VECTOR_BACKEND"]
     assert {"weaviate": "weaviate", "qdrant": "qdrant"}[backend] in PROFILES[profile]
@@ -103,17 +103,15 @@ def test_secret_files_are_read_from_FILE_variables(tmp_path, monkeypatch):
     secret.write_text(f"sqlite:///{tmp_path}/from-secret.db\n")
     monkeypatch.delenv("KNOWLEDGE_REGISTRY_URL", raising=False)
     monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL_FILE", str(secret))
-    assert Settings.from_env().registry_url == f"sqlite:///{tmp_path}/from-secret.db"
+    assert Settings().registry.url.get_secret_value() == f"sqlite:///{tmp_path}/from-secret.db"
 
 
 def test_api_keys_are_read_from_a_secret_file(tmp_path, monkeypatch):
-    from knowledge_plane.serving.config import ServiceSettings
-
     secret = tmp_path / "keys"
     secret.write_text("chatbot_prod=sha256:" + "ab" * 32 + "\n")
     monkeypatch.delenv("KNOWLEDGE_API_KEYS", raising=False)
     monkeypatch.setenv("KNOWLEDGE_API_KEYS_FILE", str(secret))
-    assert ServiceSettings().api_keys.get_secret_value() == "chatbot_prod=sha256:" + "ab" * 32
+    assert Settings().service.api_keys.get_secret_value() == "chatbot_prod=sha256:" + "ab" * 32
 
 
 def test_both_dagster_instances_monitor_runs_so_a_dead_run_frees_the_queue(tmp_path):

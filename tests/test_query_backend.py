@@ -28,8 +28,8 @@ def qdrant_env(monkeypatch, tmp_path):
 def serve(settings):
     """serve() → a started TestClient over ``settings``, reading the backend the environment names."""
     from knowledge_plane.service.app import create_app
-    from knowledge_plane.serving.config import ServiceSettings
     from knowledge_plane.serving.query_encoder import QueryEncoder
+    from knowledge_plane.settings import ServiceSettings
 
     clients: list[TestClient] = []
     encoder = QueryEncoder(torch_threads=None)

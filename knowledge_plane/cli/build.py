@@ -48,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 @contextmanager
 def build_lock(settings: Settings):
     """One CLI build at a time per data dir (the daemon's runs queue through dagster.yaml instead)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "build.lock", "w") as handle:
+    settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.paths.data_dir / "build.lock", "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -73,7 +73,7 @@ def run_build(
     )
     from resources import build_resources
 
-    prepare_dagster_home(settings)
+    home = prepare_dagster_home(settings)
     defs = load_definitions()
     job = defs.resolve_job_def("build_knowledge")
     all_keys = list(job.partitions_def.get_partition_keys())
@@ -82,7 +82,7 @@ def run_build(
         raise ValueError(f"unknown namespace(s) {', '.join(unknown)}; known: {', '.join(all_keys)}")
     run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
     success, run_ids, reports = True, [], []
-    with build_lock(settings), DagsterInstance.get() as instance:
+    with build_lock(settings), DagsterInstance.from_config(str(home)) as instance:
         for run_id in fail_dead_runs(instance):
             sys.stderr.write(f"run {run_id} was left unfinished by a build process that is gone: marked failed\n")
         for start, end in contiguous_ranges(all_keys, wanted or all_keys):
@@ -138,10 +138,10 @@ def _tag(text: str) -> tuple[str, str]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    if sys.stderr.isatty() and not args.json:
-        os.environ.setdefault("KNOWLEDGE_PROGRESS_BAR", "1")
     try:
-        settings = Settings.from_env()
+        settings = Settings()
+        if settings.build.progress_bar is None:  # unset: a bar when a person watches the terminal
+            settings = settings.updated(build={"progress_bar": sys.stderr.isatty() and not args.json})
         tags = dict(_tag(t) for t in args.tag)
         success, reports, run_ids = run_build(settings, args.namespace, args.verbose, tags)
     except ValueError as exc:
@@ -153,7 +153,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from knowledge_plane.build.sources import discover_namespaces
 
-    settings = Settings.from_env()
+    settings = Settings()
     data = build.status(build.BuildContext(settings), discover_namespaces(settings))
     emit(
         args.json,
@@ -178,7 +178,7 @@ def _evaluation(row: dict) -> str:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings()
     try:
         data = build.rollback(build.BuildContext(settings), args.namespace)
     except (LookupError, PermissionError, build.BadTarget) as exc:
@@ -188,7 +188,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings()
     try:
         data = build.promote(build.BuildContext(settings), args.namespace, args.version)
     except (LookupError, PermissionError, build.BadTarget) as exc:
@@ -201,8 +201,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from knowledge_plane.cli.dagster_instance import prepare_dagster_home
     from knowledge_plane.settings import PROJECT_ROOT
 
-    prepare_dagster_home(Settings.from_env())
+    home = prepare_dagster_home(Settings())
     os.chdir(PROJECT_ROOT)
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-p", args.port])
+    os.execve(dagster, [dagster, "dev", "-w", "workspace.yaml", "-p", args.port],
+              {**os.environ, "DAGSTER_HOME": str(home)})
     return 0

@@ -24,14 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _url(settings: Settings) -> str:
-    return sa.make_url(settings.registry_url).render_as_string(hide_password=True)
+    return sa.make_url(settings.registry.url.get_secret_value()).render_as_string(hide_password=True)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings()
     try:
-        before = schema.current(settings.registry_url)
-        after = schema.upgrade(settings.registry_url)
+        before = schema.current(settings.registry.url.get_secret_value())
+        after = schema.upgrade(settings.registry.url.get_secret_value())
     except sa.exc.SQLAlchemyError as exc:
         return fail(f"could not migrate {_url(settings)}: {exc}", args.json)
     data = {"database": _url(settings), "from": before, "to": after}
@@ -40,9 +40,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings()
     try:
-        revision = schema.current(settings.registry_url)
+        revision = schema.current(settings.registry.url.get_secret_value())
     except sa.exc.SQLAlchemyError as exc:
         return fail(f"could not read the revision of {_url(settings)}: {exc}", args.json)
     data = {"database": _url(settings), "current": revision, "head": schema.head()}

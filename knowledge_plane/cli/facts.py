@@ -55,7 +55,7 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def wrapped(args: argparse.Namespace) -> int:
         try:
-            settings = Settings.from_env()
+            settings = Settings()
             store = open_fact_store(settings)
         except ValueError as exc:
             return fail(str(exc), args.json)

@@ -61,7 +61,7 @@ def render(response: dict[str, Any]) -> str:
 
 def cmd_query(args: argparse.Namespace) -> int:
     from knowledge_plane.service.schemas import QueryResponse
-    from knowledge_plane.serving.config import ServiceSettings
+    from knowledge_plane.serving.config import retrieval_config
     from knowledge_plane.serving.query_encoder import QueryEncoder
     from knowledge_plane.serving.query_engine import NamespacesQuarantined, QueryEngine, QueryRequest
     from knowledge_plane.serving.snapshot import load_snapshot
@@ -74,19 +74,20 @@ def cmd_query(args: argparse.Namespace) -> int:
     if not 1 <= args.top_k <= 20:
         return fail("--top-k must be between 1 and 20", args.json, code=2)
     try:
-        settings = Settings.from_env()
-        config = ServiceSettings().retrieval_config()
+        settings = Settings()
+        config = retrieval_config(settings.service)
         backend = open_vector_backend(settings, read_only=True)  # None: the local version files
     except ValueError as exc:
         return fail(str(exc), args.json)
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     try:
         snapshot, checks = load_snapshot(registry, backend=backend)
         if snapshot is None:
             failed = "; ".join(f"{c.namespace or '-'} {c.name}: {c.detail}" for c in checks if not c.passed)
             return fail(f"nothing to answer from (quarantined): {failed}", args.json)
         started = time.perf_counter()
-        engine = QueryEngine(QueryEncoder(torch_threads=None), config, settings.tenant_id)
+        engine = QueryEngine(QueryEncoder(torch_threads=None, backend=settings.build.embedding_backend,
+                                           cache_dir=settings.paths.cache_dir), config, settings.tenant_id)
         request = QueryRequest(question=args.question, namespaces=tuple(args.namespace),
                                pack_ids=tuple(args.pack_id) if args.pack_id else None, top_k=args.top_k)
         who = ACTORS[args.actor]

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_packs_list(args: argparse.Namespace) -> int:
-    packs = BuildContext(Settings.from_env()).packs
+    packs = BuildContext(Settings()).packs
     data = [{**p, "may_publish": packs.allowed(p["pack_id"])} for p in packs.list()]
     emit(
         args.json,
@@ -79,7 +79,7 @@ def _grants(allowed: dict[str, str]) -> str:
 
 
 def cmd_packs_allow(args: argparse.Namespace) -> int:
-    packs = BuildContext(Settings.from_env()).packs
+    packs = BuildContext(Settings()).packs
     try:
         packs.allow(args.pack_id, args.namespace, args.max_truth_level)
     except (ValueError, LookupError) as exc:
@@ -90,7 +90,7 @@ def cmd_packs_allow(args: argparse.Namespace) -> int:
 
 
 def cmd_packs_revoke(args: argparse.Namespace) -> int:
-    packs = BuildContext(Settings.from_env()).packs
+    packs = BuildContext(Settings()).packs
     try:
         packs.revoke(args.pack_id, args.namespace)
     except LookupError as exc:
@@ -102,7 +102,7 @@ def cmd_packs_revoke(args: argparse.Namespace) -> int:
 
 def cmd_packs_create(args: argparse.Namespace) -> int:
     try:
-        BuildContext(Settings.from_env()).packs.create(args.pack_id, args.name)
+        BuildContext(Settings()).packs.create(args.pack_id, args.name)
     except ValueError as exc:
         return fail(str(exc), args.json)
     emit(args.json, {"pack_id": args.pack_id, "active": True}, lambda d: f"created pack {d['pack_id']}")
@@ -111,7 +111,7 @@ def cmd_packs_create(args: argparse.Namespace) -> int:
 
 def cmd_packs_set(args: argparse.Namespace) -> int:
     try:
-        BuildContext(Settings.from_env()).packs.set_active(args.pack_id, args.active)
+        BuildContext(Settings()).packs.set_active(args.pack_id, args.active)
     except LookupError as exc:
         return fail(str(exc), args.json)
     state = "enabled" if args.active else "disabled"
@@ -122,7 +122,7 @@ def cmd_packs_set(args: argparse.Namespace) -> int:
 def cmd_upload(args: argparse.Namespace) -> int:
     """Put a document in the bucket, after the check the build applies to it
     (knowledge_plane.build.uploads.check_upload)."""
-    settings = Settings.from_env()
+    settings = Settings()
     key = f"{UPLOADS_PREFIX}/{settings.tenant_id}/{args.pack_id}/{args.name or args.file.name}"
     metadata = {
         k: v

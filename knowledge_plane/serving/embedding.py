@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from knowledge_plane.domain.embedding_model import DIMENSION, MAX_SEQ_TOKENS, MODEL_NAME
-from knowledge_plane.settings import env_value
 
 BACKENDS = ("auto", "onnx", "openvino", "torch")
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
@@ -85,9 +84,9 @@ def load_sentence_transformer():
 
 
 def embedding_backend(requested: str | None = None) -> str:
-    """``onnx``, ``openvino`` or ``torch``: the requested one (else ``KNOWLEDGE_EMBEDDING_BACKEND``),
-    ``auto`` resolved."""
-    value = (requested or env_value("KNOWLEDGE_EMBEDDING_BACKEND", "auto")).strip().lower()
+    """``onnx``, ``openvino`` or ``torch``: the requested one (the settings' ``build.embedding_backend``;
+    None is ``auto``), ``auto`` resolved."""
+    value = (requested or "auto").strip().lower()
     if value not in BACKENDS:
         raise ValueError(f"KNOWLEDGE_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, got {value!r}")
     if value == "auto":
@@ -104,10 +103,11 @@ def installed_graph_runtimes() -> list[str]:
 
 
 def default_cache_dir() -> Path:
-    """The content-keyed cache directory of the settings (KNOWLEDGE_CACHE_DIR, else the data dir's)."""
+    """The settings' cache directory, for an embedder built without one (benchmarks, tests); the
+    planes pass theirs."""
     from knowledge_plane.settings import Settings
 
-    return Settings.from_env().cache_dir
+    return Settings().paths.cache_dir
 
 
 @lru_cache(maxsize=4)

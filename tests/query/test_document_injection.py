@@ -35,8 +35,8 @@ def test_a_document_with_injected_instructions_is_quarantined_by_the_build(
     shutil.copy(PROJECT_ROOT / "knowledge" / "policies" / "remboursement.md", knowledge / "policies")
     (knowledge / "policies" / "retours-hostile.md").write_text(HOSTILE, encoding="utf-8")
     data = new_data_dir(tmp_path / "data")
-    settings = Settings.from_env(data_dir=data, registry_url=registry_url_of(data), project_root=tmp_path,
-                                 knowledge_dir=knowledge)
+    settings = Settings(paths={"data_dir": data, "project_root": tmp_path, "corpus_dir": knowledge},
+                        registry={"url": registry_url_of(data)})
     ctx = BuildContext(settings, run_id="injection-test", embedder=build_embedder)
     reports = build_in_process(ctx, ["knowledge:policies"])
     summary = build_summary(ctx, "knowledge:policies")

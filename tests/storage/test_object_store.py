@@ -12,7 +12,7 @@ def store(request, tmp_path):
     if request.param == "local":
         return LocalObjectStore(tmp_path / "objects", "knowledge")
     s3_settings = request.getfixturevalue("s3_settings")
-    return S3ObjectStore(s3_client(s3_settings.s3_endpoint_url), s3_settings.bucket)
+    return S3ObjectStore(s3_client(s3_settings.object_store.endpoint_url), s3_settings.object_store.bucket)
 
 
 def test_put_list_head_get_delete(store):

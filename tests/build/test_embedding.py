@@ -105,7 +105,8 @@ finally:
 def process_env(settings) -> dict[str, str]:
     """The environment of a build process over ``settings``' directories."""
     return {**os.environ, "KNOWLEDGE_DATA_DIR": str(settings.paths.data_dir),
-            "KNOWLEDGE_CACHE_DIR": str(settings.paths.cache_dir), "KNOWLEDGE_CORPUS_DIR": str(settings.paths.corpus_dir),
+            "KNOWLEDGE_CACHE_DIR": str(settings.paths.cache_dir),
+            "KNOWLEDGE_CORPUS_DIR": str(settings.paths.corpus_dir),
             "KNOWLEDGE_REGISTRY_URL": settings.registry.url.get_secret_value(),
             "DAGSTER_HOME": str(settings.paths.data_dir / "dagster"), "PYTHONPATH": str(PROJECT_ROOT)}
 

@@ -181,14 +181,15 @@ class FactsSettings(Section):
     neo4j_user: str | None = Field(None, validation_alias="NEO4J_USER", description="no user: no authentication")
     neo4j_password: SecretStr | None = Field(None, validation_alias="NEO4J_PASSWORD", description="Neo4j password")
     neo4j_database: str | None = Field(None, validation_alias="NEO4J_DATABASE", description="default: the server's")
+    reviewer: str | None = Field(None, validation_alias="KNOWLEDGE_REVIEWER",
+                                 description="who `knowledge facts` records as the reviewer when --by is not given "
+                                             "(default: the login name)")
 
     @model_validator(mode="after")
     def _check(self) -> FactsSettings:
         if self.store not in ("sql", "neo4j"):
             raise ValueError(f"KNOWLEDGE_FACT_STORE must be 'sql' or 'neo4j', got {self.store!r}")
-        if self.store == "neo4j" and not self.neo4j_uri:
-            raise ValueError("KNOWLEDGE_FACT_STORE=neo4j needs NEO4J_URI (e.g. bolt://localhost:7687)")
-        return self
+        return self  # NEO4J_URI is checked when a store is opened: the query service opens none
 
     @field_validator("store")
     @classmethod

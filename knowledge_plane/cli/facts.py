@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ Handler = Callable[[argparse.Namespace, FactStore, str], int]
 
 
 def _actor(args: argparse.Namespace) -> str:
-    return getattr(args, "by", None) or os.environ.get("KNOWLEDGE_REVIEWER") or getpass.getuser() or "cli"
+    return getattr(args, "by", None) or getpass.getuser() or "cli"
 
 
 def _short(fact_id: str) -> str:
@@ -56,6 +55,7 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def wrapped(args: argparse.Namespace) -> int:
         try:
             settings = Settings()
+            args.by = getattr(args, "by", None) or settings.facts.reviewer  # --by, else KNOWLEDGE_REVIEWER
             store = open_fact_store(settings)
         except ValueError as exc:
             return fail(str(exc), args.json)

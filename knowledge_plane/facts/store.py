@@ -141,7 +141,8 @@ def open_fact_store(settings: Settings) -> FactStore:
     if facts.store == "neo4j":
         from knowledge_plane.facts.neo4j_store import Neo4jFactStore
 
-        assert facts.neo4j_uri  # FactsSettings requires it for neo4j
+        if not facts.neo4j_uri:
+            raise ValueError("KNOWLEDGE_FACT_STORE=neo4j needs NEO4J_URI (e.g. bolt://localhost:7687)")
         password = facts.neo4j_password.get_secret_value() if facts.neo4j_password else ""
         auth = (facts.neo4j_user, password) if facts.neo4j_user else None
         return Neo4jFactStore(facts.neo4j_uri, auth=auth, database=facts.neo4j_database)

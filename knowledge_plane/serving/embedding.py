@@ -73,12 +73,10 @@ def model_pipeline(path: Path) -> tuple[int, bool]:
 
 
 def load_sentence_transformer():
-    """The model from the package's files; offline, so no hub call can be attempted."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """The model from the package's files; ``local_files_only``, so no hub call can be attempted."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(model_dir()), device="cpu")
+    model = SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
     model.max_seq_length = MAX_SEQ_TOKENS
     return model
 
@@ -139,7 +137,6 @@ def onnx_model_path(cache_dir: Path) -> Path:
 
 def _export_onnx(source: Path, target: Path) -> None:
     """Transformer, mean pooling and normalisation as one graph, from the same weights torch runs."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModel
 
@@ -157,7 +154,7 @@ def _export_onnx(source: Path, target: Path) -> None:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    module = SentenceEmbedding(AutoModel.from_pretrained(str(source))).eval()
+    module = SentenceEmbedding(AutoModel.from_pretrained(str(source), local_files_only=True)).eval()
     example = torch.ones(2, 8, dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in ONNX_INPUTS}
     with warnings.catch_warnings(), torch.inference_mode():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +290,9 @@ class ConsoleSection(Section):
                                 description="larger request bodies are refused with 413")
 
 
+# The environment ``Settings()`` reads: the process's, or the one ``Settings.from_environ`` is given.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("knowledge_settings_environ", default=None)
+
 SECTIONS: dict[str, type[Section]] = {
     "paths": PathSettings,
     "registry": RegistrySettings,
@@ -393,23 +397,23 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
                                    **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
         # The constructor's values, then the one environment source; no .env file, no other source.
-        return init_settings, EnvironmentSource(settings_cls)
+        return init_settings, EnvironmentSource(settings_cls, _ENVIRON.get())
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **values: Any) -> Settings:
-        """Settings from an explicit environment (a compose service's), not the process's."""
-        source = EnvironmentSource(cls, environ)
-        merged = source()
-        for key, value in values.items():
-            merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
-        return cls.model_validate(merged)
+        """Settings from an explicit environment (a compose service's, a test's), not the process's."""
+        token = _ENVIRON.set(environ)
+        try:
+            return cls(**values)
+        finally:
+            _ENVIRON.reset(token)
 
     def updated(self, **sections: Any) -> Settings:
         """A copy with some fields changed (``build={"max_file_bytes": 1000}``), validated again."""
-        values = self.model_dump()
+        values = self.model_dump()  # every field given: the environment cannot change any
         for key, value in sections.items():
             values[key] = {**values[key], **value} if isinstance(value, dict) else value
-        return type(self).model_validate(values)
+        return type(self)(**values)
 
     @model_validator(mode="before")
     @classmethod

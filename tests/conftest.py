@@ -136,5 +136,5 @@ def s3_settings(settings, s3_url):
     from tests.s3 import fresh_bucket_name
 
     configured = settings.updated(object_store={"kind": "s3", "endpoint_url": s3_url, "bucket": fresh_bucket_name()})
-    S3ObjectStore(s3_client(s3_url), configured.bucket).ensure_bucket()
+    S3ObjectStore(s3_client(s3_url), configured.object_store.bucket).ensure_bucket()
     return configured

@@ -231,7 +231,7 @@ def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, 
     ctx = BuildContext(private, run_id="prepare")
     raw_documents(ctx, "knowledge:faq"), parsed_documents(ctx, "knowledge:faq"), document_chunks(ctx, "knowledge:faq")
     chunk_embeddings(ctx, ["knowledge:faq"])
-    cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
+    cache = EmbeddingCache(private.paths.cache_dir / "embeddings.sqlite")
     chunks = ctx.read_stage("knowledge:faq", "document_chunks")["chunks"]
     cache.put_many(MODEL_NAME, {chunks[0]["text_hash"]: np.full(384, np.nan, dtype=np.float32)})
     success, reports = build_corpus(private, ["knowledge:faq"])

@@ -123,8 +123,8 @@ def test_builds_import_torch_only_to_export_the_model_and_docling_only_for_docum
     # every chunk is new to it
     private = settings.updated(paths={"cache_dir": settings.paths.data_dir / "private-cache"})
     export = onnx_model_path(MODEL_CACHE)
-    (private.cache_dir / "models").mkdir(parents=True)
-    os.link(export, private.cache_dir / "models" / export.name)  # a machine that exported the model before
+    (private.paths.cache_dir / "models").mkdir(parents=True)
+    os.link(export, private.paths.cache_dir / "models" / export.name)  # a machine that exported the model before
     imported, report = imports_of_a_build(private, "knowledge:faq")
     assert report["namespaces"][0]["chunks_embedded"] > 0
     assert "onnxruntime" in imported and "torch" not in imported and "sentence_transformers" not in imported
@@ -183,7 +183,7 @@ def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
         build.wait(timeout=60)
     assert build.returncode == -signal.SIGKILL and lines[-1].startswith("embedded "), lines
     time.sleep(0.1)
-    cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
+    cache = EmbeddingCache(private.paths.cache_dir / "embeddings.sqlite")
     kept = cache.count(MODEL_NAME)
     total = int(lines[0].split()[0])  # "<n> distinct chunk texts, 0 cached, <n> to embed"
     assert 0 < kept < total, (kept, total)

@@ -139,7 +139,7 @@ def _tag(text: str) -> tuple[str, str]:
 
 def cmd_build(args: argparse.Namespace) -> int:
     try:
-        settings = Settings()
+        settings = args.settings
         if settings.build.progress_bar is None:  # unset: a bar when a person watches the terminal
             settings = settings.updated(build={"progress_bar": sys.stderr.isatty() and not args.json})
         tags = dict(_tag(t) for t in args.tag)
@@ -153,7 +153,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from knowledge_plane.build.sources import discover_namespaces
 
-    settings = Settings()
+    settings = args.settings
     data = build.status(build.BuildContext(settings), discover_namespaces(settings))
     emit(
         args.json,
@@ -178,7 +178,7 @@ def _evaluation(row: dict) -> str:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     try:
         data = build.rollback(build.BuildContext(settings), args.namespace)
     except (LookupError, PermissionError, build.BadTarget) as exc:
@@ -188,7 +188,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     try:
         data = build.promote(build.BuildContext(settings), args.namespace, args.version)
     except (LookupError, PermissionError, build.BadTarget) as exc:
@@ -201,7 +201,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from knowledge_plane.cli.dagster_instance import prepare_dagster_home
     from knowledge_plane.settings import PROJECT_ROOT
 
-    home = prepare_dagster_home(Settings())
+    home = prepare_dagster_home(args.settings)
     os.chdir(PROJECT_ROOT)
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     os.execve(dagster, [dagster, "dev", "-w", "workspace.yaml", "-p", args.port],

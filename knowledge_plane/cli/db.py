@@ -28,7 +28,7 @@ def _url(settings: Settings) -> str:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     try:
         before = schema.current(settings.registry.url.get_secret_value())
         after = schema.upgrade(settings.registry.url.get_secret_value())
@@ -40,7 +40,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     try:
         revision = schema.current(settings.registry.url.get_secret_value())
     except sa.exc.SQLAlchemyError as exc:

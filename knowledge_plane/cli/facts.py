@@ -18,7 +18,6 @@ from knowledge_plane.facts.model import OPEN, PROPOSED, RELATION_KINDS, STATUSES
 from knowledge_plane.facts.queries import canonical_key, facts_at, timeline
 from knowledge_plane.facts.store import FactStore, UnknownFact, open_fact_store
 from knowledge_plane.facts.temporal import parse_date
-from knowledge_plane.settings import Settings
 
 Handler = Callable[[argparse.Namespace, FactStore, str], int]
 
@@ -54,7 +53,7 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def wrapped(args: argparse.Namespace) -> int:
         try:
-            settings = Settings()
+            settings = args.settings
             args.by = getattr(args, "by", None) or settings.facts.reviewer  # --by, else KNOWLEDGE_REVIEWER
             store = open_fact_store(settings)
         except ValueError as exc:

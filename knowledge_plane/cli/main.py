@@ -1,4 +1,7 @@
-"""Entry point of ``knowledge``: each command group lives in its own module with a register()."""
+"""Entry point of ``knowledge``: each command group lives in its own module with a register().
+
+``main`` builds the process's settings once (``args.settings``); a handler reads them from there.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from knowledge_plane.cli.output import fail
+    from knowledge_plane.settings import Settings
+
     args = parser().parse_args(argv)
+    try:
+        args.settings = Settings()
+    except ValueError as exc:  # a variable is wrong: the error names it
+        return fail(str(exc), getattr(args, "json", False))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -65,7 +65,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     from knowledge_plane.serving.query_encoder import QueryEncoder
     from knowledge_plane.serving.query_engine import NamespacesQuarantined, QueryEngine, QueryRequest
     from knowledge_plane.serving.snapshot import load_snapshot
-    from knowledge_plane.settings import Settings
     from knowledge_plane.storage.registry import Registry, append_query_log
     from knowledge_plane.storage.vector_backends import open_vector_backend
 
@@ -74,7 +73,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     if not 1 <= args.top_k <= 20:
         return fail("--top-k must be between 1 and 20", args.json, code=2)
     try:
-        settings = Settings()
+        settings = args.settings
         config = retrieval_config(settings.service)
         backend = open_vector_backend(settings, read_only=True)  # None: the local version files
     except ValueError as exc:
@@ -111,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app = create_app()
+        app = create_app(args.settings)
     except ValueError as exc:  # KNOWLEDGE_API_KEYS or another setting is wrong: say so before listening
         return fail(str(exc), args.json)
     if args.json:

@@ -14,7 +14,6 @@ from knowledge_plane.build.uploads import UPLOADS_PREFIX, check_upload, upload_t
 from knowledge_plane.cli.output import emit, fail, table
 from knowledge_plane.domain.documents import TRUTH_LEVELS
 from knowledge_plane.domain.quarantine import QuarantineError
-from knowledge_plane.settings import Settings
 from knowledge_plane.storage.object_store import open_object_store
 
 
@@ -61,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_packs_list(args: argparse.Namespace) -> int:
-    packs = BuildContext(Settings()).packs
+    packs = BuildContext(args.settings).packs
     data = [{**p, "may_publish": packs.allowed(p["pack_id"])} for p in packs.list()]
     emit(
         args.json,
@@ -79,7 +78,7 @@ def _grants(allowed: dict[str, str]) -> str:
 
 
 def cmd_packs_allow(args: argparse.Namespace) -> int:
-    packs = BuildContext(Settings()).packs
+    packs = BuildContext(args.settings).packs
     try:
         packs.allow(args.pack_id, args.namespace, args.max_truth_level)
     except (ValueError, LookupError) as exc:
@@ -90,7 +89,7 @@ def cmd_packs_allow(args: argparse.Namespace) -> int:
 
 
 def cmd_packs_revoke(args: argparse.Namespace) -> int:
-    packs = BuildContext(Settings()).packs
+    packs = BuildContext(args.settings).packs
     try:
         packs.revoke(args.pack_id, args.namespace)
     except LookupError as exc:
@@ -102,7 +101,7 @@ def cmd_packs_revoke(args: argparse.Namespace) -> int:
 
 def cmd_packs_create(args: argparse.Namespace) -> int:
     try:
-        BuildContext(Settings()).packs.create(args.pack_id, args.name)
+        BuildContext(args.settings).packs.create(args.pack_id, args.name)
     except ValueError as exc:
         return fail(str(exc), args.json)
     emit(args.json, {"pack_id": args.pack_id, "active": True}, lambda d: f"created pack {d['pack_id']}")
@@ -111,7 +110,7 @@ def cmd_packs_create(args: argparse.Namespace) -> int:
 
 def cmd_packs_set(args: argparse.Namespace) -> int:
     try:
-        BuildContext(Settings()).packs.set_active(args.pack_id, args.active)
+        BuildContext(args.settings).packs.set_active(args.pack_id, args.active)
     except LookupError as exc:
         return fail(str(exc), args.json)
     state = "enabled" if args.active else "disabled"
@@ -122,7 +121,7 @@ def cmd_packs_set(args: argparse.Namespace) -> int:
 def cmd_upload(args: argparse.Namespace) -> int:
     """Put a document in the bucket, after the check the build applies to it
     (knowledge_plane.build.uploads.check_upload)."""
-    settings = Settings()
+    settings = args.settings
     key = f"{UPLOADS_PREFIX}/{settings.tenant_id}/{args.pack_id}/{args.name or args.file.name}"
     metadata = {
         k: v

@@ -1,4 +1,4 @@
-"""The one contract every fact store implements, and the factory that picks one from the environment.
+"""The one contract every fact store implements, and the factory that opens the one the settings name.
 
 Every method takes the tenant explicitly and touches nothing of another tenant: the stores put
 ``tenant_id`` in every WHERE clause / MATCH, never rely on ids alone. Review, conflict detection,

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,20 +32,18 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from knowledge_plane.domain.ids import validate_tenant_id
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def env_name(field: FieldInfo) -> str | None:
-    """The environment variable a field is read from: its validation alias."""
-    alias = field.validation_alias
-    if isinstance(alias, str):
-        return alias
-    if isinstance(alias, AliasChoices):
-        return next((a for a in alias.choices if isinstance(a, str)), None)
-    return None
+    """The environment variable a field is read from: its validation alias (None: not configurable)."""
+    return field.validation_alias if isinstance(field.validation_alias, str) else None
 
 
 def is_secret(field: FieldInfo) -> bool:
+    """A ``SecretStr`` (or optional ``SecretStr``) field: hidden from reprs, readable from ``<VAR>_FILE``."""
     return field.annotation is SecretStr or SecretStr in getattr(field.annotation, "__args__", ())
 
 
@@ -430,8 +427,6 @@ class Settings(BaseSettings):
     @field_validator("tenant_id")
     @classmethod
     def _tenant(cls, value: str) -> str:
-        from knowledge_plane.domain.ids import validate_tenant_id
-
         validate_tenant_id(value)
         return value
 

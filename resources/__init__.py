@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -28,33 +29,58 @@ def _shared_embedder(batch_size: int, backend: str, cache_dir: str) -> Embedder:
 class KnowledgeBase(dg.ConfigurableResource):
     """Where the build plane reads its sources and writes stages, index versions and aliases.
 
-    The fields override the matching settings; everything else (registry URL, vector store, fact
-    store, LLM) comes from the process's settings, secrets included, when the run starts.
+    The fields are the settings a run needs, explicit so the UI shows them. Secrets are no fields
+    (the registry URL when the process's settings give it, the vector store's key, the Neo4j
+    password, the LLM key): a run reads them from its own process's settings, ``<VAR>`` or
+    ``<VAR>_FILE``, so no run configuration holds one. (A ``dg.EnvVar`` could not read a file.)
     """
 
     data_dir: str = Field(description="Root of everything the embedded defaults write (KNOWLEDGE_DATA_DIR).")
     corpus_dir: str = Field(description="The Git-tracked knowledge/ corpus; each folder is a namespace.")
-    tenant_id: str = Field(description="The deployment's tenant (KNOWLEDGE_TENANT_ID).")
-    registry_url: str = Field(default="", description="SQLAlchemy URL of the registry, when it holds no "
-                              "password; empty: KNOWLEDGE_REGISTRY_URL(_FILE) of the process.")
-    max_file_bytes: int = Field(description="Files above this size are quarantined.")
-    keep_versions: int = Field(description="Index versions kept per namespace (older ones are deleted).")
     cache_dir: str = Field(description="Parse, chunk and embedding caches, keyed by content (KNOWLEDGE_CACHE_DIR).")
+    tenant_id: str = Field(description="The deployment's tenant (KNOWLEDGE_TENANT_ID).")
+    registry_url: str = Field(default="", description="A registry the process's settings would not give (a test's "
+                              "database); empty: KNOWLEDGE_REGISTRY_URL or its _FILE, read when the run starts.")
+    max_file_bytes: int = Field(description="Files above this size are quarantined (KNOWLEDGE_MAX_FILE_BYTES).")
+    max_metadata_bytes: int = Field(description="Larger upload metadata or sidecars are quarantined.")
+    max_text_chars: int = Field(description="Documents whose extracted text is longer are quarantined.")
+    keep_versions: int = Field(description="Index versions kept per namespace (older ones are deleted).")
+    eval_margin: float = Field(description="How far an evaluation figure may fall below @latest's.")
+    docling_artifacts_path: str | None = Field(default=None, description="Docling layout models for PDF.")
     embedding_backend: str = Field(default="auto", description="onnx, openvino, torch or auto.")
     embedding_batch_size: int = Field(default=32, description="Texts per forward pass of the embedding model.")
     progress_bar: bool = Field(default=False, description="Draw a progress bar on the terminal while embedding.")
+    vector_backend: str = Field(default="local", description="local, qdrant or weaviate (KNOWLEDGE_VECTOR_BACKEND).")
+    qdrant_url: str | None = Field(default=None, description="A Qdrant server (QDRANT_URL).")
+    qdrant_path: str | None = Field(default=None, description="qdrant-client local mode (QDRANT_PATH).")
+    weaviate_url: str | None = Field(default=None, description="A Weaviate server (WEAVIATE_URL).")
+    fact_store: str = Field(default="sql", description="sql or neo4j (KNOWLEDGE_FACT_STORE).")
+    neo4j_uri: str | None = Field(default=None, description="NEO4J_URI.")
+    neo4j_user: str | None = Field(default=None, description="NEO4J_USER.")
+    neo4j_database: str | None = Field(default=None, description="NEO4J_DATABASE.")
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint (OPENAI_BASE_URL).")
+    llm_model: str = Field(default="gpt-4o-mini", description="KNOWLEDGE_LLM_MODEL.")
+    llm_token_budget: int = Field(default=200_000, description="Tokens one run may spend (KNOWLEDGE_LLM_TOKEN_BUDGET).")
 
     def settings(self) -> Settings:
-        overrides: dict = {
+        """The run's settings: these fields over the process's settings (which hold the secrets)."""
+        values: dict[str, Any] = {
             "tenant_id": self.tenant_id,
             "paths": {"data_dir": Path(self.data_dir), "corpus_dir": Path(self.corpus_dir),
                       "cache_dir": Path(self.cache_dir)},
-            "build": {"max_file_bytes": self.max_file_bytes, "keep_versions": self.keep_versions,
-                      "progress_bar": self.progress_bar, "embedding_backend": self.embedding_backend},
+            "build": {"max_file_bytes": self.max_file_bytes, "max_metadata_bytes": self.max_metadata_bytes,
+                      "max_text_chars": self.max_text_chars, "keep_versions": self.keep_versions,
+                      "eval_margin": self.eval_margin, "docling_artifacts_path": self.docling_artifacts_path,
+                      "embedding_backend": self.embedding_backend, "progress_bar": self.progress_bar},
+            "vector_store": {"backend": self.vector_backend, "qdrant_url": self.qdrant_url,
+                             "qdrant_path": self.qdrant_path, "weaviate_url": self.weaviate_url},
+            "facts": {"store": self.fact_store, "neo4j_uri": self.neo4j_uri, "neo4j_user": self.neo4j_user,
+                      "neo4j_database": self.neo4j_database},
+            "llm": {"base_url": self.llm_base_url, "model": self.llm_model, "token_budget": self.llm_token_budget},
         }
         if self.registry_url:
-            overrides["registry"] = {"url": self.registry_url}
-        return Settings(**overrides)
+            values["registry"] = {"url": self.registry_url}
+        return Settings(**values)
 
     def build_context(self, run: dg.DagsterRun, objects: KnowledgeObjects | None = None) -> BuildContext:
         return BuildContext(
@@ -90,15 +116,36 @@ class KnowledgeObjects(dg.ConfigurableResource):
 
 
 def knowledge_base_from(settings: Settings) -> KnowledgeBase:
+    build, vectors, facts, llm = settings.build, settings.vector_store, settings.facts, settings.llm
+    url = settings.registry.url.get_secret_value()
+    # A run resolves the registry from its process's settings, so the URL (it may hold a password)
+    # stays out of the run configuration; only a registry those would not give travels as a field.
+    own = Settings(paths={"data_dir": settings.paths.data_dir}).registry.url.get_secret_value()
     return KnowledgeBase(
         data_dir=str(settings.paths.data_dir),
         corpus_dir=str(settings.paths.corpus_dir),
-        tenant_id=settings.tenant_id,
-        max_file_bytes=settings.build.max_file_bytes,
-        keep_versions=settings.build.keep_versions,
-        progress_bar=bool(settings.build.progress_bar),
-        embedding_backend=settings.build.embedding_backend,
         cache_dir=str(settings.paths.cache_dir),
+        tenant_id=settings.tenant_id,
+        registry_url="" if url == own else url,
+        max_file_bytes=build.max_file_bytes,
+        max_metadata_bytes=build.max_metadata_bytes,
+        max_text_chars=build.max_text_chars,
+        keep_versions=build.keep_versions,
+        eval_margin=build.eval_margin,
+        docling_artifacts_path=build.docling_artifacts_path,
+        embedding_backend=build.embedding_backend,
+        progress_bar=bool(build.progress_bar),
+        vector_backend=vectors.backend,
+        qdrant_url=vectors.qdrant_url,
+        qdrant_path=vectors.qdrant_path,
+        weaviate_url=vectors.weaviate_url,
+        fact_store=facts.store,
+        neo4j_uri=facts.neo4j_uri,
+        neo4j_user=facts.neo4j_user,
+        neo4j_database=facts.neo4j_database,
+        llm_base_url=llm.base_url,
+        llm_model=llm.model,
+        llm_token_budget=llm.token_budget,
     )
 
 

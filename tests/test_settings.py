@@ -213,3 +213,9 @@ def test_no_code_writes_the_environment():
             if target is not None:
                 writes.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert writes == []
+
+
+def test_docs_name_every_variable_and_every_secret_FILE():
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert [v for _, _, v, _ in FIELDS if f"`{v}`" not in text] == []
+    assert [v for _, _, v, _ in SECRETS if f"`{v}_FILE`" not in text] == []

@@ -29,7 +29,7 @@ def serve(settings):
     """serve() → a started TestClient over ``settings``, reading the backend the environment names."""
     from knowledge_plane.service.app import create_app
     from knowledge_plane.serving.query_encoder import QueryEncoder
-    from knowledge_plane.settings import ServiceSettings
+    from knowledge_plane.settings import ServiceSettings, Settings
 
     clients: list[TestClient] = []
     encoder = QueryEncoder(torch_threads=None)
@@ -37,7 +37,9 @@ def serve(settings):
     def start() -> TestClient:
         service = ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000,
                                   enforce_caller_app_registry=False, alias_poll_seconds=0.2)
-        client = TestClient(create_app(settings, service, encoder))
+        # The vector store the environment names when the service starts, as a service process reads it.
+        started = settings.updated(vector_store=Settings().vector_store.model_dump())
+        client = TestClient(create_app(started, service, encoder))
         client.__enter__()
         clients.append(client)
         client.app.state.service.wait_ready(60)

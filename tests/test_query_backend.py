@@ -111,10 +111,10 @@ def test_the_service_answers_through_the_qdrant_alias_with_the_local_gate(
 def test_a_namespace_missing_from_the_store_quarantines_until_it_is_published(
     settings, build_corpus, serve, monkeypatch, tmp_path
 ):
-    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "local")
-    success, _ = build_corpus(settings, ["knowledge:policies"])  # built with the local default only
+    local = settings.updated(vector_store={"backend": "local", "qdrant_url": None, "qdrant_path": None})
+    success, _ = build_corpus(local, ["knowledge:policies"])  # built with the local default only
     assert success
-    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
+    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")  # what the service then starts with
     monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
     monkeypatch.delenv("QDRANT_URL", raising=False)
     client = serve()
@@ -126,7 +126,9 @@ def test_a_namespace_missing_from_the_store_quarantines_until_it_is_published(
     assert "qdrant has no alias" in failed[0]["detail"]
 
     # Building with the backend publishes the version (unchanged content: the same version id).
-    success, reports = build_corpus(settings, ["knowledge:policies"])
+    qdrant = settings.updated(vector_store={"backend": "qdrant", "qdrant_url": None,
+                                            "qdrant_path": str(tmp_path / "qdrant")})
+    success, reports = build_corpus(qdrant, ["knowledge:policies"])
     assert success
     state = client.app.state.service
     wait_for(lambda: state.snapshot is not None, seconds=15)

@@ -6,7 +6,7 @@ from assets.metadata import per_second, table, total
 from assets.stage import stage_asset
 from knowledge_plane.build.facts import extract_namespace_facts
 from knowledge_plane.build.stages import BuildContext
-from knowledge_plane.facts.store import fact_store_kind, open_fact_store
+from knowledge_plane.facts.store import open_fact_store
 
 NAMESPACE_COLUMNS = {
     "namespace": "string", "documents": "int", "extracted": "int", "new_facts": "int", "by_status": "string",
@@ -33,7 +33,7 @@ def extracted_facts(context: dg.AssetExecutionContext, ctx: BuildContext) -> dic
         records = [extract_namespace_facts(ctx, ns, store, log=context.log.info) for ns in context.partition_keys]
     new = [{"namespace": r.namespace, **f} for r in records for f in r.new_fact_list][:50]
     return {
-        "fact_store": fact_store_kind(),
+        "fact_store": ctx.settings.facts.store,
         "documents_extracted": total(records, "documents_extracted"),
         "documents_unchanged": total(records, "documents_unchanged"),
         "new_facts": total(records, "new_facts"),

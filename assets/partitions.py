@@ -10,5 +10,5 @@ import dagster as dg
 from knowledge_plane.build.sources import discover_namespaces
 from knowledge_plane.settings import Settings
 
-namespaces = dg.StaticPartitionsDefinition(discover_namespaces(Settings.from_env()))
+namespaces = dg.StaticPartitionsDefinition(discover_namespaces(Settings()))
 single_run = dg.BackfillPolicy.single_run()

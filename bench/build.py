@@ -338,7 +338,8 @@ def rate(figures: dict[str, Any]) -> dict[str, Any]:
 def ours_in_process(corpus: Corpus, work: Path, models: Models) -> dict[str, Any]:
     """The stages of ``build_knowledge`` called directly, in the job's order, without Dagster."""
     root, data = corpus.materialize(work), work / "data"
-    settings = Settings(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}", knowledge_dir=root)
+    settings = Settings.from_environ({}, paths={"data_dir": data, "corpus_dir": root},
+                                     registry={"url": f"sqlite:///{data / 'registry.db'}"})
     measured: dict[str, Any] = {}
 
     def build_once(step: str) -> dict[str, Any]:

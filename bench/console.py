@@ -93,7 +93,7 @@ def main() -> None:
     print(f"loaded {args.facts} facts in {time.perf_counter() - started:.1f} s ({store.engine.dialect.name})")
     accounts = work / "accounts"
     accounts.write_text(f"rita:reviewer:{hash_password('bench')}\n")
-    settings = Settings.from_env(data_dir=work / "data", registry_url=url, tenant_id=TENANT)
+    settings = Settings(paths={"data_dir": work / "data"}, registry={"url": url}, tenant_id=TENANT)
     app = create_app(settings, ConsoleSettings(secret="b" * 40, accounts_file=accounts))
     client = TestClient(app)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)

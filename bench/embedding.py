@@ -121,11 +121,11 @@ def sample_chunks(limit: int) -> list[str]:
     from knowledge_plane.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="kp-bench-chunks-") as tmp:
-        settings = Settings(data_dir=Path(tmp), registry_url=f"sqlite:///{tmp}/registry.db",
-                            knowledge_dir=PROJECT_ROOT / "knowledge")
+        settings = Settings.from_environ({}, paths={"data_dir": Path(tmp), "corpus_dir": PROJECT_ROOT / "knowledge"},
+                                         registry={"url": f"sqlite:///{tmp}/registry.db"})
         ctx = BuildContext(settings)
         texts: dict[str, str] = {}
-        for folder in sorted(p for p in settings.knowledge_dir.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in settings.paths.corpus_dir.iterdir() if p.is_dir()):
             namespace = f"knowledge:{folder.name}"
             raw_documents(ctx, namespace), parsed_documents(ctx, namespace), document_chunks(ctx, namespace)
             for chunk in ctx.stages.read(ChunksRecord, namespace).chunks:

@@ -273,8 +273,8 @@ def calibration_data(requested: str | None, workdir: Path) -> Path:
     from knowledge_plane.settings import Settings
 
     data = workdir / "corpus"
-    settings = Settings.from_env(data_dir=data, registry_url=f"sqlite:///{data / 'registry.db'}")
-    print(f"building the sample corpus into {data} (embeddings are cached in {settings.cache_dir}) …", flush=True)
+    settings = Settings(paths={"data_dir": data}, registry={"url": f"sqlite:///{data / 'registry.db'}"})
+    print(f"building the sample corpus into {data} (embeddings are cached in {settings.paths.cache_dir}) …", flush=True)
     success, reports, _ = run_build(settings, [])  # the build job, as `knowledge build` runs it
     if not success:
         raise SystemExit(f"the build of the sample corpus failed: {[r for r in reports if not r['promoted']]}")

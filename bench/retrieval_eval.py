@@ -28,10 +28,10 @@ from knowledge_plane.build.evaluation import (  # noqa: E402
     golden_path,
     load_golden,
     score_index,
-    service_retrieval_config,
 )
 from knowledge_plane.build.sources import discover_namespaces  # noqa: E402
 from knowledge_plane.build.stages import BuildContext  # noqa: E402
+from knowledge_plane.serving.config import retrieval_config  # noqa: E402
 from knowledge_plane.serving.query_engine import QueryEngine  # noqa: E402
 from knowledge_plane.serving.retrieval import LoadedIndex  # noqa: E402
 from knowledge_plane.settings import Settings  # noqa: E402
@@ -48,9 +48,9 @@ def main() -> int:
                         help="score the newest version built, promoted or not (bench corpora that fail a check)")
     parser.add_argument("--misses", action="store_true", help="list the questions each namespace missed")
     args = parser.parse_args()
-    settings = Settings.from_env()
+    settings = Settings()
     ctx = BuildContext(settings)
-    config = service_retrieval_config()
+    config = retrieval_config(settings.service)
     rows, weighted, total = [], dict.fromkeys(FIGURES, 0.0), 0
     if args.set:
         sets = [(ns, Path(file)) for ns, _, file in (item.partition("=") for item in args.set)]

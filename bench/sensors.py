@@ -11,7 +11,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -62,12 +61,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = Settings.from_env(data_dir=Path(tmp), registry_url=f"sqlite:///{tmp}/registry.db")
-        local = LocalObjectStore(base.objects_dir, base.bucket)
+        base = Settings(paths={"data_dir": Path(tmp)}, registry={"url": f"sqlite:///{tmp}/registry.db"})
+        local = LocalObjectStore(base.paths.objects_dir, base.object_store.bucket)
         report("local", args.objects, fill(local, args.objects), *ticks(base, args.repeat))
         with s3_endpoint() as url:
-            s3 = replace(base, object_store="s3", s3_endpoint_url=url, bucket=fresh_bucket_name())
-            store = S3ObjectStore(s3_client(url), s3.bucket)
+            s3 = base.updated(object_store={"kind": "s3", "endpoint_url": url, "bucket": fresh_bucket_name()})
+            store = S3ObjectStore(s3_client(url), s3.object_store.bucket)
             store.ensure_bucket()
             report("s3", args.objects, fill(store, args.objects), *ticks(s3, args.repeat))
 

@@ -109,7 +109,7 @@ def main() -> None:
         try:
             wait_http(args.port, 120)
             time.sleep(35)  # let the sensor's first tick see the empty bucket
-            store = LocalObjectStore(Settings.from_env(data_dir=Path(f"{tmp}/data")).objects_dir, "knowledge")
+            store = LocalObjectStore(Settings(paths={"data_dir": Path(f"{tmp}/data")}).paths.objects_dir, "knowledge")
             for n in range(args.uploads):
                 word = f"bench{n}x{int(time.time())}"
                 key = f"uploads/default/pack-bench/fiche-{n}.md"

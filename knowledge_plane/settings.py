@@ -1,97 +1,93 @@
-"""Settings from the environment: the one place the configuration contract of DESIGN.md is read."""
+"""The one configuration of every plane: a pydantic-settings ``Settings`` with a section per concern.
+
+Every field is read from one environment variable, named explicitly by its ``validation_alias``
+(the names of docs/configuration.md; deploy/*.env and the compose files set them). A field typed
+``SecretStr`` is a secret: when its variable is unset, ``<VARIABLE>_FILE`` may name a file that
+holds it (Docker/Kubernetes secrets). One settings source, ``EnvironmentSource``, does both, so no
+module reads the environment itself: a process builds ``Settings()`` once (the Dagster code
+location, the query service and the console at start-up, the CLI in ``main``) and passes it down.
+
+Values given to the constructor (``Settings(paths={"data_dir": ...})``) win over the environment,
+section by section, field by field.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from knowledge_plane.domain.ids import validate_tenant_id
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def env_value(name: str, default: str = "") -> str:
-    """A variable's value, or the content of the file ``<NAME>_FILE`` names (Docker/K8s secrets)."""
-    value = os.environ.get(name, "").strip()
-    if not value and os.environ.get(f"{name}_FILE"):
-        value = Path(os.environ[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
-    return value or default
+def env_name(field: FieldInfo) -> str | None:
+    """The environment variable a field is read from: its validation alias (None: not configurable)."""
+    return field.validation_alias if isinstance(field.validation_alias, str) else None
 
 
-_env = env_value
+# An optional secret (None: not configured). A short name: the build's secret scan indexes this
+# code, and reads a long type name after a key-like field name as the key's value.
+Hidden = SecretStr | None
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a plane needs to find its data; built from environment variables."""
+def is_secret(field: FieldInfo) -> bool:
+    """A ``SecretStr`` (or optional ``SecretStr``) field: hidden from reprs, readable from ``<VAR>_FILE``."""
+    return field.annotation is SecretStr or SecretStr in getattr(field.annotation, "__args__", ())
 
-    data_dir: Path
-    tenant_id: str = "default"
-    registry_url: str = ""
-    project_root: Path = PROJECT_ROOT
-    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
-    max_file_bytes: int = 10 * 1024 * 1024
-    max_metadata_bytes: int = 64 * 1024  # an upload's object metadata or sidecar, a corpus sidecar
-    max_text_chars: int = 5_000_000  # text extracted from one document (a small DOCX can expand a lot)
-    keep_versions: int = 3
-    docling_artifacts_path: str | None = None
-    progress_bar: bool = False
-    object_store: str = "local"  # local | s3
-    bucket: str = "knowledge"
-    s3_endpoint_url: str | None = None
-    cache_root: Path | None = None  # content-keyed caches; shareable between data dirs (CI, tests)
-    eval_margin: float = 0.05  # how far an evaluation figure may fall below @latest's (build.evaluation)
 
+class Section(BaseModel):
+    """A group of settings; fields are filled by name (the environment source maps the variables)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+
+class PathSettings(Section):
+    data_dir: Path = Field(PROJECT_ROOT / ".knowledge-data", validation_alias="KNOWLEDGE_DATA_DIR",
+                           description="root of everything the embedded defaults write")
+    corpus_dir: Path = Field(PROJECT_ROOT / "knowledge", validation_alias="KNOWLEDGE_CORPUS_DIR",
+                             description="the Git-tracked corpus; each folder is a namespace")
+    cache_dir: Path = Field(None, validation_alias="KNOWLEDGE_CACHE_DIR",  # type: ignore[arg-type]
+                            description="content-keyed caches (parse, chunks, embeddings, ONNX export); "
+                                        "shareable between data dirs. Default: <data dir>/cache")
+    dagster_home: Path = Field(None, validation_alias="DAGSTER_HOME",  # type: ignore[arg-type]
+                               description="the Dagster instance the CLI uses. Default: <data dir>/dagster")
+    project_root: Path = Field(PROJECT_ROOT, description="where .ragignore is read (not from the environment)")
+
+    @model_validator(mode="before")
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        data_dir = Path(_env("KNOWLEDGE_DATA_DIR", str(PROJECT_ROOT / ".knowledge-data"))).resolve()
-        values: dict[str, object] = {
-            "data_dir": data_dir,
-            "tenant_id": _env("KNOWLEDGE_TENANT_ID", "default"),
-            "registry_url": _env("KNOWLEDGE_REGISTRY_URL", f"sqlite:///{data_dir / 'registry.db'}"),
-            "knowledge_dir": Path(_env("KNOWLEDGE_CORPUS_DIR", str(PROJECT_ROOT / "knowledge"))).resolve(),
-            "max_file_bytes": int(_env("KNOWLEDGE_MAX_FILE_BYTES", str(10 * 1024 * 1024))),
-            "max_metadata_bytes": int(_env("KNOWLEDGE_MAX_METADATA_BYTES", str(64 * 1024))),
-            "max_text_chars": int(_env("KNOWLEDGE_MAX_TEXT_CHARS", "5000000")),
-            "keep_versions": int(_env("KNOWLEDGE_KEEP_VERSIONS", "3")),
-            "docling_artifacts_path": os.environ.get("DOCLING_ARTIFACTS_PATH") or None,
-            "progress_bar": _env("KNOWLEDGE_PROGRESS_BAR", "0") == "1",
-            "object_store": _env("KNOWLEDGE_OBJECT_STORE", "local"),
-            "bucket": _env("KNOWLEDGE_BUCKET", "knowledge"),
-            "s3_endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
-            "cache_root": Path(os.environ["KNOWLEDGE_CACHE_DIR"]).resolve()
-            if os.environ.get("KNOWLEDGE_CACHE_DIR")
-            else None,
-            "eval_margin": float(_env("KNOWLEDGE_EVAL_MARGIN", "0.05")),
-        }
-        values.update(overrides)
-        settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate()
-        return settings
+    def _defaults_under_data_dir(cls, data: Any) -> Any:
+        # The caches and the Dagster home follow the data dir unless set: computed from the data
+        # dir as given (constructor or environment), before validation.
+        if isinstance(data, dict):
+            data = dict(data)
+            data_dir = Path(data.get("data_dir") or cls.model_fields["data_dir"].default)
+            if not data.get("cache_dir"):
+                data["cache_dir"] = data_dir / "cache"
+            if not data.get("dagster_home"):
+                data["dagster_home"] = data_dir / "dagster"
+        return data
 
-    def validate(self) -> None:
-        from knowledge_plane.domain.ids import validate_tenant_id
-
-        validate_tenant_id(self.tenant_id)
-        if self.keep_versions < 2:
-            raise ValueError("KNOWLEDGE_KEEP_VERSIONS must be at least 2 (@latest and @rollback)")
-        if self.object_store not in ("local", "s3"):
-            raise ValueError(f"KNOWLEDGE_OBJECT_STORE must be 'local' or 's3', got {self.object_store!r}")
-        if not 0.0 <= self.eval_margin <= 1.0:
-            raise ValueError("KNOWLEDGE_EVAL_MARGIN must be between 0 and 1")
-        if self.max_file_bytes <= 0:
-            raise ValueError("KNOWLEDGE_MAX_FILE_BYTES must be a positive number of bytes")
-        if self.max_metadata_bytes <= 0:
-            raise ValueError("KNOWLEDGE_MAX_METADATA_BYTES must be a positive number of bytes")
-        if self.max_text_chars <= 0:
-            raise ValueError("KNOWLEDGE_MAX_TEXT_CHARS must be a positive number of characters")
-
-    @property
-    def dagster_home(self) -> Path:
-        return Path(_env("DAGSTER_HOME", str(self.data_dir / "dagster"))).resolve()
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.cache_root or self.data_dir / "cache"
+    @field_validator("data_dir", "corpus_dir", "cache_dir", "dagster_home")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
 
     @property
     def objects_dir(self) -> Path:
@@ -104,3 +100,345 @@ class Settings:
     @property
     def indexes_dir(self) -> Path:
         return self.data_dir / "indexes"
+
+
+class RegistrySettings(Section):
+    url: SecretStr = Field(SecretStr(""), validation_alias="KNOWLEDGE_REGISTRY_URL",
+                           description="SQLAlchemy URL of the registry (may hold a password). "
+                                       "Default: sqlite:///<data dir>/registry.db")
+
+
+class BuildSettings(Section):
+    max_file_bytes: int = Field(10 * 1024 * 1024, validation_alias="KNOWLEDGE_MAX_FILE_BYTES",
+                                description="larger source files and uploads are quarantined")
+    max_metadata_bytes: int = Field(64 * 1024, validation_alias="KNOWLEDGE_MAX_METADATA_BYTES",
+                                    description="an upload's object metadata or sidecar, a corpus sidecar")
+    max_text_chars: int = Field(5_000_000, validation_alias="KNOWLEDGE_MAX_TEXT_CHARS",
+                                description="text extracted from one document (a small DOCX can expand a lot)")
+    keep_versions: int = Field(3, validation_alias="KNOWLEDGE_KEEP_VERSIONS",
+                               description="index versions kept per namespace (@latest and @rollback at least)")
+    eval_margin: float = Field(0.05, validation_alias="KNOWLEDGE_EVAL_MARGIN",
+                               description="how far an evaluation figure may fall below @latest's")
+    embedding_backend: str = Field("auto", validation_alias="KNOWLEDGE_EMBEDDING_BACKEND",
+                                   description="onnx, openvino, torch or auto (onnx when onnxruntime is installed)")
+    progress_bar: bool | None = Field(None, validation_alias="KNOWLEDGE_PROGRESS_BAR",
+                                      description="draw a progress bar while embedding; unset: `knowledge build` "
+                                                  "draws one on a terminal, other processes do not")
+    docling_artifacts_path: str | None = Field(None, validation_alias="DOCLING_ARTIFACTS_PATH",
+                                               description="pre-downloaded Docling models (offline parsing)")
+
+    @model_validator(mode="after")
+    def _check(self) -> BuildSettings:
+        if self.keep_versions < 2:
+            raise ValueError("KNOWLEDGE_KEEP_VERSIONS must be at least 2 (@latest and @rollback)")
+        if not 0.0 <= self.eval_margin <= 1.0:
+            raise ValueError("KNOWLEDGE_EVAL_MARGIN must be between 0 and 1")
+        if self.max_file_bytes <= 0:
+            raise ValueError("KNOWLEDGE_MAX_FILE_BYTES must be a positive number of bytes")
+        if self.max_metadata_bytes <= 0:
+            raise ValueError("KNOWLEDGE_MAX_METADATA_BYTES must be a positive number of bytes")
+        if self.max_text_chars <= 0:
+            raise ValueError("KNOWLEDGE_MAX_TEXT_CHARS must be a positive number of characters")
+        return self
+
+
+class ObjectStoreSettings(Section):
+    kind: str = Field("local", validation_alias="KNOWLEDGE_OBJECT_STORE",
+                      description="local (a directory under the data dir) or s3 (MinIO / S3)")
+    bucket: str = Field("knowledge", validation_alias="KNOWLEDGE_BUCKET",
+                        description="bucket holding uploads/{tenant_id}/{pack_id}/…")
+    endpoint_url: str | None = Field(None, validation_alias="S3_ENDPOINT_URL", description="MinIO/S3 endpoint")
+    region: str | None = Field(None, validation_alias="AWS_REGION", description="S3 region")
+    access_key_id: str | None = Field(None, validation_alias="AWS_ACCESS_KEY_ID", description="S3 access key id")
+    secret_access_key: Hidden = Field(None, validation_alias="AWS_SECRET_ACCESS_KEY",
+                                                description="S3 secret key")
+
+    @model_validator(mode="after")
+    def _check(self) -> ObjectStoreSettings:
+        if self.kind not in ("local", "s3"):
+            raise ValueError(f"KNOWLEDGE_OBJECT_STORE must be 'local' or 's3', got {self.kind!r}")
+        return self
+
+
+class VectorStoreSettings(Section):
+    backend: str = Field("local", validation_alias="KNOWLEDGE_VECTOR_BACKEND",
+                         description="local (the registry's index files), qdrant or weaviate")
+    qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL", description="a Qdrant server")
+    qdrant_path: str | None = Field(None, validation_alias="QDRANT_PATH",
+                                    description="qdrant-client local mode (tests, single machine)")
+    qdrant_api_key: Hidden = Field(None, validation_alias="QDRANT_API_KEY", description="Qdrant API key")
+    weaviate_url: str | None = Field(None, validation_alias="WEAVIATE_URL", description="a Weaviate server")
+    weaviate_api_key: Hidden = Field(None, validation_alias="WEAVIATE_API_KEY",
+                                               description="Weaviate API key")
+
+    @field_validator("backend")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class FactsSettings(Section):
+    store: str = Field("sql", validation_alias="KNOWLEDGE_FACT_STORE",
+                       description="sql (the registry database) or neo4j")
+    neo4j_uri: str | None = Field(None, validation_alias="NEO4J_URI", description="e.g. bolt://neo4j:7687")
+    neo4j_user: str | None = Field(None, validation_alias="NEO4J_USER", description="no user: no authentication")
+    neo4j_password: Hidden = Field(None, validation_alias="NEO4J_PASSWORD", description="Neo4j password")
+    neo4j_database: str | None = Field(None, validation_alias="NEO4J_DATABASE", description="default: the server's")
+    reviewer: str | None = Field(None, validation_alias="KNOWLEDGE_REVIEWER",
+                                 description="who `knowledge facts` records as the reviewer when --by is not given "
+                                             "(default: the login name)")
+
+    @model_validator(mode="after")
+    def _check(self) -> FactsSettings:
+        if self.store not in ("sql", "neo4j"):
+            raise ValueError(f"KNOWLEDGE_FACT_STORE must be 'sql' or 'neo4j', got {self.store!r}")
+        return self  # NEO4J_URI is checked when a store is opened: the query service opens none
+
+    @field_validator("store")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class LLMSettings(Section):
+    api_key: Hidden = Field(None, validation_alias="OPENAI_API_KEY",
+                                      description="key of the OpenAI-compatible endpoint")
+    base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL",
+                                 description="an OpenAI-compatible endpoint (none: api.openai.com)")
+    model: str = Field("gpt-4o-mini", validation_alias="KNOWLEDGE_LLM_MODEL", description="the extraction model")
+    token_budget: int = Field(200_000, validation_alias="KNOWLEDGE_LLM_TOKEN_BUDGET",
+                              description="tokens one run may spend")
+    price_input_per_mtok: float = Field(0.15, validation_alias="KNOWLEDGE_LLM_PRICE_INPUT",
+                                        description="price per million input tokens (reported cost)")
+    price_output_per_mtok: float = Field(0.60, validation_alias="KNOWLEDGE_LLM_PRICE_OUTPUT",
+                                         description="price per million output tokens (reported cost)")
+
+
+class ServiceSettings(Section):
+    """What the query service alone reads (the build plane never needs API keys)."""
+
+    api_keys: SecretStr = Field(
+        SecretStr(""), validation_alias="KNOWLEDGE_API_KEYS",
+        description="comma-separated actor=key or actor=sha256:<hex>; empty: every query is 401")
+    enforce_caller_app_registry: bool = Field(
+        False, validation_alias="ENFORCE_CALLER_APP_REGISTRY",
+        description="reject a caller_app that is not registered and active with 400")
+    rate_limit_per_minute: int = Field(
+        10, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_PER_MINUTE",
+        description="requests per minute per API key, and failed authentications per client address")
+    trusted_proxies: str = Field(
+        "", validation_alias="KNOWLEDGE_TRUSTED_PROXIES",
+        description="comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For is "
+                    "believed; empty: the header is ignored and the peer address is the client")
+    threads_per_request: int = Field(
+        1, ge=1, validation_alias="KNOWLEDGE_THREADS_PER_REQUEST",
+        description="torch and BLAS threads a request uses; requests run in parallel, one core each")
+    max_body_bytes: int = Field(16 * 1024, ge=1024, validation_alias="KNOWLEDGE_MAX_BODY_BYTES",
+                                description="larger request bodies are refused with 413")
+    alias_poll_seconds: float = Field(
+        1.0, gt=0, le=5, validation_alias="KNOWLEDGE_ALIAS_POLL_SECONDS",
+        description="how often the aliases are read; a moved alias is served within this plus the load time")
+    dense_weight: float = Field(1.0, ge=0, validation_alias="KNOWLEDGE_DENSE_WEIGHT",
+                                description="reciprocal-rank-fusion weight of the dense ranking")
+    bm25_weight: float = Field(1.0, ge=0, validation_alias="KNOWLEDGE_BM25_WEIGHT",
+                               description="reciprocal-rank-fusion weight of the BM25 ranking")
+    dense_share: float = Field(0.7, ge=0, le=1, validation_alias="KNOWLEDGE_DENSE_SHARE",
+                               description="score = share × cosine + (1 − share) × lexical coverage")
+    score_thresholds: str = Field(
+        "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
+        description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        cls.parse_networks(value)  # a typo fails at start-up, not as a silently untrusted proxy
+        return value
+
+    @staticmethod
+    def parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"KNOWLEDGE_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return tuple(networks)
+
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return self.parse_networks(self.trusted_proxies)
+
+
+class ConsoleSection(Section):
+    """What the governance console reads; whether someone can sign in is checked by ``console.config``."""
+
+    secret: Hidden = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_SECRET",
+        description="key that signs session cookies (≥ 32 characters); none: a random key per process")
+    accounts: Path | None = Field(None, validation_alias="KNOWLEDGE_CONSOLE_ACCOUNTS",
+                                  description="accounts file (name:role:argon2-hash lines)")
+    oidc_jwks_url: str | None = Field(None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_JWKS_URL",
+                                      description="bearer-token validation: the identity provider's keys")
+    oidc_issuer: str | None = Field(None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_ISSUER",
+                                    description="expected iss of bearer tokens")
+    oidc_audience: str | None = Field(None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_AUDIENCE",
+                                      description="expected aud of bearer tokens")
+    oidc_roles_claim: str = Field("roles", validation_alias="KNOWLEDGE_CONSOLE_OIDC_ROLES_CLAIM",
+                                  description="claim holding the roles (list or string)")
+    oidc_name_claim: str = Field("preferred_username", validation_alias="KNOWLEDGE_CONSOLE_OIDC_NAME_CLAIM",
+                                 description="claim naming the person in the audit (else sub)")
+    secure_cookies: bool = Field(False, validation_alias="KNOWLEDGE_CONSOLE_SECURE_COOKIES",
+                                 description="1 behind TLS: cookies carry Secure")
+    max_body_bytes: int = Field(64 * 1024, validation_alias="KNOWLEDGE_CONSOLE_MAX_BODY_BYTES",
+                                description="larger request bodies are refused with 413")
+
+
+# The environment ``Settings()`` reads: the process's, or the one ``Settings.from_environ`` is given.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("knowledge_settings_environ", default=None)
+
+SECTIONS: dict[str, type[Section]] = {
+    "paths": PathSettings,
+    "registry": RegistrySettings,
+    "build": BuildSettings,
+    "object_store": ObjectStoreSettings,
+    "vector_store": VectorStoreSettings,
+    "facts": FactsSettings,
+    "llm": LLMSettings,
+    "service": ServiceSettings,
+    "console": ConsoleSection,
+}
+
+
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """Each field from its variable; a secret, when its variable is unset, from ``<VARIABLE>_FILE``.
+
+    An empty or blank variable counts as unset (compose writes ``${VAR:-}`` as an empty string).
+    A ``_FILE`` naming a missing file is an error naming the variable, not a silent default.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None = None):
+        super().__init__(settings_cls)
+        self.environ = os.environ if environ is None else environ
+
+    def value(self, name: str, secret: bool) -> str | None:
+        value = (self.environ.get(name) or "").strip()
+        if value:
+            return value
+        file_name = (self.environ.get(f"{name}_FILE") or "").strip()
+        if secret and file_name:
+            try:
+                return Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{name}_FILE names a file that cannot be read: {file_name} ({exc.strerror})") \
+                    from None
+        return None
+
+    def section(self, model: type[BaseModel]) -> dict[str, str]:
+        values = {}
+        for field_name, field in model.model_fields.items():
+            name = env_name(field)
+            if name and (value := self.value(name, is_secret(field))) is not None:
+                values[field_name] = value
+        return values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads whole sections
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = self.section(self.settings_cls)
+        for name in SECTIONS:
+            if section := self.section(SECTIONS[name]):
+                values[name] = section
+        return values
+
+
+class ConfigurationError(ValueError):
+    """Settings that do not validate, each problem named by its environment variable."""
+
+    @classmethod
+    def of(cls, exc: ValidationError) -> ConfigurationError:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            loc = [part for part in error["loc"] if isinstance(part, str)]
+            model: type[BaseModel] = Settings
+            if loc and loc[0] in SECTIONS:
+                model = SECTIONS[loc.pop(0)]
+            field = model.model_fields.get(loc[0]) if loc else None
+            name = env_name(field) if field else None
+            if name and not message.startswith(name):
+                shown = "" if is_secret(field) else f" (got {error['input']!r})"  # never echo a secret
+                message = f"{name}: {message}{shown}"
+            problems.append(message)
+        return cls("; ".join(problems))
+
+
+class Settings(BaseSettings):
+    """Everything every plane reads, in sections; see docs/configuration.md for each variable."""
+
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    tenant_id: str = Field("default", validation_alias="KNOWLEDGE_TENANT_ID",
+                           description="the deployment's tenant; every record and query is scoped by it")
+    paths: PathSettings = Field(default_factory=PathSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    build: BuildSettings = Field(default_factory=BuildSettings)
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    vector_store: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
+    facts: FactsSettings = Field(default_factory=FactsSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
+
+    def __init__(self, **values: Any):
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError.of(exc) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The constructor's values, then the one environment source; no .env file, no other source.
+        return init_settings, EnvironmentSource(settings_cls, _ENVIRON.get())
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], **values: Any) -> Settings:
+        """Settings from an explicit environment (a compose service's, a test's), not the process's."""
+        token = _ENVIRON.set(environ)
+        try:
+            return cls(**values)
+        finally:
+            _ENVIRON.reset(token)
+
+    def updated(self, **sections: Any) -> Settings:
+        """A copy with some fields changed (``build={"max_file_bytes": 1000}``), validated again."""
+        values = self.model_dump()  # every field given: the environment cannot change any
+        for key, value in sections.items():
+            values[key] = {**values[key], **value} if isinstance(value, dict) else value
+        return type(self)(**values)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registry_defaults_to_the_data_dir(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not _given(data.get("registry"), "url"):
+            paths = data.get("paths")
+            paths = paths if isinstance(paths, PathSettings) else PathSettings.model_validate(paths or {})
+            registry = data.get("registry")
+            registry = registry.model_dump() if isinstance(registry, RegistrySettings) else dict(registry or {})
+            data = {**data, "paths": paths,
+                    "registry": {**registry, "url": f"sqlite:///{paths.data_dir / 'registry.db'}"}}
+        return data
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        validate_tenant_id(value)
+        return value
+
+
+def _given(section: Any, field: str) -> bool:
+    if isinstance(section, BaseModel):
+        value = getattr(section, field)
+        return bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
+    return bool(isinstance(section, dict) and section.get(field))
+

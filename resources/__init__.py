@@ -1,58 +1,93 @@
-"""Dagster resources: thin, typed wrappers over knowledge_plane/ that the assets receive by name."""
+"""Dagster resources: thin, typed wrappers over knowledge_plane/ that the assets receive by name.
+
+``build_resources`` fills their explicit fields from the code location's ``Settings`` (built once
+by ``defs``). Secrets are never resource fields, so a run's configuration shown in the UI holds
+none: they come from the process's settings (``<VAR>`` or ``<VAR>_FILE``) when a run starts.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.serving.embedding import Embedder
 from knowledge_plane.settings import Settings
-from knowledge_plane.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
+from knowledge_plane.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore, s3_client
 
 
 @lru_cache(maxsize=4)
-def _shared_embedder(batch_size: int) -> Embedder:
+def _shared_embedder(batch_size: int, backend: str, cache_dir: str) -> Embedder:
     # One model per process: a run that touches many namespaces loads it once, and only if needed.
-    return Embedder(batch_size=batch_size)
+    return Embedder(batch_size=batch_size, backend=backend, cache_dir=Path(cache_dir))
 
 
 class KnowledgeBase(dg.ConfigurableResource):
-    """Where the build plane reads its sources and writes stages, index versions and aliases."""
+    """Where the build plane reads its sources and writes stages, index versions and aliases.
+
+    The fields are the settings a run needs, explicit so the UI shows them. Secrets are no fields
+    (the registry URL when the process's settings give it, the vector store's key, the Neo4j
+    password, the LLM key): a run reads them from its own process's settings, ``<VAR>`` or
+    ``<VAR>_FILE``, so no run configuration holds one. (A ``dg.EnvVar`` could not read a file.)
+    """
 
     data_dir: str = Field(description="Root of everything the embedded defaults write (KNOWLEDGE_DATA_DIR).")
     corpus_dir: str = Field(description="The Git-tracked knowledge/ corpus; each folder is a namespace.")
     project_root: str = Field(description="The project whose Python is the internal:code namespace.")
-    tenant_id: str = Field(description="The deployment's tenant (KNOWLEDGE_TENANT_ID).")
-    registry_url: str = Field(description="SQLAlchemy URL of the registry of versions and aliases.")
-    max_file_bytes: int = Field(description="Files above this size are quarantined.")
-    keep_versions: int = Field(description="Index versions kept per namespace (older ones are deleted).")
     cache_dir: str = Field(description="Parse, chunk and embedding caches, keyed by content (KNOWLEDGE_CACHE_DIR).")
+    tenant_id: str = Field(description="The deployment's tenant (KNOWLEDGE_TENANT_ID).")
+    registry_url: str = Field(default="", description="A registry the process's settings would not give (a test's "
+                              "database); empty: KNOWLEDGE_REGISTRY_URL or its _FILE, read when the run starts.")
+    max_file_bytes: int = Field(description="Files above this size are quarantined (KNOWLEDGE_MAX_FILE_BYTES).")
+    max_metadata_bytes: int = Field(description="Larger upload metadata or sidecars are quarantined.")
+    max_text_chars: int = Field(description="Documents whose extracted text is longer are quarantined.")
+    keep_versions: int = Field(description="Index versions kept per namespace (older ones are deleted).")
+    eval_margin: float = Field(description="How far an evaluation figure may fall below @latest's.")
+    docling_artifacts_path: str | None = Field(default=None, description="Docling layout models for PDF.")
+    embedding_backend: str = Field(default="auto", description="onnx, openvino, torch or auto.")
     embedding_batch_size: int = Field(default=32, description="Texts per forward pass of the embedding model.")
     progress_bar: bool = Field(default=False, description="Draw a progress bar on the terminal while embedding.")
+    vector_backend: str = Field(default="local", description="local, qdrant or weaviate (KNOWLEDGE_VECTOR_BACKEND).")
+    qdrant_url: str | None = Field(default=None, description="A Qdrant server (QDRANT_URL).")
+    qdrant_path: str | None = Field(default=None, description="qdrant-client local mode (QDRANT_PATH).")
+    weaviate_url: str | None = Field(default=None, description="A Weaviate server (WEAVIATE_URL).")
+    fact_store: str = Field(default="sql", description="sql or neo4j (KNOWLEDGE_FACT_STORE).")
+    neo4j_uri: str | None = Field(default=None, description="NEO4J_URI.")
+    neo4j_user: str | None = Field(default=None, description="NEO4J_USER.")
+    neo4j_database: str | None = Field(default=None, description="NEO4J_DATABASE.")
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint (OPENAI_BASE_URL).")
+    llm_model: str = Field(default="gpt-4o-mini", description="KNOWLEDGE_LLM_MODEL.")
+    llm_token_budget: int = Field(default=200_000, description="Tokens one run may spend (KNOWLEDGE_LLM_TOKEN_BUDGET).")
 
     def settings(self) -> Settings:
-        return Settings.from_env(
-            data_dir=Path(self.data_dir),
-            knowledge_dir=Path(self.corpus_dir),
-            project_root=Path(self.project_root),
-            tenant_id=self.tenant_id,
-            registry_url=self.registry_url,
-            max_file_bytes=self.max_file_bytes,
-            keep_versions=self.keep_versions,
-            progress_bar=self.progress_bar,
-            cache_root=Path(self.cache_dir),
-        )
+        """The run's settings: these fields over the process's settings (which hold the secrets)."""
+        values: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "paths": {"data_dir": Path(self.data_dir), "corpus_dir": Path(self.corpus_dir),
+                      "project_root": Path(self.project_root), "cache_dir": Path(self.cache_dir)},
+            "build": {"max_file_bytes": self.max_file_bytes, "max_metadata_bytes": self.max_metadata_bytes,
+                      "max_text_chars": self.max_text_chars, "keep_versions": self.keep_versions,
+                      "eval_margin": self.eval_margin, "docling_artifacts_path": self.docling_artifacts_path,
+                      "embedding_backend": self.embedding_backend, "progress_bar": self.progress_bar},
+            "vector_store": {"backend": self.vector_backend, "qdrant_url": self.qdrant_url,
+                             "qdrant_path": self.qdrant_path, "weaviate_url": self.weaviate_url},
+            "facts": {"store": self.fact_store, "neo4j_uri": self.neo4j_uri, "neo4j_user": self.neo4j_user,
+                      "neo4j_database": self.neo4j_database},
+            "llm": {"base_url": self.llm_base_url, "model": self.llm_model, "token_budget": self.llm_token_budget},
+        }
+        if self.registry_url:
+            values["registry"] = {"url": self.registry_url}
+        return Settings(**values)
 
     def build_context(self, run: dg.DagsterRun, objects: KnowledgeObjects | None = None) -> BuildContext:
         return BuildContext(
             self.settings(),
             run_id=run.run_id,
-            embedder=_shared_embedder(self.embedding_batch_size),
+            embedder=_shared_embedder(self.embedding_batch_size, self.embedding_backend, self.cache_dir),
             object_store=objects.store() if objects else None,
             run_tags=dict(run.tags),
             # a re-execution reads the records of the steps it did not re-run from the run it re-executes
@@ -61,46 +96,69 @@ class KnowledgeBase(dg.ConfigurableResource):
 
 
 class KnowledgeObjects(dg.ConfigurableResource):
-    """The bucket uploads arrive in: a local directory by default, MinIO/S3 through dagster-aws."""
+    """The bucket uploads arrive in: a local directory by default, MinIO/S3 otherwise.
+
+    The S3 secret key is no field: it is the process's AWS_SECRET_ACCESS_KEY (or its _FILE), read
+    through the settings when the run opens the store, so it never shows in a run's configuration.
+    """
 
     kind: str = Field(description="'local' (a directory with the bucket/key layout) or 's3' (MinIO / S3).")
     bucket: str = Field(description="Bucket holding uploads/{tenant_id}/{pack_id}/… (KNOWLEDGE_BUCKET).")
     local_root: str = Field(default="", description="Root of the local object store ($KNOWLEDGE_DATA_DIR/objects).")
-    s3: S3Resource | None = Field(default=None, description="MinIO/S3 client settings when kind is 's3'.")
+    endpoint_url: str | None = Field(default=None, description="MinIO/S3 endpoint (S3_ENDPOINT_URL).")
+    region: str | None = Field(default=None, description="S3 region (AWS_REGION).")
+    access_key_id: str | None = Field(default=None, description="S3 access key id (AWS_ACCESS_KEY_ID).")
 
     def store(self) -> ObjectStore:
         if self.kind == "s3":
-            if self.s3 is None:
-                raise ValueError("KNOWLEDGE_OBJECT_STORE=s3 needs S3_ENDPOINT_URL (or AWS) settings")
-            return S3ObjectStore(self.s3.get_client(), self.bucket)
+            secret = Settings().object_store.secret_access_key
+            client = s3_client(self.endpoint_url, self.region, self.access_key_id,
+                               secret.get_secret_value() if secret else None)
+            return S3ObjectStore(client, self.bucket)
         return LocalObjectStore(Path(self.local_root), self.bucket)
 
 
 def knowledge_base_from(settings: Settings) -> KnowledgeBase:
+    build, vectors, facts, llm = settings.build, settings.vector_store, settings.facts, settings.llm
+    url = settings.registry.url.get_secret_value()
+    # A run resolves the registry from its process's settings, so the URL (it may hold a password)
+    # stays out of the run configuration; only a registry those would not give travels as a field.
+    own = Settings(paths={"data_dir": settings.paths.data_dir}).registry.url.get_secret_value()
     return KnowledgeBase(
-        data_dir=str(settings.data_dir),
-        corpus_dir=str(settings.knowledge_dir),
-        project_root=str(settings.project_root),
+        data_dir=str(settings.paths.data_dir),
+        corpus_dir=str(settings.paths.corpus_dir),
+        project_root=str(settings.paths.project_root),
+        cache_dir=str(settings.paths.cache_dir),
         tenant_id=settings.tenant_id,
-        registry_url=settings.registry_url,
-        max_file_bytes=settings.max_file_bytes,
-        keep_versions=settings.keep_versions,
-        progress_bar=settings.progress_bar,
-        cache_dir=str(settings.cache_dir),
+        registry_url="" if url == own else url,
+        max_file_bytes=build.max_file_bytes,
+        max_metadata_bytes=build.max_metadata_bytes,
+        max_text_chars=build.max_text_chars,
+        keep_versions=build.keep_versions,
+        eval_margin=build.eval_margin,
+        docling_artifacts_path=build.docling_artifacts_path,
+        embedding_backend=build.embedding_backend,
+        progress_bar=bool(build.progress_bar),
+        vector_backend=vectors.backend,
+        qdrant_url=vectors.qdrant_url,
+        qdrant_path=vectors.qdrant_path,
+        weaviate_url=vectors.weaviate_url,
+        fact_store=facts.store,
+        neo4j_uri=facts.neo4j_uri,
+        neo4j_user=facts.neo4j_user,
+        neo4j_database=facts.neo4j_database,
+        llm_base_url=llm.base_url,
+        llm_model=llm.model,
+        llm_token_budget=llm.token_budget,
     )
 
 
 def objects_from(settings: Settings) -> KnowledgeObjects:
-    if settings.object_store == "s3":
-        # Build-plane credentials only; the query service never receives them.
-        s3 = S3Resource(
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=dg.EnvVar("AWS_REGION"),
-            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-        )
-        return KnowledgeObjects(kind="s3", bucket=settings.bucket, s3=s3)
-    return KnowledgeObjects(kind="local", bucket=settings.bucket, local_root=str(settings.objects_dir))
+    section = settings.object_store
+    if section.kind == "s3":  # build-plane credentials only; the query service never receives them
+        return KnowledgeObjects(kind="s3", bucket=section.bucket, endpoint_url=section.endpoint_url,
+                                region=section.region, access_key_id=section.access_key_id)
+    return KnowledgeObjects(kind="local", bucket=section.bucket, local_root=str(settings.paths.objects_dir))
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -109,4 +167,4 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(resources=build_resources(Settings.from_env()))
+    return dg.Definitions(resources=build_resources(Settings()))

@@ -106,7 +106,7 @@ def settings(tmp_path: Path, corpus: Path, registry_url: str, monkeypatch: pytes
         monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
         if not os.environ.get("QDRANT_URL"):
             monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
-    return Settings.from_env(data_dir=tmp_path / "data", knowledge_dir=corpus, registry_url=registry_url)
+    return Settings(paths={"data_dir": tmp_path / "data", "corpus_dir": corpus}, registry={"url": registry_url})
 
 
 @pytest.fixture
@@ -128,11 +128,9 @@ def s3_url():
 @pytest.fixture
 def s3_settings(settings, s3_url):
     """Settings whose object store is a fresh bucket on the S3-compatible server."""
-    from dataclasses import replace
-
     from knowledge_plane.storage.object_store import S3ObjectStore, s3_client
     from tests.s3 import fresh_bucket_name
 
-    configured = replace(settings, object_store="s3", s3_endpoint_url=s3_url, bucket=fresh_bucket_name())
-    S3ObjectStore(s3_client(s3_url), configured.bucket).ensure_bucket()
+    configured = settings.updated(object_store={"kind": "s3", "endpoint_url": s3_url, "bucket": fresh_bucket_name()})
+    S3ObjectStore(s3_client(s3_url), configured.object_store.bucket).ensure_bucket()
     return configured

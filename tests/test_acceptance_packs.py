@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge_plane.serving.access import ACTORS
-from knowledge_plane.serving.config import ServiceSettings
+from knowledge_plane.serving.config import retrieval_config
 from knowledge_plane.serving.query_encoder import QueryEncoder
 from knowledge_plane.serving.query_engine import QueryEngine, QueryRequest
 from knowledge_plane.serving.snapshot import load_snapshot
@@ -33,18 +33,19 @@ QUESTION = "À quel couple faut-il serrer les écrous de roue ?"
 
 @pytest.fixture
 def uploads_index(s3_settings, build_corpus):
-    store = S3ObjectStore(s3_client(s3_settings.s3_endpoint_url), s3_settings.bucket)
+    store = S3ObjectStore(s3_client(s3_settings.object_store.endpoint_url), s3_settings.object_store.bucket)
     store.put("uploads/default/pack-a/serrage.md", NOTE_A.encode(), {"source_app": "notes"})
     store.put("uploads/default/pack-b/serrage-206.md", NOTE_B.encode(), {"source_app": "wiki"})
     success, reports = build_corpus(s3_settings, ["knowledge:policies", "knowledge:uploads"])
     assert success and reports["knowledge:uploads"]["promoted"]
     # Through the vector store's aliases when one is configured (KNOWLEDGE_TEST_VECTOR_BACKEND=qdrant).
     backend = open_vector_backend(s3_settings, read_only=True)
-    snapshot, checks = load_snapshot(Registry(s3_settings.registry_url, s3_settings.tenant_id), backend=backend)
+    registry = Registry(s3_settings.registry.url.get_secret_value(), s3_settings.tenant_id)
+    snapshot, checks = load_snapshot(registry, backend=backend)
     assert snapshot is not None, checks
     if backend is not None:
         assert {type(index).__name__ for index in snapshot.indexes.values()} == {"BackendIndex"}
-    engine = QueryEngine(QueryEncoder(torch_threads=None), ServiceSettings().retrieval_config(), "default")
+    engine = QueryEngine(QueryEncoder(torch_threads=None), retrieval_config(s3_settings.service), "default")
 
     def ask(actor: str, **request) -> dict:
         return engine.answer(snapshot, ACTORS[actor], QueryRequest(question=QUESTION, **request)).response

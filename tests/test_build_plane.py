@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +19,18 @@ POLICY = "knowledge/policies/politique-retour.md"
 
 
 def latest(settings, namespace: str) -> str | None:
-    return Registry(settings.registry_url, settings.tenant_id).aliases().get(namespace, {}).get("latest")
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
+    return registry.aliases().get(namespace, {}).get("latest")
 
 
 def payloads(settings, namespace: str, version: str) -> list[dict]:
-    record = Registry(settings.registry_url, settings.tenant_id).version(namespace, version)
+    record = Registry(settings.registry.url.get_secret_value(), settings.tenant_id).version(namespace, version)
     return read_version(Path(record.path)).payloads
 
 
 def test_full_build_promotes_every_namespace_with_complete_payloads(settings, build_corpus):
     if os.environ.get("KNOWLEDGE_TEST_REGISTRY") == "postgres":
-        assert settings.registry_url.startswith("postgresql+psycopg://")
+        assert settings.registry.url.get_secret_value().startswith("postgresql+psycopg://")
     success, reports = build_corpus(settings)
     assert success
     assert set(reports) >= {"internal:code", "knowledge:faq", "knowledge:policies", "knowledge:runbooks"}
@@ -42,7 +42,7 @@ def test_full_build_promotes_every_namespace_with_complete_payloads(settings, bu
         assert latest(settings, namespace) == report["version"]
     version = read_version(
         Path(
-            Registry(settings.registry_url, "default")
+            Registry(settings.registry.url.get_secret_value(), "default")
             .version("knowledge:policies", reports["knowledge:policies"]["version"])
             .path
         )
@@ -135,7 +135,7 @@ def test_only_the_newest_three_versions_are_kept(settings, corpus, build_corpus)
         faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         _, reports = build_corpus(settings, ["knowledge:faq"])
         versions.append(reports["knowledge:faq"]["version"])
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     kept = [v.version for v in registry.versions("knowledge:faq")]
     assert kept == versions[:0:-1]
     assert not Path(registry.version("knowledge:faq", versions[0]).path).exists()
@@ -146,7 +146,7 @@ def check_evaluations(settings, run_id: str) -> dict[str, dict]:
     """{check name: {namespace: passed}} as the Dagster instance recorded the run's check results."""
     from dagster import DagsterEventType, DagsterInstance
 
-    with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+    with DagsterInstance.from_config(str(settings.paths.dagster_home)) as instance:
         records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
         evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
     out = {}
@@ -220,9 +220,10 @@ def test_a_corrupted_embedding_cache_is_caught_by_the_unit_norm_check(settings, 
     data = json.loads(faq.read_text(encoding="utf-8"))
     data["items"].append({"question": "Livrez-vous le samedi ?", "answer": "Oui, en point relais."})
     faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    private = replace(settings, cache_root=settings.data_dir / "private-cache")  # keep the shared cache sound
+    # keep the shared cache sound
+    private = settings.updated(paths={"cache_dir": settings.paths.data_dir / "private-cache"})
     prepared = build_until(private, "knowledge:faq", "chunk_embeddings")
-    cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
+    cache = EmbeddingCache(private.paths.cache_dir / "embeddings.sqlite")
     chunks = BuildContext(private, run_id=prepared.run_id).stages.read(ChunksRecord, "knowledge:faq").chunks
     cache.put_many(MODEL_NAME, {chunks[0]["text_hash"]: np.full(384, np.nan, dtype=np.float32)})
     success, reports = build_corpus(private, ["knowledge:faq"])
@@ -249,7 +250,7 @@ def test_bad_input_is_quarantined_in_a_real_build_and_the_rest_promotes(settings
     for name, data in bad.items():
         (guides / name).write_bytes(data)
     (guides / "garantie.pdf").write_bytes(pdf_bytes())
-    success, reports = build_corpus(replace(settings, max_file_bytes=100_000), ["knowledge:guides"])
+    success, reports = build_corpus(settings.updated(build={"max_file_bytes": 100_000}), ["knowledge:guides"])
     assert success
     report = reports["knowledge:guides"]
     reasons = {q["path"].rsplit("/", 1)[-1]: q["reason"] for q in report["quarantined"]}
@@ -275,8 +276,8 @@ def test_bad_input_is_quarantined_in_a_real_build_and_the_rest_promotes(settings
 def test_the_report_of_a_run_that_stopped_says_where_from_the_runs_own_metadata(settings, build_corpus):
     """The per-namespace report is read from the run's materializations: a stage that crashed leaves the
     namespace unpromoted with the reason, and the figures of the stages that did run."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.indexes_dir.write_text("not a directory")  # index_versions cannot write any version
+    settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.paths.indexes_dir.write_text("not a directory")  # index_versions cannot write any version
     success, reports = build_corpus(settings, ["knowledge:faq"])
     faq = reports["knowledge:faq"]
     assert not success and not faq["promoted"] and not faq["held_back"]

@@ -26,7 +26,7 @@ def alias_target(settings, namespace):
 
 
 def test_qdrant_alias_follows_promotion_rollback_and_pruning(qdrant_env, settings, corpus, build_corpus):
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     faq = corpus / "faq" / "livraison.json"
     versions = []
     for i in range(4):

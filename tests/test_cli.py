@@ -14,10 +14,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def knowledge(settings, *args: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "KNOWLEDGE_DATA_DIR": str(settings.data_dir),
-        "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir),
-        "DAGSTER_HOME": str(settings.data_dir / "dagster"),
-        "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
+        "KNOWLEDGE_DATA_DIR": str(settings.paths.data_dir),
+        "KNOWLEDGE_CORPUS_DIR": str(settings.paths.corpus_dir),
+        "DAGSTER_HOME": str(settings.paths.data_dir / "dagster"),
+        "KNOWLEDGE_REGISTRY_URL": settings.registry.url.get_secret_value(),
     }
     return subprocess.run(
         [sys.executable, "-m", "knowledge_plane.cli.main", *args],
@@ -50,8 +50,8 @@ def test_build_status_rollback_round_trip(settings, corpus):
     assert row["latest"] == faq["version"] and row["rollback"] is None
     refused = knowledge(settings, "rollback", "knowledge:faq", "--json")
     assert refused.returncode == 1 and "no @rollback" in json.loads(refused.stdout)["error"]
-    runs = list((settings.data_dir / "dagster").glob("history/runs.db")) or list(
-        (settings.data_dir / "dagster").glob("**/*.db")
+    runs = list((settings.paths.data_dir / "dagster").glob("history/runs.db")) or list(
+        (settings.paths.data_dir / "dagster").glob("**/*.db")
     )
     assert runs, "the build ran on the project's Dagster instance"
 
@@ -114,7 +114,7 @@ def test_promote_and_rollback_check_their_target(settings, corpus, build_corpus)
     }
     _, third = build_corpus(settings, ["knowledge:faq"])  # same sources as v2: the operator's choice stays
     assert not third["knowledge:faq"]["promoted"] and "knowledge promote" in third["knowledge:faq"]["reason"]
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     assert registry.aliases()["knowledge:faq"] == {"latest": v1, "rollback": v2}
     vectors = Path(registry.version("knowledge:faq", v2).path) / "vectors.npy"
     vectors.write_bytes(vectors.read_bytes()[:200])  # a damaged @rollback

@@ -58,8 +58,8 @@ def test_with_json_whatever_else_prints_goes_to_stderr(capsys):
 
 
 def test_tables_are_rich_on_a_terminal_and_plain_in_a_pipe(settings, capsys, monkeypatch):
-    env = {"KNOWLEDGE_DATA_DIR": str(settings.data_dir), "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir),
-           "KNOWLEDGE_REGISTRY_URL": settings.registry_url}
+    env = {"KNOWLEDGE_DATA_DIR": str(settings.paths.data_dir), "KNOWLEDGE_CORPUS_DIR": str(settings.paths.corpus_dir),
+           "KNOWLEDGE_REGISTRY_URL": settings.registry.url.get_secret_value()}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["packs", "create", "pack-a", "--name", "[draft] notes"]) == 0

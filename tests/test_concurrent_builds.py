@@ -29,10 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def start_build(settings, corpus: Path, namespace: str) -> subprocess.Popen:
     env = {
         **os.environ,
-        "KNOWLEDGE_DATA_DIR": str(settings.data_dir),
+        "KNOWLEDGE_DATA_DIR": str(settings.paths.data_dir),
         "KNOWLEDGE_CORPUS_DIR": str(corpus),
-        "DAGSTER_HOME": str(settings.data_dir / "dagster"),
-        "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
+        "DAGSTER_HOME": str(settings.paths.data_dir / "dagster"),
+        "KNOWLEDGE_REGISTRY_URL": settings.registry.url.get_secret_value(),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "knowledge_plane.cli.main", "build", "--namespace", namespace, "--json"],
@@ -144,7 +144,7 @@ def test_an_alias_move_decided_from_a_stale_latest_is_refused(settings):
     for version in ("v1", "v2", "v3"):  # checked versions, never promoted
         manifest = {"fingerprint": version, "counts": {"chunks": 1, "documents": 1}, "checks": [],
                     "checks_passed": True}
-        registry.add_version("knowledge:faq", version, settings.indexes_dir / version, manifest)
+        registry.add_version("knowledge:faq", version, settings.paths.indexes_dir / version, manifest)
     registry.promote("knowledge:faq", "v1", expected_latest=None)
     with pytest.raises(AliasMoved, match="from None to v1"):
         registry.promote("knowledge:faq", "v2", expected_latest=None)  # decided before v1 was promoted

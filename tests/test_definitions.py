@@ -33,7 +33,7 @@ def test_asset_keys_groups_and_lineage_snapshot():
         assert node.group_name == group
         assert {p.to_user_string() for p in node.parent_keys} == parents
         assert node.description and node.kinds
-        assert node.partitions_def.get_partition_keys() == discover_namespaces(Settings.from_env())
+        assert node.partitions_def.get_partition_keys() == discover_namespaces(Settings())
 
 
 def test_index_checks_gate_each_namespace_and_the_run_fails_when_one_is_held_back():
@@ -56,7 +56,7 @@ def test_every_build_asset_has_the_single_run_backfill_policy_and_the_namespace_
 
     for asset in BUILD_ASSETS:
         assert asset.backfill_policy == dg.BackfillPolicy.single_run(), asset.key
-        assert asset.partitions_def.get_partition_keys() == discover_namespaces(Settings.from_env())
+        assert asset.partitions_def.get_partition_keys() == discover_namespaces(Settings())
 
 
 def test_jobs_and_resources():

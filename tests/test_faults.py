@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,21 @@ def pg_settings(settings, postgres_cluster):
     """The settings on a Postgres registry (the test needs its table locks), whatever the suite's mode."""
     from tests.facts.servers import create_database, drop_database
 
-    if settings.registry_url.startswith("postgresql"):
+    if settings.registry.url.get_secret_value().startswith("postgresql"):
         yield settings
         return
     url = create_database(postgres_cluster, template=sa.make_url(postgres_cluster).database)
-    yield replace(settings, registry_url=url)
+    yield settings.updated(registry={"url": url})
     drop_database(url)
 
 
 def cli_env(settings) -> dict[str, str]:
     return {
         **os.environ,
-        "KNOWLEDGE_DATA_DIR": str(settings.data_dir),
-        "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir),
-        "DAGSTER_HOME": str(settings.data_dir / "dagster"),
-        "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
+        "KNOWLEDGE_DATA_DIR": str(settings.paths.data_dir),
+        "KNOWLEDGE_CORPUS_DIR": str(settings.paths.corpus_dir),
+        "DAGSTER_HOME": str(settings.paths.data_dir / "dagster"),
+        "KNOWLEDGE_REGISTRY_URL": settings.registry.url.get_secret_value(),
     }
 
 
@@ -48,7 +47,7 @@ def run_statuses(settings) -> dict[str, str]:
     from dagster import DagsterInstance
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(settings.data_dir / "dagster"))
+        patch.setenv("DAGSTER_HOME", str(settings.paths.data_dir / "dagster"))
         with DagsterInstance.get() as instance:
             return {run.run_id: run.status.value for run in instance.get_runs()}
 
@@ -61,8 +60,8 @@ def test_a_build_killed_right_after_registering_its_version(pg_settings, corpus)
     first = json.loads(knowledge(settings, "build", "--namespace", "knowledge:faq", "--json").stdout)
     v1 = first["namespaces"][0]["version"]
     edit_faq(corpus, "Oui, sous 72 heures.")
-    registry = Registry(settings.registry_url, settings.tenant_id)
-    engine = sa.create_engine(settings.registry_url)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
+    engine = sa.create_engine(settings.registry.url.get_secret_value())
     with engine.begin() as lock:
         lock.execute(sa.text("LOCK TABLE aliases IN SHARE MODE"))
         build = subprocess.Popen(
@@ -117,14 +116,14 @@ def start_writer(target: Path) -> tuple[subprocess.Popen, Path]:
 
 
 def test_a_build_removes_the_temporary_files_of_killed_writers_only(settings, build_corpus):
-    versions = settings.indexes_dir / settings.tenant_id / "knowledge-faq"
+    versions = settings.paths.indexes_dir / settings.tenant_id / "knowledge-faq"
     killed, killed_tmp = start_writer(versions / "v-killed")
     alive, alive_tmp = start_writer(versions / "v-alive")
     try:
         assert killed_tmp.is_dir() and alive_tmp.is_dir()
         killed.send_signal(signal.SIGKILL)
         killed.wait()
-        stage_tmp = settings.stages_dir / f".raw_documents.json.tmp-{killed.pid}"  # same writer, another file
+        stage_tmp = settings.paths.stages_dir / f".raw_documents.json.tmp-{killed.pid}"  # same writer, another file
         stage_tmp.parent.mkdir(parents=True, exist_ok=True)
         stage_tmp.write_text("{")
         success, _ = build_corpus(settings, ["knowledge:faq"])

@@ -28,8 +28,8 @@ def qdrant_env(monkeypatch, tmp_path):
 def serve(settings):
     """serve() → a started TestClient over ``settings``, reading the backend the environment names."""
     from knowledge_plane.service.app import create_app
-    from knowledge_plane.serving.config import ServiceSettings
     from knowledge_plane.serving.query_encoder import QueryEncoder
+    from knowledge_plane.settings import ServiceSettings, Settings
 
     clients: list[TestClient] = []
     encoder = QueryEncoder(torch_threads=None)
@@ -37,7 +37,9 @@ def serve(settings):
     def start() -> TestClient:
         service = ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000,
                                   enforce_caller_app_registry=False, alias_poll_seconds=0.2)
-        client = TestClient(create_app(settings, service, encoder))
+        # The vector store the environment names when the service starts, as a service process reads it.
+        started = settings.updated(vector_store=Settings().vector_store.model_dump())
+        client = TestClient(create_app(started, service, encoder))
         client.__enter__()
         clients.append(client)
         client.app.state.service.wait_ready(60)
@@ -109,10 +111,10 @@ def test_the_service_answers_through_the_qdrant_alias_with_the_local_gate(
 def test_a_namespace_missing_from_the_store_quarantines_until_it_is_published(
     settings, build_corpus, serve, monkeypatch, tmp_path
 ):
-    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "local")
-    success, _ = build_corpus(settings, ["knowledge:policies"])  # built with the local default only
+    local = settings.updated(vector_store={"backend": "local", "qdrant_url": None, "qdrant_path": None})
+    success, _ = build_corpus(local, ["knowledge:policies"])  # built with the local default only
     assert success
-    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
+    monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")  # what the service then starts with
     monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
     monkeypatch.delenv("QDRANT_URL", raising=False)
     client = serve()
@@ -124,7 +126,9 @@ def test_a_namespace_missing_from_the_store_quarantines_until_it_is_published(
     assert "qdrant has no alias" in failed[0]["detail"]
 
     # Building with the backend publishes the version (unchanged content: the same version id).
-    success, reports = build_corpus(settings, ["knowledge:policies"])
+    qdrant = settings.updated(vector_store={"backend": "qdrant", "qdrant_url": None,
+                                            "qdrant_path": str(tmp_path / "qdrant")})
+    success, reports = build_corpus(qdrant, ["knowledge:policies"])
     assert success
     state = client.app.state.service
     wait_for(lambda: state.snapshot is not None, seconds=15)

@@ -35,6 +35,7 @@ from knowledge_plane.build.sources import GOLDEN_FILE
 from knowledge_plane.domain.embedding_model import MODEL_NAME
 from knowledge_plane.domain.ids import sha256_hex, text_hash
 from knowledge_plane.serving.access import Actor
+from knowledge_plane.serving.config import retrieval_config
 from knowledge_plane.serving.query_engine import QueryEngine, QueryRequest
 from knowledge_plane.serving.retrieval import LOW_CONFIDENCE, REFUSED, SUCCESS, LoadedIndex, RetrievalConfig
 from knowledge_plane.serving.snapshot import Snapshot
@@ -116,7 +117,7 @@ def load_golden(path: Path) -> GoldenSet:
 def golden_path(ctx: BuildContext, namespace: str) -> Path | None:
     if not namespace.startswith("knowledge:"):
         return None
-    path = ctx.settings.knowledge_dir / namespace.split(":", 1)[1] / GOLDEN_FILE
+    path = ctx.settings.paths.corpus_dir / namespace.split(":", 1)[1] / GOLDEN_FILE
     return path if path.is_file() else None
 
 
@@ -138,14 +139,6 @@ class CachedQuestions:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._vectors[text_hash(text)]
-
-
-def service_retrieval_config() -> RetrievalConfig:
-    """The retrieval settings the query service runs with (its weights and thresholds, from the same
-    environment), so a version is judged by the gate that will serve it."""
-    from knowledge_plane.serving.config import ServiceSettings
-
-    return ServiceSettings().retrieval_config()
 
 
 def _normal(text: str) -> str:
@@ -228,7 +221,8 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
         return Evaluation(CheckResult(CHECK_NAME, False, str(exc)))
     if not payloads:  # nothing to query (non_empty fails too); an empty index answers nothing
         return Evaluation(CheckResult(CHECK_NAME, False, "no chunks to evaluate"))
-    config = service_retrieval_config()
+    # The query service's weights and thresholds: a version is judged by the gate that will serve it.
+    config = retrieval_config(ctx.settings.service)
     questions = CachedQuestions(ctx, [q.question for q in golden.questions] + list(golden.off_topic))
     engine = QueryEngine(questions, config, ctx.settings.tenant_id)
     candidate = LoadedIndex.from_version(
@@ -236,7 +230,7 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
     result = score_index(candidate, golden, engine)
     figures = result["figures"]
     baseline = _baseline(ctx, namespace, golden, engine)
-    margin = golden.margin if golden.margin is not None else ctx.settings.eval_margin
+    margin = golden.margin if golden.margin is not None else ctx.settings.build.eval_margin
     problems = [f"{name} {figures[name]:.2f} is below the floor {floor:.2f}"
                 for name, floor in golden.floors.items() if figures[name] < floor]
     if baseline is not None:

@@ -71,7 +71,7 @@ def extract_namespace_facts(ctx: BuildContext, namespace: str, store: FactStore,
     for chunk in chunks:
         chunks_by_doc[chunk["doc_id"]].append(chunk)
     if llm is None:
-        config = LLMConfig.from_env()
+        config = LLMConfig.of(ctx.settings.llm)
         llm = LLMExtractor(config) if config.enabled else None
     budget: TokenBudget | None = llm.new_budget() if llm else None
     version = extractor_version()

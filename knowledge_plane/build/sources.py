@@ -44,8 +44,8 @@ def discover_namespaces(settings: Settings) -> list[str]:
     from knowledge_plane.build.uploads import DEFAULT_UPLOAD_NAMESPACE
 
     found = [CODE_NAMESPACE, DEFAULT_UPLOAD_NAMESPACE]
-    if settings.knowledge_dir.is_dir():
-        for child in settings.knowledge_dir.iterdir():
+    if settings.paths.corpus_dir.is_dir():
+        for child in settings.paths.corpus_dir.iterdir():
             name = f"knowledge:{child.name}"
             if child.is_dir() and not child.name.startswith((".", "_")) and NAMESPACE_RE.match(name):
                 found.append(name)
@@ -55,7 +55,7 @@ def discover_namespaces(settings: Settings) -> list[str]:
 def ragignore_spec(settings: Settings) -> pathspec.PathSpec:
     """Patterns of the project's .ragignore and the corpus' own, if it has one (gitignore syntax)."""
     lines: list[str] = []
-    for root in dict.fromkeys((settings.project_root, settings.knowledge_dir)):
+    for root in dict.fromkeys((settings.paths.project_root, settings.paths.corpus_dir)):
         path = root / RAGIGNORE
         if path.is_file():
             lines.extend(path.read_text(encoding="utf-8").splitlines())
@@ -84,7 +84,7 @@ def _walk(top: Path) -> tuple[list[Path], list[Path]]:
 def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Path], list[Path]]:
     """(root the source paths are relative to, candidate files, symbolic links) for a namespace."""
     if namespace == CODE_NAMESPACE:
-        root = settings.project_root
+        root = settings.paths.project_root
         files: list[Path] = []
         links: list[Path] = []
         for entry in CODE_ROOTS:
@@ -93,10 +93,10 @@ def _namespace_files(settings: Settings, namespace: str) -> tuple[Path, list[Pat
             links += linked
         return root, sorted(files), sorted(links)
     domain = namespace.split(":", 1)[1]
-    folder = settings.knowledge_dir / domain
+    folder = settings.paths.corpus_dir / domain
     files, links = _walk(folder) if os.path.lexists(folder) else ([], [])
     files = [p for p in files if not p.name.endswith(SIDECAR_SUFFIX) and p.name not in (RAGIGNORE, GOLDEN_FILE)]
-    return settings.knowledge_dir.parent, sorted(files), sorted(links)
+    return settings.paths.corpus_dir.parent, sorted(files), sorted(links)
 
 
 def read_corpus_file(path: Path) -> bytes:
@@ -195,12 +195,13 @@ def scan_namespace(settings: Settings, namespace: str) -> tuple[list[SourceFile]
         if size == 0:
             quarantined.append(QuarantinedFile(source_path, EMPTY_FILE, "the file is empty (0 bytes)", "raw"))
             continue
-        if size > settings.max_file_bytes:
+        if size > settings.build.max_file_bytes:
             quarantined.append(
                 QuarantinedFile(
                     source_path,
                     TOO_LARGE,
-                    f"{size} bytes is above the limit of {settings.max_file_bytes} bytes (KNOWLEDGE_MAX_FILE_BYTES)",
+                    f"{size} bytes is above the limit of {settings.build.max_file_bytes} bytes "
+                    "(KNOWLEDGE_MAX_FILE_BYTES)",
                     "raw",
                 )
             )

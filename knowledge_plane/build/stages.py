@@ -114,7 +114,7 @@ class BuildContext:
 
     @cached_property
     def registry(self) -> Registry:
-        return Registry(self.settings.registry_url, self.settings.tenant_id)
+        return Registry(self.settings.registry.url.get_secret_value(), self.settings.tenant_id)
 
     @cached_property
     def packs(self) -> Packs:
@@ -125,8 +125,8 @@ class BuildContext:
         """What uploads may be and where they may publish: settings, namespaces and the packs' grants."""
         return UploadRules(
             tenant_id=self.settings.tenant_id,
-            max_bytes=self.settings.max_file_bytes,
-            max_metadata_bytes=self.settings.max_metadata_bytes,
+            max_bytes=self.settings.build.max_file_bytes,
+            max_metadata_bytes=self.settings.build.max_metadata_bytes,
             known_namespaces=frozenset(discover_namespaces(self.settings)),
             disabled_packs=frozenset(self.packs.disabled()),
             grants=self.packs.grants(),
@@ -157,20 +157,20 @@ class BuildContext:
     @cached_property
     def allowlist(self) -> Allowlist:
         """The reviewed findings committed beside the corpus (read once per context)."""
-        return Allowlist.load(self.settings.knowledge_dir)
+        return Allowlist.load(self.settings.paths.corpus_dir)
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.settings.cache_dir / "embeddings.sqlite")
+        return EmbeddingCache(self.settings.paths.cache_dir / "embeddings.sqlite")
 
     @cached_property
     def stages(self) -> StageStore:
         """This run's stage records (another run's are never read by a stage, but for the runs it
         re-executes)."""
-        return StageStore(self.settings.stages_dir, self.settings.tenant_id, self.run_id, self.run_lineage)
+        return StageStore(self.settings.paths.stages_dir, self.settings.tenant_id, self.run_id, self.run_lineage)
 
     def _cache_file(self, kind: str, key: str) -> Path:
-        return self.settings.cache_dir / kind / key[:2] / f"{key}.json"
+        return self.settings.paths.cache_dir / kind / key[:2] / f"{key}.json"
 
     def cache_get(self, kind: str, key: str) -> Any | None:
         path = self._cache_file(kind, key)
@@ -203,7 +203,8 @@ def _rate(count: int, seconds: float) -> float:
 def clean_temporaries(settings: Settings) -> list[str]:
     """Remove what killed builds left half-written (index versions, stage records, cache entries,
     local objects): run at the start of every build."""
-    roots = [settings.indexes_dir, settings.stages_dir, settings.cache_dir, settings.objects_dir]
+    paths = settings.paths
+    roots = [paths.indexes_dir, paths.stages_dir, paths.cache_dir, paths.objects_dir]
     return [str(p) for p in clean_stale_temporaries(roots)]
 
 
@@ -235,7 +236,7 @@ def list_documents(ctx: BuildContext, namespace: str) -> RawRecord:
         quarantined=[q.to_dict() for q in quarantined],
         ignored=ignored,
         source_commit=head_commit(
-            ctx.settings.knowledge_dir if namespace.startswith("knowledge:") else ctx.settings.project_root
+            ctx.settings.paths.corpus_dir if namespace.startswith("knowledge:") else ctx.settings.paths.project_root
         ),
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -249,13 +250,13 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
     key = sha256_hex(
         f"{PARSER_VERSION}|{_INJECTION_SCAN}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}"
     )
-    limit = ctx.settings.max_text_chars
+    limit = ctx.settings.build.max_text_chars
     sidecar_path = None
     if source.origin != "upload":
         path = Path(source.abs_path)
         sidecar_path = path.with_name(path.name + SIDECAR_SUFFIX)
         try:  # judged on its size before the cache: the limit is a setting, not part of the content
-            check_metadata_size(sidecar_path.lstat().st_size, ctx.settings.max_metadata_bytes)
+            check_metadata_size(sidecar_path.lstat().st_size, ctx.settings.build.max_metadata_bytes)
         except FileNotFoundError:
             sidecar_path = None
         except QuarantineError as exc:
@@ -284,7 +285,7 @@ def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | 
             content_hash=source.content_hash,
             sidecar=sidecar,
             upload_meta=source.metadata,
-            docling_artifacts_path=ctx.settings.docling_artifacts_path,
+            docling_artifacts_path=ctx.settings.build.docling_artifacts_path,
             allowlist=ctx.allowlist,
         )
         if source.origin == "upload":
@@ -444,7 +445,7 @@ def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str
     log(f"{len(texts)} distinct chunk texts, {len(cached)} cached, {len(missing)} to embed")
     if missing:
         ctx.embedder.load()  # before timing, so the rate is the encoder's
-    bar = _progress_bar(len(missing)) if missing and ctx.settings.progress_bar else None
+    bar = _progress_bar(len(missing)) if missing and ctx.settings.build.progress_bar else None
     encode_started = time.perf_counter()
     done = 0
     # Each slice is stored as soon as it is encoded: a run killed here re-embeds at most one slice.
@@ -573,7 +574,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         log(f"{namespace}: content unchanged, already built as {version}")
     else:
         version, new = new_version_id(fp), True
-        path = version_dir(settings.indexes_dir, settings.tenant_id, namespace, version)
+        path = version_dir(settings.paths.indexes_dir, settings.tenant_id, namespace, version)
         manifest = {
             "namespace": namespace,
             "version": version,
@@ -758,7 +759,7 @@ def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:
     pinned = set(registry.aliases(namespace).get(namespace, {}).values())
     deleted = []
     with vector_backend(ctx) as backend:
-        for record in registry.versions(namespace)[ctx.settings.keep_versions :]:
+        for record in registry.versions(namespace)[ctx.settings.build.keep_versions :]:
             if record.version in pinned:
                 continue
             if backend is not None:

@@ -68,7 +68,7 @@ def run_build(
     )
     from resources import build_resources
 
-    prepare_dagster_home(settings)
+    home = prepare_dagster_home(settings)
     defs = load_definitions()
     job = defs.resolve_job_def("build_knowledge")
     all_keys = list(job.partitions_def.get_partition_keys())
@@ -79,8 +79,8 @@ def run_build(
     success, run_ids, reports = True, [], []
     # Two builds opening a new SQLite instance at once would both create its schema ("table runs already
     # exists"): the first creates it, the other waits. Runs themselves need no lock (see the docstring).
-    with FileLock(settings.dagster_home / ".instance-init.lock"):
-        instance = DagsterInstance.get()
+    with FileLock(settings.paths.dagster_home / ".instance-init.lock"):
+        instance = DagsterInstance.from_config(str(home))
     with instance:
         for run_id in fail_dead_runs(instance):
             sys.stderr.write(f"run {run_id} was left unfinished by a build process that is gone: marked failed\n")
@@ -135,10 +135,10 @@ def _tag(text: str) -> tuple[str, str]:
 
 
 def cmd_build(args: SimpleNamespace) -> int:
-    if sys.stderr.isatty() and not args.json:
-        os.environ.setdefault("KNOWLEDGE_PROGRESS_BAR", "1")
     try:
-        settings = Settings.from_env()
+        settings = args.settings
+        if settings.build.progress_bar is None:  # unset: a bar when a person watches the terminal
+            settings = settings.updated(build={"progress_bar": sys.stderr.isatty() and not args.json})
         tags = dict(_tag(t) for t in args.tag)
         success, reports, run_ids = run_build(settings, args.namespace, args.verbose, tags)
     except ValueError as exc:
@@ -150,7 +150,7 @@ def cmd_build(args: SimpleNamespace) -> int:
 def cmd_status(args: SimpleNamespace) -> int:
     from knowledge_plane.build.sources import discover_namespaces
 
-    settings = Settings.from_env()
+    settings = args.settings
     data = build.status(build.BuildContext(settings), discover_namespaces(settings))
     emit(
         args.json,
@@ -175,7 +175,7 @@ def _evaluation(row: dict) -> str:
 
 
 def cmd_rollback(args: SimpleNamespace) -> int:
-    settings = Settings.from_env()
+    settings = args.settings
     try:
         data = build.rollback(build.BuildContext(settings), args.namespace)
     except (LookupError, PermissionError, build.BadTarget) as exc:
@@ -185,7 +185,7 @@ def cmd_rollback(args: SimpleNamespace) -> int:
 
 
 def cmd_promote(args: SimpleNamespace) -> int:
-    settings = Settings.from_env()
+    settings = args.settings
     try:
         data = build.promote(build.BuildContext(settings), args.namespace, args.version)
     except (LookupError, PermissionError, build.BadTarget) as exc:
@@ -198,8 +198,9 @@ def cmd_ui(args: SimpleNamespace) -> int:
     from knowledge_plane.cli.dagster_instance import prepare_dagster_home
     from knowledge_plane.settings import PROJECT_ROOT
 
-    prepare_dagster_home(Settings.from_env())
+    home = prepare_dagster_home(args.settings)
     os.chdir(PROJECT_ROOT)
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", "-p", args.port])
+    os.execve(dagster, [dagster, "dev", "-w", "workspace.yaml", "-p", args.port],
+              {**os.environ, "DAGSTER_HOME": str(home)})
     return 0

@@ -1,7 +1,8 @@
 """How a ``knowledge`` command is declared: click parameters, and a handler that gets them parsed.
 
-A handler takes the parsed arguments as one namespace (``args.json``, ``args.namespace``…) and returns
-the exit code; repeatable options and variadic arguments arrive as lists (empty when not given).
+A handler takes the parsed arguments as one namespace (``args.json``, ``args.namespace``…, and the
+process's settings as ``args.settings``) and returns the exit code; repeatable options and variadic
+arguments arrive as lists (empty when not given).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import click
 
-from knowledge_plane.cli.output import json_document
+from knowledge_plane.cli.output import fail, json_document
+from knowledge_plane.settings import Settings
 
 Handler = Callable[[SimpleNamespace], int]
 
@@ -30,6 +32,10 @@ def command(name: str, handler: Handler, help: str, *params: click.Parameter, **
     def callback(**values: Any) -> int:
         args = SimpleNamespace(**fixed, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
         with json_document() if values.get("json") else nullcontext():
+            try:  # the process's settings, built once per command; a handler reads them as args.settings
+                args.settings = Settings()
+            except ValueError as exc:  # a variable is wrong: the error names it
+                return fail(str(exc), bool(values.get("json")))
             return handler(args)
 
     return click.Command(name, callback=callback, params=list(params), help=help, short_help=help,

@@ -7,21 +7,22 @@ import os
 import shutil
 import socket
 import warnings
+from pathlib import Path
 from typing import Any
 
 from knowledge_plane.settings import PROJECT_ROOT, Settings
 from knowledge_plane.storage.processes import process_started_at
 
 
-def prepare_dagster_home(settings: Settings) -> str:
-    """Create DAGSTER_HOME and give it the project's dagster.yaml, so CLI runs show in the UI."""
-    home = settings.dagster_home
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Create the Dagster home of the settings and give it the project's dagster.yaml, so CLI runs show
+    in the UI; open it with ``DagsterInstance.from_config`` (nothing is written to the environment)."""
+    home = settings.paths.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     source, target = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
     if not target.exists() or target.read_bytes() != source.read_bytes():
         shutil.copyfile(source, target)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return str(home)
+    return home
 
 
 def load_definitions():

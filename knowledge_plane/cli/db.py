@@ -25,14 +25,14 @@ def register(root: click.Group) -> None:
 
 
 def _url(settings: Settings) -> str:
-    return sa.make_url(settings.registry_url).render_as_string(hide_password=True)
+    return sa.make_url(settings.registry.url.get_secret_value()).render_as_string(hide_password=True)
 
 
 def cmd_upgrade(args: SimpleNamespace) -> int:
-    settings = Settings.from_env()
+    settings = args.settings
     try:
-        before = schema.current(settings.registry_url)
-        after = schema.upgrade(settings.registry_url)
+        before = schema.current(settings.registry.url.get_secret_value())
+        after = schema.upgrade(settings.registry.url.get_secret_value())
     except sa.exc.SQLAlchemyError as exc:
         return fail(f"could not migrate {_url(settings)}: {exc}", args.json)
     data = {"database": _url(settings), "from": before, "to": after}
@@ -41,9 +41,9 @@ def cmd_upgrade(args: SimpleNamespace) -> int:
 
 
 def cmd_current(args: SimpleNamespace) -> int:
-    settings = Settings.from_env()
+    settings = args.settings
     try:
-        revision = schema.current(settings.registry_url)
+        revision = schema.current(settings.registry.url.get_secret_value())
     except sa.exc.SQLAlchemyError as exc:
         return fail(f"could not read the revision of {_url(settings)}: {exc}", args.json)
     data = {"database": _url(settings), "current": revision, "head": schema.head()}

@@ -7,7 +7,6 @@ Every command prints JSON with --json and exits non-zero with a specific message
 from __future__ import annotations
 
 import getpass
-import os
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -22,13 +21,12 @@ from knowledge_plane.facts.model import OPEN, PROPOSED, RELATION_KINDS, STATUSES
 from knowledge_plane.facts.queries import canonical_key, facts_at, timeline
 from knowledge_plane.facts.store import FactStore, UnknownFact, open_fact_store
 from knowledge_plane.facts.temporal import parse_date
-from knowledge_plane.settings import Settings
 
 Handler = Callable[[SimpleNamespace, FactStore, str], int]
 
 
 def _actor(args: SimpleNamespace) -> str:
-    return getattr(args, "by", None) or os.environ.get("KNOWLEDGE_REVIEWER") or getpass.getuser() or "cli"
+    return getattr(args, "by", None) or getpass.getuser() or "cli"
 
 
 def _short(fact_id: str) -> str:
@@ -58,7 +56,8 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 def _run(handler: Handler) -> Callable[[SimpleNamespace], int]:
     def wrapped(args: SimpleNamespace) -> int:
         try:
-            settings = Settings.from_env()
+            settings = args.settings
+            args.by = getattr(args, "by", None) or settings.facts.reviewer  # --by, else KNOWLEDGE_REVIEWER
             store = open_fact_store(settings)
         except ValueError as exc:
             return fail(str(exc), args.json)

@@ -68,11 +68,10 @@ def render(response: dict[str, Any]) -> str:
 
 def cmd_query(args: SimpleNamespace) -> int:
     from knowledge_plane.service.schemas import QueryResponse
-    from knowledge_plane.serving.config import ServiceSettings
+    from knowledge_plane.serving.config import retrieval_config
     from knowledge_plane.serving.query_encoder import QueryEncoder
     from knowledge_plane.serving.query_engine import NamespacesQuarantined, QueryEngine, QueryRequest
     from knowledge_plane.serving.snapshot import load_snapshot
-    from knowledge_plane.settings import Settings
     from knowledge_plane.storage.registry import Registry, append_query_log
     from knowledge_plane.storage.vector_backends import open_vector_backend
 
@@ -81,19 +80,20 @@ def cmd_query(args: SimpleNamespace) -> int:
     if not 1 <= args.top_k <= 20:
         return fail("--top-k must be between 1 and 20", args.json, code=2)
     try:
-        settings = Settings.from_env()
-        config = ServiceSettings().retrieval_config()
+        settings = args.settings
+        config = retrieval_config(settings.service)
         backend = open_vector_backend(settings, read_only=True)  # None: the local version files
     except ValueError as exc:
         return fail(str(exc), args.json)
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     try:
         snapshot, checks = load_snapshot(registry, backend=backend)
         if snapshot is None:
             failed = "; ".join(f"{c.namespace or '-'} {c.name}: {c.detail}" for c in checks if not c.passed)
             return fail(f"nothing to answer from (quarantined): {failed}", args.json)
         started = time.perf_counter()
-        engine = QueryEngine(QueryEncoder(torch_threads=None), config, settings.tenant_id)
+        engine = QueryEngine(QueryEncoder(torch_threads=None, backend=settings.build.embedding_backend,
+                                           cache_dir=settings.paths.cache_dir), config, settings.tenant_id)
         request = QueryRequest(question=args.question, namespaces=tuple(args.namespace),
                                pack_ids=tuple(args.pack_id) if args.pack_id else None, top_k=args.top_k)
         who = ACTORS[args.actor]
@@ -117,7 +117,7 @@ def cmd_serve(args: SimpleNamespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app = create_app()
+        app = create_app(args.settings)
     except ValueError as exc:  # KNOWLEDGE_API_KEYS or another setting is wrong: say so before listening
         return fail(str(exc), args.json)
     if args.json:

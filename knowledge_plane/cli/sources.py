@@ -17,7 +17,6 @@ from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail, table
 from knowledge_plane.domain.documents import TRUTH_LEVELS
 from knowledge_plane.domain.quarantine import QuarantineError
-from knowledge_plane.settings import Settings
 from knowledge_plane.storage.object_store import open_object_store
 
 
@@ -54,7 +53,7 @@ def register(root: click.Group) -> None:
 
 
 def cmd_packs_list(args: SimpleNamespace) -> int:
-    packs = BuildContext(Settings.from_env()).packs
+    packs = BuildContext(args.settings).packs
     data = [{**p, "may_publish": packs.allowed(p["pack_id"])} for p in packs.list()]
     emit(
         args.json,
@@ -72,7 +71,7 @@ def _grants(allowed: dict[str, str]) -> str:
 
 
 def cmd_packs_allow(args: SimpleNamespace) -> int:
-    packs = BuildContext(Settings.from_env()).packs
+    packs = BuildContext(args.settings).packs
     try:
         packs.allow(args.pack_id, args.namespace, args.max_truth_level)
     except (ValueError, LookupError) as exc:
@@ -83,7 +82,7 @@ def cmd_packs_allow(args: SimpleNamespace) -> int:
 
 
 def cmd_packs_revoke(args: SimpleNamespace) -> int:
-    packs = BuildContext(Settings.from_env()).packs
+    packs = BuildContext(args.settings).packs
     try:
         packs.revoke(args.pack_id, args.namespace)
     except LookupError as exc:
@@ -95,7 +94,7 @@ def cmd_packs_revoke(args: SimpleNamespace) -> int:
 
 def cmd_packs_create(args: SimpleNamespace) -> int:
     try:
-        BuildContext(Settings.from_env()).packs.create(args.pack_id, args.name)
+        BuildContext(args.settings).packs.create(args.pack_id, args.name)
     except ValueError as exc:
         return fail(str(exc), args.json)
     emit(args.json, {"pack_id": args.pack_id, "active": True}, lambda d: f"created pack {d['pack_id']}")
@@ -104,7 +103,7 @@ def cmd_packs_create(args: SimpleNamespace) -> int:
 
 def cmd_packs_set(args: SimpleNamespace) -> int:
     try:
-        BuildContext(Settings.from_env()).packs.set_active(args.pack_id, args.active)
+        BuildContext(args.settings).packs.set_active(args.pack_id, args.active)
     except LookupError as exc:
         return fail(str(exc), args.json)
     state = "enabled" if args.active else "disabled"
@@ -115,7 +114,7 @@ def cmd_packs_set(args: SimpleNamespace) -> int:
 def cmd_upload(args: SimpleNamespace) -> int:
     """Put a document in the bucket, after the check the build applies to it
     (knowledge_plane.build.uploads.check_upload)."""
-    settings = Settings.from_env()
+    settings = args.settings
     key = f"{UPLOADS_PREFIX}/{settings.tenant_id}/{args.pack_id}/{args.name or args.file.name}"
     metadata = {
         k: v

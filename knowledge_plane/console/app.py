@@ -46,11 +46,11 @@ def _error(request: Request, status: int, message: str) -> Response:
 
 def create_app(settings: Settings | None = None, console_settings: ConsoleSettings | None = None,
                console: Console | None = None) -> FastAPI:
-    """The console over ``settings``' registry and fact store (both read from the environment if not given)."""
+    """The console over ``settings``' registry and fact store (``Settings()`` if not given)."""
     from knowledge_plane.console import api, pages
 
-    settings = settings or Settings.from_env()
-    console_settings = console_settings or ConsoleSettings.from_env()
+    settings = settings or Settings()
+    console_settings = console_settings or ConsoleSettings.of(settings.console)
     app = FastAPI(title="Knowledge Plane governance console",
                   description="Review facts, settle conflicts, administer packs, caller apps and index aliases. "
                               "Every route needs a signed-in role: viewer, reviewer or admin.",

@@ -38,7 +38,7 @@ def cmd_console(args: SimpleNamespace) -> int:
     from knowledge_plane.console.app import create_app
 
     try:
-        app = create_app()
+        app = create_app(args.settings)
     except ValueError as exc:
         return fail(str(exc), args.json)
     emit(args.json, {"url": f"http://{args.host}:{args.port}"}, lambda d: f"governance console on {d['url']}")

@@ -1,14 +1,7 @@
-"""The console's settings, read once from the environment (``<NAME>_FILE`` honoured for secrets).
+"""The console's sign-in settings, resolved and checked once from ``Settings.console``.
 
-| variable | meaning | default |
-|---|---|---|
-| ``KNOWLEDGE_CONSOLE_ACCOUNTS`` | accounts file (``name:role:argon2-hash`` lines) | none: no password sign-in |
-| ``KNOWLEDGE_CONSOLE_SECRET`` | key that signs session cookies (≥ 32 characters) | a random key per process |
-| ``KNOWLEDGE_CONSOLE_OIDC_JWKS_URL`` / ``_ISSUER`` / ``_AUDIENCE`` | bearer-token validation | none: no bearer tokens |
-| ``KNOWLEDGE_CONSOLE_OIDC_ROLES_CLAIM`` | claim holding the roles (list or string) | ``roles`` |
-| ``KNOWLEDGE_CONSOLE_OIDC_NAME_CLAIM`` | claim naming the person in the audit | ``preferred_username``, else ``sub`` |
-| ``KNOWLEDGE_CONSOLE_SECURE_COOKIES`` | ``1`` behind TLS: cookies carry ``Secure`` | ``0`` |
-| ``KNOWLEDGE_CONSOLE_MAX_BODY_BYTES`` | larger request bodies are refused with 413 | 65536 |
+The variables (``KNOWLEDGE_CONSOLE_*``, the secret also as ``KNOWLEDGE_CONSOLE_SECRET_FILE``) are
+fields of ``knowledge_plane.settings.ConsoleSection``; docs/configuration.md lists them.
 """
 
 from __future__ import annotations
@@ -17,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge_plane.settings import env_value
+from knowledge_plane.settings import ConsoleSection
 
 ROLES = ("viewer", "reviewer", "admin")  # each role can do everything the ones before it can
 
@@ -41,24 +34,20 @@ class ConsoleSettings:
     session_seconds: int = 8 * 3600
 
     @classmethod
-    def from_env(cls, **overrides: object) -> ConsoleSettings:
-        accounts = env_value("KNOWLEDGE_CONSOLE_ACCOUNTS")
-        oidc_parts = [env_value(f"KNOWLEDGE_CONSOLE_OIDC_{n}") for n in ("JWKS_URL", "ISSUER", "AUDIENCE")]
+    def of(cls, section: ConsoleSection) -> ConsoleSettings:
+        oidc_parts = [section.oidc_jwks_url, section.oidc_issuer, section.oidc_audience]
         if any(oidc_parts) and not all(oidc_parts):
             raise ValueError("OIDC needs all three of KNOWLEDGE_CONSOLE_OIDC_JWKS_URL, _ISSUER and _AUDIENCE")
-        oidc = OidcSettings(*oidc_parts, roles_claim=env_value("KNOWLEDGE_CONSOLE_OIDC_ROLES_CLAIM", "roles"),
-                            name_claim=env_value("KNOWLEDGE_CONSOLE_OIDC_NAME_CLAIM", "preferred_username")) \
-            if all(oidc_parts) else None
-        values: dict[str, object] = {
+        oidc = OidcSettings(*oidc_parts, roles_claim=section.oidc_roles_claim,  # type: ignore[arg-type]
+                            name_claim=section.oidc_name_claim) if all(oidc_parts) else None
+        settings = cls(
             # A random key keeps a single process safe; sessions then end when it restarts.
-            "secret": env_value("KNOWLEDGE_CONSOLE_SECRET") or secrets.token_urlsafe(32),
-            "accounts_file": Path(accounts) if accounts else None,
-            "oidc": oidc,
-            "secure_cookies": env_value("KNOWLEDGE_CONSOLE_SECURE_COOKIES", "0") == "1",
-            "max_body_bytes": int(env_value("KNOWLEDGE_CONSOLE_MAX_BODY_BYTES", str(64 * 1024))),
-        }
-        values.update(overrides)
-        settings = cls(**values)  # type: ignore[arg-type]
+            secret=section.secret.get_secret_value() if section.secret else secrets.token_urlsafe(32),
+            accounts_file=section.accounts,
+            oidc=oidc,
+            secure_cookies=section.secure_cookies,
+            max_body_bytes=section.max_body_bytes,
+        )
         settings.validate()
         return settings
 

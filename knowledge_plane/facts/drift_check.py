@@ -14,7 +14,7 @@ from knowledge_plane.storage.registry import LATEST, Registry
 
 def drift_check(settings: Settings, remove_orphans: bool = False) -> list[dict[str, Any]]:
     """One report per aliased namespace: dangling, orphan and unpublished facts, and drift %."""
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     reports = []
     with open_fact_store(settings) as store:
         for namespace, aliases in sorted(registry.aliases().items()):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from knowledge_plane.facts.extract import DocumentContext, Extraction
 from knowledge_plane.facts.model import Fact
 from knowledge_plane.facts.temporal import DateError
+from knowledge_plane.settings import LLMSettings
 
 PROMPT_ID = "facts-extract-v1"
 FACT_TYPES = ["SERVICE_LEVEL", "DATA_RETENTION", "CAPACITY_LIMIT", "COST", "DURATION", "POLICY", "MEASUREMENT", "OTHER"]
@@ -79,7 +79,7 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass
 class LLMConfig:
-    """Endpoint, model, per-run token budget and prices, from the environment."""
+    """Endpoint, model, per-run token budget and prices (the settings' ``llm`` section)."""
 
     api_key: str | None = None
     base_url: str | None = None
@@ -95,21 +95,15 @@ class LLMConfig:
         return bool(self.api_key or self.base_url)
 
     @classmethod
-    def from_env(cls) -> LLMConfig:
-        def number(name: str, default: float) -> float:
-            raw = os.environ.get(name, "").strip()
-            try:
-                return float(raw) if raw else default
-            except ValueError:
-                raise ValueError(f"{name} must be a number, got {raw!r}") from None
-
+    def of(cls, llm: LLMSettings) -> LLMConfig:
+        """The ``llm`` section of the process's settings."""
         return cls(
-            api_key=os.environ.get("OPENAI_API_KEY", "").strip() or None,
-            base_url=os.environ.get("OPENAI_BASE_URL", "").strip() or None,
-            model=os.environ.get("KNOWLEDGE_LLM_MODEL", "").strip() or cls.model,
-            token_budget=int(number("KNOWLEDGE_LLM_TOKEN_BUDGET", cls.token_budget)),
-            price_input_per_mtok=number("KNOWLEDGE_LLM_PRICE_INPUT", cls.price_input_per_mtok),
-            price_output_per_mtok=number("KNOWLEDGE_LLM_PRICE_OUTPUT", cls.price_output_per_mtok),
+            api_key=llm.api_key.get_secret_value() if llm.api_key else None,
+            base_url=llm.base_url,
+            model=llm.model,
+            token_budget=llm.token_budget,
+            price_input_per_mtok=llm.price_input_per_mtok,
+            price_output_per_mtok=llm.price_output_per_mtok,
         )
 
 

@@ -1,4 +1,4 @@
-"""The one contract every fact store implements, and the factory that picks one from the environment.
+"""The one contract every fact store implements, and the factory that opens the one the settings name.
 
 Every method takes the tenant explicitly and touches nothing of another tenant: the stores put
 ``tenant_id`` in every WHERE clause / MATCH, never rely on ids alone. Review, conflict detection,
@@ -8,7 +8,6 @@ gate, publication and drift are written once against this contract (see review.p
 from __future__ import annotations
 
 import datetime as dt
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -136,24 +135,17 @@ class FactStore(ABC):
         self.close()
 
 
-def fact_store_kind() -> str:
-    kind = os.environ.get("KNOWLEDGE_FACT_STORE", "").strip().lower() or "sql"
-    if kind not in ("sql", "neo4j"):
-        raise ValueError(f"KNOWLEDGE_FACT_STORE must be 'sql' or 'neo4j', got {kind!r}")
-    return kind
-
-
 def open_fact_store(settings: Settings) -> FactStore:
-    """The store KNOWLEDGE_FACT_STORE names: ``sql`` (the registry database) or ``neo4j`` (NEO4J_URI…)."""
-    if fact_store_kind() == "neo4j":
+    """The store the ``facts`` section names: ``sql`` (the registry database) or ``neo4j`` (NEO4J_URI…)."""
+    facts = settings.facts
+    if facts.store == "neo4j":
         from knowledge_plane.facts.neo4j_store import Neo4jFactStore
 
-        uri = os.environ.get("NEO4J_URI", "").strip()
-        if not uri:
+        if not facts.neo4j_uri:
             raise ValueError("KNOWLEDGE_FACT_STORE=neo4j needs NEO4J_URI (e.g. bolt://localhost:7687)")
-        user = os.environ.get("NEO4J_USER", "").strip()
-        auth = (user, os.environ.get("NEO4J_PASSWORD", "")) if user else None
-        return Neo4jFactStore(uri, auth=auth, database=os.environ.get("NEO4J_DATABASE", "").strip() or None)
+        password = facts.neo4j_password.get_secret_value() if facts.neo4j_password else ""
+        auth = (facts.neo4j_user, password) if facts.neo4j_user else None
+        return Neo4jFactStore(facts.neo4j_uri, auth=auth, database=facts.neo4j_database)
     from knowledge_plane.facts.sql_store import SqlFactStore
 
-    return SqlFactStore(settings.registry_url)
+    return SqlFactStore(settings.registry.url.get_secret_value())

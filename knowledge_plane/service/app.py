@@ -13,9 +13,8 @@ from fastapi.responses import JSONResponse
 from knowledge_plane.service.middleware import BodySizeLimit
 from knowledge_plane.service.routers import caller_apps, health, query
 from knowledge_plane.service.state import ServiceState
-from knowledge_plane.serving.config import ServiceSettings
 from knowledge_plane.serving.query_engine import NamespacesQuarantined, QueryEmbedder
-from knowledge_plane.settings import Settings
+from knowledge_plane.settings import ServiceSettings, Settings
 from knowledge_plane.storage.registry import MissingRegistryTable
 
 DESCRIPTION = """Read-only access to the knowledge the build plane published.
@@ -76,8 +75,8 @@ def openapi_schema() -> dict[str, Any]:
 def create_app(settings: Settings | None = None, service: ServiceSettings | None = None,
                embedder: QueryEmbedder | None = None) -> FastAPI:
     """Build the service; an invalid KNOWLEDGE_API_KEYS fails here, at start-up."""
-    settings = settings or Settings.from_env()
-    service = service or ServiceSettings()
+    settings = settings or Settings()
+    service = service or settings.service
     state = ServiceState(settings, service, embedder)
 
     @asynccontextmanager

@@ -23,11 +23,11 @@ from knowledge_plane.domain.embedding_model import DIMENSION, MODEL_NAME
 from knowledge_plane.service.querylog import QueryLogWriter
 from knowledge_plane.service.ratelimit import RateLimit
 from knowledge_plane.serving.access import ApiKeyring
-from knowledge_plane.serving.config import ServiceSettings
+from knowledge_plane.serving.config import retrieval_config
 from knowledge_plane.serving.query_encoder import QueryEncoder
 from knowledge_plane.serving.query_engine import QueryEmbedder, QueryEngine
 from knowledge_plane.serving.snapshot import Check, Snapshot, current_aliases, load_snapshot
-from knowledge_plane.settings import Settings
+from knowledge_plane.settings import ServiceSettings, Settings
 from knowledge_plane.storage.registry import Registry
 from knowledge_plane.storage.vector_backends import open_vector_backend
 
@@ -62,11 +62,12 @@ class ServiceState:
         self.service = service
         self.keyring = ApiKeyring.parse(service.api_keys.get_secret_value())
         # Read and append to query_log only: the build plane (or `knowledge db upgrade`) owns the schema.
-        self.registry = Registry(settings.registry_url, settings.tenant_id, migrate=False)
+        self.registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id, migrate=False)
         self.backend = open_vector_backend(settings, read_only=True)  # None: the local version files
         limit_blas_threads(service.threads_per_request)
-        self.engine = QueryEngine(embedder or QueryEncoder(service.threads_per_request), service.retrieval_config(),
-                                  settings.tenant_id)
+        encoder = embedder or QueryEncoder(service.threads_per_request, backend=settings.build.embedding_backend,
+                                           cache_dir=settings.paths.cache_dir)
+        self.engine = QueryEngine(encoder, retrieval_config(service), settings.tenant_id)
         self.key_limiter = RateLimit("api-key", service.rate_limit_per_minute)
         self.auth_failure_limiter = RateLimit("failed-auth", service.rate_limit_per_minute)
         self.trusted_proxies = service.trusted_networks()

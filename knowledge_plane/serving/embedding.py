@@ -37,7 +37,6 @@ import numpy as np
 from filelock import FileLock
 
 from knowledge_plane.domain.embedding_model import DIMENSION, MAX_SEQ_TOKENS, MODEL_NAME
-from knowledge_plane.settings import env_value
 
 BACKENDS = ("auto", "onnx", "openvino", "torch")
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
@@ -80,20 +79,18 @@ def model_pipeline(path: Path) -> tuple[int, bool]:
 
 
 def load_sentence_transformer():
-    """The model from the package's files; offline, so no hub call can be attempted."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """The model from the package's files; ``local_files_only``, so no hub call can be attempted."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(model_dir()), device="cpu")
+    model = SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
     model.max_seq_length = MAX_SEQ_TOKENS
     return model
 
 
 def embedding_backend(requested: str | None = None) -> str:
-    """``onnx``, ``openvino`` or ``torch``: the requested one (else ``KNOWLEDGE_EMBEDDING_BACKEND``),
-    ``auto`` resolved."""
-    value = (requested or env_value("KNOWLEDGE_EMBEDDING_BACKEND", "auto")).strip().lower()
+    """``onnx``, ``openvino`` or ``torch``: the requested one (the settings' ``build.embedding_backend``;
+    None is ``auto``), ``auto`` resolved."""
+    value = (requested or "auto").strip().lower()
     if value not in BACKENDS:
         raise ValueError(f"KNOWLEDGE_EMBEDDING_BACKEND must be one of {', '.join(BACKENDS)}, got {value!r}")
     if value == "auto":
@@ -110,10 +107,11 @@ def installed_graph_runtimes() -> list[str]:
 
 
 def default_cache_dir() -> Path:
-    """The content-keyed cache directory of the settings (KNOWLEDGE_CACHE_DIR, else the data dir's)."""
+    """The settings' cache directory, for an embedder built without one (benchmarks, tests); the
+    planes pass theirs."""
     from knowledge_plane.settings import Settings
 
-    return Settings.from_env().cache_dir
+    return Settings().paths.cache_dir
 
 
 @lru_cache(maxsize=4)
@@ -144,7 +142,6 @@ def onnx_model_path(cache_dir: Path) -> Path:
 
 def _export_onnx(source: Path, target: Path) -> None:
     """Transformer, mean pooling and normalisation as one graph, from the same weights torch runs."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
         from transformers import AutoModel
@@ -169,7 +166,7 @@ def _export_onnx(source: Path, target: Path) -> None:
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    module = SentenceEmbedding(AutoModel.from_pretrained(str(source))).eval()
+    module = SentenceEmbedding(AutoModel.from_pretrained(str(source), local_files_only=True)).eval()
     example = torch.ones(2, 8, dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in ONNX_INPUTS}
     with warnings.catch_warnings(), torch.inference_mode():

@@ -19,7 +19,6 @@ Either way the vectors equal the build's.
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -58,8 +57,6 @@ class QueryEncoder:
 
     @cached_property
     def _parts(self) -> tuple[Any, Any, int, bool]:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -67,8 +64,8 @@ class QueryEncoder:
             torch.set_num_threads(self.torch_threads)  # the process serves queries; nothing else needs the cores
         path = model_dir()
         max_tokens, lower = model_pipeline(path)
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModel.from_pretrained(str(path))
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)  # never a hub call
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
         model.eval()
         return tokenizer, model, max_tokens, lower
 

@@ -124,7 +124,7 @@ class LocalObjectStore(ObjectStore):
 
 
 class S3ObjectStore(ObjectStore):
-    """MinIO or S3 through a boto3 client (dagster-aws's S3Resource in the build plane)."""
+    """MinIO or S3 through a boto3 client (``s3_client``)."""
 
     def __init__(self, client: Any, bucket: str, retry: RetryPolicy | None = None):
         self.client = client
@@ -195,8 +195,9 @@ class S3ObjectStore(ObjectStore):
             self._call("create_bucket", "")
 
 
-def s3_client(endpoint_url: str | None, region: str | None = None) -> Any:
-    """A boto3 client for code outside Dagster (CLI, tests); credentials from the usual AWS variables.
+def s3_client(endpoint_url: str | None, region: str | None = None, access_key_id: str | None = None,
+              secret_access_key: str | None = None) -> Any:
+    """A boto3 client; credentials not given are boto3's usual ones (AWS variables, instance role).
 
     botocore's own retries are off: S3ObjectStore retries with the project's policy, and two layers
     would multiply the attempts."""
@@ -204,11 +205,15 @@ def s3_client(endpoint_url: str | None, region: str | None = None) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config)
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config,
+                        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
 
 
 def open_object_store(settings: Any) -> ObjectStore:
-    """The configured store for code outside Dagster (the CLI); the build plane uses its resource."""
-    if settings.object_store == "s3":
-        return S3ObjectStore(s3_client(settings.s3_endpoint_url), settings.bucket)
-    return LocalObjectStore(settings.objects_dir, settings.bucket)
+    """The store of the settings' ``object_store`` section (a ``knowledge_plane.settings.Settings``)."""
+    section = settings.object_store
+    if section.kind == "s3":
+        secret = section.secret_access_key.get_secret_value() if section.secret_access_key else None
+        return S3ObjectStore(s3_client(section.endpoint_url, section.region, section.access_key_id, secret),
+                             section.bucket)
+    return LocalObjectStore(settings.paths.objects_dir, section.bucket)

@@ -12,7 +12,7 @@ from knowledge_plane.storage.registry import Registry
 
 
 def version_dir(settings, namespace: str, version: str) -> Path:
-    return Path(Registry(settings.registry_url, settings.tenant_id).version(namespace, version).path)
+    return Path(Registry(settings.registry.url.get_secret_value(), settings.tenant_id).version(namespace, version).path)
 
 
 def test_approving_facts_publishes_a_new_version_without_reembedding(settings, build_corpus):
@@ -59,7 +59,7 @@ def test_a_critical_contradiction_blocks_promotion(settings, corpus, build_corpu
     success, second = build_corpus(settings, ["knowledge:policies"])
     assert not success and not second["knowledge:policies"]["promoted"]
     assert "no_critical_conflicts" in second["knowledge:policies"]["reason"]
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     assert registry.aliases()["knowledge:policies"]["latest"] == first["knowledge:policies"]["version"]
 
 
@@ -103,7 +103,7 @@ def test_three_sla_documents_through_the_build_contradict_and_override(settings,
         ("SAP S/4HANA Cloud", "SLA", 0.997, "2024-01-01", "sentence"),
         ("SAP S/4HANA Cloud", "SLA", 0.999, "2024-06-01", "sentence")]
 
-    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry_url)
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry.url.get_secret_value())
     monkeypatch.setenv("KNOWLEDGE_TENANT_ID", settings.tenant_id)
     assert main(["facts", "list", "--conflicts", "--namespace", "knowledge:policies", "--json"]) == 0
     relations = [r for r in json.loads(capsys.readouterr().out) if r["from"]["subject"] == "SAP S/4HANA Cloud"]

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from knowledge_plane.build.stages import (
 )
 from knowledge_plane.serving.embedding import MODEL_NAME, Embedder, EmbeddingCache, embedding_backend, onnx_model_path
 from knowledge_plane.serving.query_encoder import QueryEncoder
+from knowledge_plane.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACES = ["knowledge:faq", "knowledge:guides", "knowledge:policies", "knowledge:diagnostic"]
@@ -34,7 +34,7 @@ MODEL_CACHE = Path(os.environ["KNOWLEDGE_CACHE_DIR"])  # the session's: the ONNX
 
 
 def chunk_texts(settings, namespaces: list[str]) -> list[str]:
-    ctx = BuildContext(replace(settings, cache_root=settings.data_dir / "private-cache"))
+    ctx = BuildContext(settings.updated(paths={"cache_dir": settings.paths.data_dir / "private-cache"}))
     texts: dict[str, str] = {}
     for namespace in namespaces:
         raw_documents(ctx, namespace), parsed_documents(ctx, namespace), document_chunks(ctx, namespace)
@@ -97,10 +97,11 @@ def test_a_process_waits_for_the_export_another_one_is_making(tmp_path):
 def test_the_backend_setting(monkeypatch):
     assert embedding_backend("auto") == "onnx"  # onnxruntime is a dependency
     monkeypatch.setenv("KNOWLEDGE_EMBEDDING_BACKEND", "torch")
-    assert Embedder().backend == "torch" and QueryEncoder().backend == "torch"
+    backend = Settings().build.embedding_backend
+    assert Embedder(backend=backend).backend == "torch" and QueryEncoder(backend=backend).backend == "torch"
     monkeypatch.setenv("KNOWLEDGE_EMBEDDING_BACKEND", "tensorflow")
     with pytest.raises(ValueError, match="KNOWLEDGE_EMBEDDING_BACKEND must be one of auto, onnx, openvino, torch"):
-        Embedder()
+        Embedder(backend=Settings().build.embedding_backend)
 
 
 def test_without_onnxruntime_auto_falls_back_to_pytorch(monkeypatch):
@@ -125,9 +126,11 @@ finally:
 
 def process_env(settings) -> dict[str, str]:
     """The environment of a build process over ``settings``' directories."""
-    return {**os.environ, "KNOWLEDGE_DATA_DIR": str(settings.data_dir), "KNOWLEDGE_CACHE_DIR": str(settings.cache_dir),
-            "KNOWLEDGE_CORPUS_DIR": str(settings.knowledge_dir), "KNOWLEDGE_REGISTRY_URL": settings.registry_url,
-            "DAGSTER_HOME": str(settings.data_dir / "dagster"), "PYTHONPATH": str(PROJECT_ROOT)}
+    return {**os.environ, "KNOWLEDGE_DATA_DIR": str(settings.paths.data_dir),
+            "KNOWLEDGE_CACHE_DIR": str(settings.paths.cache_dir),
+            "KNOWLEDGE_CORPUS_DIR": str(settings.paths.corpus_dir),
+            "KNOWLEDGE_REGISTRY_URL": settings.registry.url.get_secret_value(),
+            "DAGSTER_HOME": str(settings.paths.data_dir / "dagster"), "PYTHONPATH": str(PROJECT_ROOT)}
 
 
 def imports_of_a_build(settings, namespace: str) -> tuple[list[str], dict]:
@@ -139,10 +142,11 @@ def imports_of_a_build(settings, namespace: str) -> tuple[list[str], dict]:
 
 
 def test_builds_import_torch_only_to_export_the_model_and_docling_only_for_documents_that_need_it(settings):
-    private = replace(settings, cache_root=settings.data_dir / "private-cache")  # every chunk is new to it
+    # every chunk is new to it
+    private = settings.updated(paths={"cache_dir": settings.paths.data_dir / "private-cache"})
     export = onnx_model_path(MODEL_CACHE)
-    (private.cache_dir / "models").mkdir(parents=True)
-    os.link(export, private.cache_dir / "models" / export.name)  # a machine that exported the model before
+    (private.paths.cache_dir / "models").mkdir(parents=True)
+    os.link(export, private.paths.cache_dir / "models" / export.name)  # a machine that exported the model before
     imported, report = imports_of_a_build(private, "knowledge:faq")
     assert report["namespaces"][0]["chunks_embedded"] > 0
     assert "onnxruntime" in imported and "torch" not in imported and "sentence_transformers" not in imported
@@ -166,7 +170,7 @@ from knowledge_plane.serving.embedding import Embedder
 from knowledge_plane.settings import Settings
 
 namespaces = sys.argv[2:]
-ctx = BuildContext(Settings.from_env(), run_id="killed", embedder=Embedder(batch_size=4, cache_dir=Path(sys.argv[1])))
+ctx = BuildContext(Settings(), run_id="killed", embedder=Embedder(batch_size=4, cache_dir=Path(sys.argv[1])))
 for namespace in namespaces:
     raw_documents(ctx, namespace), parsed_documents(ctx, namespace), document_chunks(ctx, namespace)
 chunk_embeddings(ctx, namespaces, log=lambda line: print(line, flush=True))
@@ -186,7 +190,7 @@ class RecordingEmbedder(Embedder):
 
 
 def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
-    private = replace(settings, cache_root=settings.data_dir / "private-cache")  # nothing embedded yet
+    private = settings.updated(paths={"cache_dir": settings.paths.data_dir / "private-cache"})  # nothing embedded yet
     build = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(MODEL_CACHE), *NAMESPACES], cwd=PROJECT_ROOT,
                              env=process_env(private), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines = []
@@ -201,7 +205,7 @@ def test_a_build_killed_while_embedding_keeps_what_it_embedded(settings):
         build.wait(timeout=60)
     assert build.returncode == -signal.SIGKILL and lines[-1].startswith("embedded "), lines
     time.sleep(0.1)
-    cache = EmbeddingCache(private.cache_dir / "embeddings.sqlite")
+    cache = EmbeddingCache(private.paths.cache_dir / "embeddings.sqlite")
     kept = cache.count(MODEL_NAME)
     total = int(lines[0].split()[0])  # "<n> distinct chunk texts, 0 cached, <n> to embed"
     assert 0 < kept < total, (kept, total)

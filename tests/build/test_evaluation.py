@@ -50,7 +50,7 @@ def test_a_sample_build_evaluates_every_namespace_and_promotes_it(settings, buil
     knowledge = [f"knowledge:{domain}" for domain in DOMAINS]
     success, reports = build_corpus(settings, knowledge)
     assert success, {ns: r["reason"] for ns, r in reports.items()}
-    registry = Registry(settings.registry_url, settings.tenant_id)
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     for domain in DOMAINS:
         namespace = f"knowledge:{domain}"
         assert reports[namespace]["promoted"], reports[namespace]["reason"]
@@ -62,14 +62,14 @@ def test_a_sample_build_evaluates_every_namespace_and_promotes_it(settings, buil
         assert evaluation["questions"] >= 15
         # The golden file is a file of questions, not a document of the namespace.
         assert not any(d["source_path"].endswith("_golden.yaml") for d in manifest["documents"])
-        golden = load_golden(settings.knowledge_dir / domain / "_golden.yaml")
+        golden = load_golden(settings.paths.corpus_dir / domain / "_golden.yaml")
         assert {q.doc_id for q in golden.questions} <= {d["doc_id"] for d in manifest["documents"]}
 
     from knowledge_plane.cli.main import main
 
-    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry_url)
-    monkeypatch.setenv("KNOWLEDGE_CORPUS_DIR", str(settings.knowledge_dir))
+    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(settings.paths.data_dir))
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry.url.get_secret_value())
+    monkeypatch.setenv("KNOWLEDGE_CORPUS_DIR", str(settings.paths.corpus_dir))
     assert main(["status", "--json"]) == 0
     status = {row["namespace"]: row for row in json.loads(capsys.readouterr().out)}
     latest = status["knowledge:faq"]["versions"][0]
@@ -129,5 +129,5 @@ def test_a_broken_chunker_is_held_back_by_the_evaluation_gate(settings, build_co
     dropped = re.search(rf"({'|'.join(FIGURES)}) dropped from [\d.]+ \(@latest {good}\) to [\d.]+", check["detail"])
     assert dropped, check["detail"]
     assert all(c["passed"] for c in report["checks"] if c["name"] != "evaluation")
-    aliases = Registry(settings.registry_url, settings.tenant_id).aliases(namespace)[namespace]
+    aliases = Registry(settings.registry.url.get_secret_value(), settings.tenant_id).aliases(namespace)[namespace]
     assert aliases[LATEST] == good

@@ -24,7 +24,7 @@ CLEAN = "# Plaquettes\n\nLes plaquettes avant se changent par paire, tous les 30
 
 
 def version_payloads(settings, namespace: str, version: str) -> list[dict]:
-    record = Registry(settings.registry_url, settings.tenant_id).version(namespace, version)
+    record = Registry(settings.registry.url.get_secret_value(), settings.tenant_id).version(namespace, version)
     return read_version(Path(record.path)).payloads
 
 

@@ -37,11 +37,10 @@ def test_sidecar_metadata_is_not_a_document_but_part_of_its_hash(settings, corpu
 
 
 def test_empty_and_oversized_files_are_quarantined_before_parsing(settings, corpus: Path):
-    from dataclasses import replace
 
     (corpus / "faq" / "vide.md").write_bytes(b"")
     (corpus / "faq" / "enorme.md").write_text("x" * 70_000)
-    files, quarantined, _ = scan_namespace(replace(settings, max_file_bytes=64_000), "knowledge:faq")
+    files, quarantined, _ = scan_namespace(settings.updated(build={"max_file_bytes": 64_000}), "knowledge:faq")
     reasons = {q.path.rsplit("/", 1)[-1]: q.reason for q in quarantined}
     assert reasons == {"vide.md": EMPTY_FILE, "enorme.md": TOO_LARGE}
     assert all(f.size > 0 for f in files)

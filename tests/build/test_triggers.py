@@ -22,7 +22,7 @@ def evaluate(sensor, settings, cursor=None, **extra_resources):
 
 
 def test_upload_sensor_runs_once_per_batch_of_changes(settings):
-    store = LocalObjectStore(settings.objects_dir, settings.bucket)
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
     assert isinstance(evaluate(upload_sensor, settings), dg.SkipReason)  # empty bucket, nothing to do
     store.put("uploads/default/pack-a/a.md", b"# A\n\nTexte.")
     store.put("uploads/default/pack-a/b.md", b"# B\n\nTexte.")

@@ -87,14 +87,14 @@ def test_uploads_are_built_from_s3_with_pack_and_apps_in_the_payload(s3_settings
     from knowledge_plane.storage.index_store import read_version
     from knowledge_plane.storage.registry import Registry
 
-    store = S3ObjectStore(s3_client(s3_settings.s3_endpoint_url), s3_settings.bucket)
+    store = S3ObjectStore(s3_client(s3_settings.object_store.endpoint_url), s3_settings.object_store.bucket)
     store.put("uploads/default/pack-a/note.md", NOTE, {"source_app": "notes", "caller_app": "aurora_nexus_ui"})
     store.put("uploads/default/pack-b/autre.md", b"# Autre\n\nLes plaquettes avant se changent par paire.\n")
     store.put("uploads/default/../evil.md", NOTE)
     success, reports = build_corpus(s3_settings, ["knowledge:uploads"])
     assert success and reports["knowledge:uploads"]["promoted"]
     assert [q["reason"] for q in reports["knowledge:uploads"]["quarantined"]] == ["invalid-source"]
-    registry = Registry(s3_settings.registry_url, "default")
+    registry = Registry(s3_settings.registry.url.get_secret_value(), "default")
     version = registry.aliases()["knowledge:uploads"]["latest"]
     payloads = read_version(__import__("pathlib").Path(registry.version("knowledge:uploads", version).path)).payloads
     note = next(p for p in payloads if p["source_path"].endswith("note.md"))
@@ -114,7 +114,7 @@ def test_uploads_are_built_from_s3_with_pack_and_apps_in_the_payload(s3_settings
 def test_an_object_deleted_between_listing_and_parsing_is_quarantined(tmp_path, settings):
     from knowledge_plane.build.stages import parsed_documents, raw_documents
 
-    store = LocalObjectStore(settings.objects_dir, settings.bucket)
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
     store.put("uploads/default/pack-a/fugace.md", NOTE)
     ctx = BuildContext(settings, run_id="r", object_store=store)
     raw_documents(ctx, "knowledge:uploads")
@@ -192,13 +192,14 @@ def test_unsafe_object_names_are_refused_and_shown_escaped(tmp_path, name):
 def parse_uploads(settings, namespace: str = "knowledge:uploads") -> ParsedRecord:
     from knowledge_plane.build.stages import parsed_documents, raw_documents
 
-    ctx = BuildContext(settings, run_id="r", object_store=LocalObjectStore(settings.objects_dir, settings.bucket))
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
+    ctx = BuildContext(settings, run_id="r", object_store=store)
     raw_documents(ctx, namespace)
     return parsed_documents(ctx, namespace)
 
 
 def test_front_matter_cannot_claim_more_trust_than_the_grant(settings):
-    store = LocalObjectStore(settings.objects_dir, settings.bucket)
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
     store.put("uploads/default/pack-a/retours.md", POSING, {"namespace": "knowledge:faq"})
     store.put("uploads/default/pack-a/sans-niveau.md", NOTE, {"namespace": "knowledge:faq"})
     packs = BuildContext(settings).packs
@@ -220,22 +221,21 @@ def test_front_matter_cannot_claim_more_trust_than_the_grant(settings):
 
 
 def test_an_upload_without_a_grant_is_l4(settings):
-    store = LocalObjectStore(settings.objects_dir, settings.bucket)
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
     store.put("uploads/default/pack-a/note.md", NOTE)
     [doc] = parse_uploads(settings).documents
     assert doc["truth_level"] == "L4"
 
 
 def test_extracted_text_is_capped_and_the_cap_is_a_setting(settings):
-    from dataclasses import replace
 
     long_text = "# Guide\n\n" + "\n\n".join(f"Paragraphe {i} sur le freinage." for i in range(400))
-    (settings.knowledge_dir / "guides" / "long.md").write_text(long_text, encoding="utf-8")
+    (settings.paths.corpus_dir / "guides" / "long.md").write_text(long_text, encoding="utf-8")
 
     def parsed(limit: int) -> dict:
         from knowledge_plane.build.stages import parsed_documents, raw_documents
 
-        ctx = BuildContext(replace(settings, max_text_chars=limit), run_id="r")
+        ctx = BuildContext(settings.updated(build={"max_text_chars": limit}), run_id="r")
         raw_documents(ctx, "knowledge:guides")
         record = parsed_documents(ctx, "knowledge:guides")
         return {q["path"]: q for q in record.quarantined} | {d["source_path"]: d for d in record.documents}
@@ -247,18 +247,17 @@ def test_extracted_text_is_capped_and_the_cap_is_a_setting(settings):
 
 
 def test_a_docx_expanding_past_the_cap_is_quarantined(settings):
-    from dataclasses import replace
 
     from tests.documents import docx_bytes
 
-    store = LocalObjectStore(settings.objects_dir, settings.bucket)
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
     store.put("uploads/default/pack-a/montage.docx", docx_bytes())
-    [quarantined] = parse_uploads(replace(settings, max_text_chars=100)).quarantined
+    [quarantined] = parse_uploads(settings.updated(build={"max_text_chars": 100})).quarantined
     assert quarantined["reason"] == "text-too-large"
 
 
 def test_a_corpus_sidecar_over_the_cap_quarantines_its_document(settings):
-    sidecar = settings.knowledge_dir / "faq" / "retours.json.meta.json"
+    sidecar = settings.paths.corpus_dir / "faq" / "retours.json.meta.json"
     sidecar.write_text(json.dumps({"tags": ["x" * 100] * 1000}), encoding="utf-8")
     record = parse_uploads(settings, "knowledge:faq")
     assert [(q["path"], q["reason"]) for q in record.quarantined] == [
@@ -268,7 +267,7 @@ def test_a_corpus_sidecar_over_the_cap_quarantines_its_document(settings):
 
 
 def test_corpus_files_with_unsafe_names_are_quarantined_with_escaped_paths(settings):
-    guides = settings.knowledge_dir / "guides"
+    guides = settings.paths.corpus_dir / "guides"
     (guides / "ligne\nforgée.md").write_text("# Faux\n\nTexte.\n", encoding="utf-8")
     (guides / "rapport\u202egpj.md").write_text("# Faux\n\nTexte.\n", encoding="utf-8")
     (guides / "vide\n.md").write_text("", encoding="utf-8")  # refused for being empty, still shown escaped
@@ -285,10 +284,10 @@ def test_corpus_files_with_unsafe_names_are_quarantined_with_escaped_paths(setti
 # -- knowledge upload refuses up front what the build would refuse -------------------------------
 @pytest.fixture
 def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("KNOWLEDGE_CORPUS_DIR", str(settings.knowledge_dir))
-    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry_url)
-    return LocalObjectStore(settings.objects_dir, settings.bucket)
+    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(settings.paths.data_dir))
+    monkeypatch.setenv("KNOWLEDGE_CORPUS_DIR", str(settings.paths.corpus_dir))
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", settings.registry.url.get_secret_value())
+    return LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
 
 
 def upload(capsys, path, *args: str) -> tuple[int, dict]:
@@ -347,7 +346,7 @@ def test_a_build_survives_hostile_uploads_and_prints_nothing_raw(settings):
     from knowledge_plane.storage.registry import Registry
     from tests.test_cli import knowledge
 
-    store = LocalObjectStore(settings.objects_dir, settings.bucket)
+    store = LocalObjectStore(settings.paths.objects_dir, settings.object_store.bucket)
     # Titles of 254 word pieces ("brake" is one: the model's window less [CLS] and [SEP], which
     # crashed every build) and of 400 (which dropped the document).
     for pieces, text in ((254, "Les plaquettes avant se changent par paire."), (400, "Purger le liquide de frein.")):
@@ -370,7 +369,7 @@ def test_a_build_survives_hostile_uploads_and_prints_nothing_raw(settings):
     assert [(q["path"], q["reason"]) for q in reports["knowledge:faq"]["quarantined"]] == [
         ("uploads/default/pack-a/retours.md", "namespace-not-allowed")
     ]
-    registry = Registry(settings.registry_url, "default")
+    registry = Registry(settings.registry.url.get_secret_value(), "default")
     faq = registry.version("knowledge:faq", registry.aliases()["knowledge:faq"]["latest"])
     payloads = read_version(__import__("pathlib").Path(faq.path)).payloads
     assert not any("365 jours" in p["text"] or p["source_path"].startswith("uploads/") for p in payloads)

@@ -61,7 +61,7 @@ def seed_versions(registry: Registry, namespace: str, versions: list[str], root:
 def seeded(tmp_path: Path, registry_url: str, accounts_text: str, monkeypatch: pytest.MonkeyPatch) -> Seeded:
     monkeypatch.delenv("KNOWLEDGE_VECTOR_BACKEND", raising=False)  # the rollback moves registry aliases only
     monkeypatch.delenv("KNOWLEDGE_FACT_STORE", raising=False)
-    settings = Settings.from_env(data_dir=tmp_path / "data", registry_url=registry_url, tenant_id=TENANT)
+    settings = Settings(paths={"data_dir": tmp_path / "data"}, registry={"url": registry_url}, tenant_id=TENANT)
     store = SqlFactStore(registry_url)
     facts = {"a": make_fact(TENANT, 99.7, "%", doc="contrat-a"), "b": make_fact(TENANT, 99.5, "%", doc="contrat-b"),
              "retour": make_fact(TENANT, 30, "jours", subject="retour", predicate="délai de retour", doc="politique",
@@ -83,7 +83,7 @@ def seeded(tmp_path: Path, registry_url: str, accounts_text: str, monkeypatch: p
     ctx.stages.write(ParsedRecord(namespace=NAMESPACE, documents=[{"doc_id": "contrat-a"}], quarantined=[
         {"path": "secrets.md", "reason": "secret-detected", "detail": "AWS access key on line 3", "stage": "raw"}]))
     registry = Registry(registry_url, TENANT)
-    seed_versions(registry, NAMESPACE, ["v2024-01-01", "v2024-02-01", "v2024-03-01"], settings.indexes_dir)
+    seed_versions(registry, NAMESPACE, ["v2024-01-01", "v2024-02-01", "v2024-03-01"], settings.paths.indexes_dir)
     now = dt.datetime.now(dt.UTC)
     append_query_log(registry, [
         {"at": now - dt.timedelta(hours=i), "request_id": f"r{i}", "actor": "chatbot_prod",

@@ -11,7 +11,7 @@ from tests.facts.support import NAMESPACE
 
 def test_rollback_runs_the_cli_rollback_and_is_audited(browser, seeded):
     adam = browser("adam")
-    registry = Registry(seeded.settings.registry_url, TENANT)
+    registry = Registry(seeded.settings.registry.url.get_secret_value(), TENANT)
     assert registry.aliases(NAMESPACE)[NAMESPACE] == {"latest": "v2024-03-01", "rollback": "v2024-02-01"}
     response = adam.post("/admin/rollback", {"namespace": NAMESPACE})
     assert response.status_code == 303
@@ -34,7 +34,7 @@ def test_packs_created_disabled_enabled(browser, seeded):
     adam = browser("adam")
     assert adam.post("/admin/packs", {"pack_id": "garage-v1", "name": "Garage"}).status_code == 303
     assert adam.post("/admin/packs/garage-v1/active", {"active": "false"}).status_code == 303
-    packs = Packs(Registry(seeded.settings.registry_url, TENANT).engine, TENANT)
+    packs = Packs(Registry(seeded.settings.registry.url.get_secret_value(), TENANT).engine, TENANT)
     assert packs.disabled() == {"garage-v1"}
     bad = adam.post("/admin/packs", {"pack_id": "Bad Pack!"})
     assert bad.status_code == 400 and "malformed pack id" in bad.text
@@ -49,7 +49,7 @@ def test_packs_created_disabled_enabled(browser, seeded):
 
 def test_caller_apps_registered_and_deactivated(browser, seeded):
     adam = browser("adam")
-    registry = Registry(seeded.settings.registry_url, TENANT)
+    registry = Registry(seeded.settings.registry.url.get_secret_value(), TENANT)
     assert adam.post("/admin/caller-apps", {"name": "garage_app"}).status_code == 303
     assert get_caller_app(registry, "garage_app").active
     assert adam.post("/admin/caller-apps/garage_app/active", {"active": "false"}).status_code == 303

@@ -113,9 +113,9 @@ def corpus_facts(tmp_path_factory: pytest.TempPathFactory, new_registry_url):
     from knowledge_plane.settings import Settings
 
     root = Path(tmp_path_factory.mktemp("facts-corpus"))
-    settings = Settings.from_env(data_dir=root / "data", registry_url=new_registry_url(root / "data"))
+    settings = Settings(paths={"data_dir": root / "data"}, registry={"url": new_registry_url(root / "data")})
     ctx = BuildContext(settings, run_id="facts-tests")
-    store = SqlFactStore(settings.registry_url)
+    store = SqlFactStore(settings.registry.url.get_secret_value())
     reports = {}
     # rules only: an OPENAI_* variable in the environment must not turn the tests into API calls
     saved = {name: os.environ.pop(name) for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL") if name in os.environ}

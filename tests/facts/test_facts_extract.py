@@ -229,7 +229,7 @@ def build_ctx(tmp_path: Path, registry_url: str, monkeypatch: pytest.MonkeyPatch
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
-    settings = Settings.from_env(data_dir=data, registry_url=registry_url, tenant_id=tenant)
+    settings = Settings(paths={"data_dir": data}, registry={"url": registry_url}, tenant_id=tenant)
     return BuildContext(settings, run_id="facts")
 
 

@@ -26,6 +26,7 @@ from knowledge_plane.facts.llm import (
     response_format,
     to_facts,
 )
+from knowledge_plane.settings import Settings
 from tests.facts.support import document
 
 
@@ -57,18 +58,18 @@ def test_enabled_only_when_an_endpoint_is_configured(monkeypatch, env, enabled):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert LLMConfig.from_env().enabled is enabled
+    assert LLMConfig.of(Settings().llm).enabled is enabled
 
 
 def test_config_reads_model_budget_and_prices(monkeypatch):
     monkeypatch.setenv("KNOWLEDGE_LLM_MODEL", "qwen2.5-7b")
     monkeypatch.setenv("KNOWLEDGE_LLM_TOKEN_BUDGET", "5000")
     monkeypatch.setenv("KNOWLEDGE_LLM_PRICE_INPUT", "1.5")
-    config = LLMConfig.from_env()
+    config = LLMConfig.of(Settings().llm)
     assert (config.model, config.token_budget, config.price_input_per_mtok) == ("qwen2.5-7b", 5000, 1.5)
     monkeypatch.setenv("KNOWLEDGE_LLM_TOKEN_BUDGET", "lots")
-    with pytest.raises(ValueError, match="KNOWLEDGE_LLM_TOKEN_BUDGET must be a number"):
-        LLMConfig.from_env()
+    with pytest.raises(ValueError, match="KNOWLEDGE_LLM_TOKEN_BUDGET: Input should be a valid integer"):
+        Settings()
 
 
 def test_budget_counts_tokens_and_cost_and_refuses_overruns():

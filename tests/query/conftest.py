@@ -62,11 +62,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, new_data_dir) -> Path:
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / relative, project / relative)
     data = new_data_dir(root / "data")
-    settings = Settings.from_env(
-        data_dir=data,
-        registry_url=registry_url_of(data),
-        project_root=project,
-        knowledge_dir=PROJECT_ROOT / "knowledge",
+    settings = Settings(
+        paths={"data_dir": data, "project_root": project, "corpus_dir": PROJECT_ROOT / "knowledge"},
+        registry={"url": registry_url_of(data)},
     )
     success, reports = build(settings)
     assert success, reports
@@ -94,7 +92,7 @@ def make_client(embedder, built: Path) -> Iterator[Callable[..., TestClient]]:
     """make_client(data_dir=None, ready=True, peer=None, **service_settings) → a started TestClient
     (``peer``: the (host, port) the requests come from, the TCP peer the service sees)."""
     from knowledge_plane.service.app import create_app
-    from knowledge_plane.serving.config import ServiceSettings
+    from knowledge_plane.settings import ServiceSettings
 
     started: list[TestClient] = []
 

@@ -38,7 +38,7 @@ def registry_url_of(data: Path) -> str:
 def settings_for(data: Path):
     from knowledge_plane.settings import Settings
 
-    return Settings.from_env(data_dir=data, registry_url=registry_url_of(data))
+    return Settings(paths={"data_dir": data}, registry={"url": registry_url_of(data)})
 
 
 def state(client: TestClient):

@@ -34,8 +34,8 @@ def test_a_document_with_injected_instructions_is_quarantined_by_the_build(tmp_p
     shutil.copy(PROJECT_ROOT / "knowledge" / "policies" / "remboursement.md", knowledge / "policies")
     (knowledge / "policies" / "retours-hostile.md").write_text(HOSTILE, encoding="utf-8")
     data = new_data_dir(tmp_path / "data")
-    settings = Settings.from_env(data_dir=data, registry_url=registry_url_of(data), project_root=tmp_path,
-                                 knowledge_dir=knowledge)
+    settings = Settings(paths={"data_dir": data, "project_root": tmp_path, "corpus_dir": knowledge},
+                        registry={"url": registry_url_of(data)})
     success, reports = build(settings, ["knowledge:policies"])
     report = reports["knowledge:policies"]
 

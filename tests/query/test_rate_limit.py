@@ -12,7 +12,7 @@ import uvicorn
 from starlette.requests import Request
 
 from knowledge_plane.service.ratelimit import RateLimit, client_address
-from knowledge_plane.serving.config import ServiceSettings
+from knowledge_plane.settings import ServiceSettings
 from tests.query.support import headers
 
 BAD_KEY = {"X-API-Key": "guess-00000000000000"}

@@ -22,7 +22,7 @@ schema = schemathesis.openapi.from_dict(openapi_schema())
 @pytest.fixture(scope="module")
 def live_app(built, embedder):
     from knowledge_plane.service.app import create_app
-    from knowledge_plane.serving.config import ServiceSettings
+    from knowledge_plane.settings import ServiceSettings
 
     app = create_app(settings_for(built), ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000),
                      embedder)

@@ -17,7 +17,7 @@ def store(request, tmp_path):
     if request.param == "local":
         return LocalObjectStore(tmp_path / "objects", "knowledge")
     s3_settings = request.getfixturevalue("s3_settings")
-    return S3ObjectStore(s3_client(s3_settings.s3_endpoint_url), s3_settings.bucket)
+    return S3ObjectStore(s3_client(s3_settings.object_store.endpoint_url), s3_settings.object_store.bucket)
 
 
 def test_put_list_head_get_delete(store):
@@ -56,10 +56,10 @@ def flaky_s3(s3_settings):
     """(store, proxy): the S3 store reaching the server through a FlakyProxy, retrying fast."""
     from urllib.parse import urlsplit
 
-    upstream = urlsplit(s3_settings.s3_endpoint_url)
+    upstream = urlsplit(s3_settings.object_store.endpoint_url)
     with FlakyProxy(upstream.port) as proxy:
         client = s3_client(f"{upstream.scheme}://127.0.0.1:{proxy.port}")
-        yield S3ObjectStore(client, s3_settings.bucket, retry=FAST), proxy
+        yield S3ObjectStore(client, s3_settings.object_store.bucket, retry=FAST), proxy
 
 
 def test_s3_calls_survive_dropped_connections_and_log_each_retry(flaky_s3, caplog):

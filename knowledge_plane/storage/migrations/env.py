@@ -26,7 +26,7 @@ def run(connection: sa.Connection) -> None:
 
 
 def url() -> str:
-    return context.get_x_argument(as_dictionary=True).get("url") or Settings.from_env().registry_url
+    return context.get_x_argument(as_dictionary=True).get("url") or Settings().registry.url.get_secret_value()
 
 
 if "connection" in config.attributes:

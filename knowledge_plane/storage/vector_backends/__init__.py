@@ -13,7 +13,8 @@ index, so one calibration serves every backend), and its approved facts. It is w
 a version without it is incomplete.
 
 The registry stays the record of versions and aliases (Qdrant's aliases are not in its
-snapshots); a backend mirrors it. The environment below is read here and nowhere else.
+snapshots); a backend mirrors it. Which backend and how to reach it is the ``vector_store``
+section of ``knowledge_plane.settings.Settings``:
 
     KNOWLEDGE_VECTOR_BACKEND   local | qdrant | weaviate                  (default local)
     QDRANT_URL / QDRANT_PATH   a Qdrant server, or a directory for qdrant-client's local mode
@@ -24,18 +25,20 @@ snapshots); a backend mirrors it. The environment below is read here and nowhere
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from knowledge_plane.domain.embedding_model import MODEL_NAME
 from knowledge_plane.domain.lexical import TermStats, lexical_text
+
+if TYPE_CHECKING:
+    from knowledge_plane.settings import Settings
 
 BACKENDS = ("local", "qdrant", "weaviate")
 # Versions end up inside collection names; the registry's form (v20250101-120000-abc123) fits.
@@ -60,7 +63,7 @@ class VersionInUse(RuntimeError):
 
 @dataclass(frozen=True)
 class VectorSettings:
-    """Which vector store to use and how to reach it; built from the environment by ``from_env``."""
+    """Which vector store to use and how to reach it, for one tenant; see ``of``."""
 
     backend: str = "local"
     tenant_id: str = "default"
@@ -71,23 +74,20 @@ class VectorSettings:
     weaviate_api_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, tenant_id: str = "default", environ: Mapping[str, str] | None = None) -> VectorSettings:
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            return (env.get(name) or "").strip() or None
-
-        settings = cls(
-            backend=(get("KNOWLEDGE_VECTOR_BACKEND") or "local").lower(),
-            tenant_id=tenant_id,
-            qdrant_url=get("QDRANT_URL"),
-            qdrant_path=get("QDRANT_PATH"),
-            qdrant_api_key=get("QDRANT_API_KEY"),
-            weaviate_url=get("WEAVIATE_URL"),
-            weaviate_api_key=get("WEAVIATE_API_KEY"),
+    def of(cls, settings: Settings) -> VectorSettings:
+        """The ``vector_store`` section of the process's settings, for its tenant."""
+        section = settings.vector_store
+        vector_settings = cls(
+            backend=section.backend,
+            tenant_id=settings.tenant_id,
+            qdrant_url=section.qdrant_url,
+            qdrant_path=section.qdrant_path,
+            qdrant_api_key=section.qdrant_api_key.get_secret_value() if section.qdrant_api_key else None,
+            weaviate_url=section.weaviate_url,
+            weaviate_api_key=section.weaviate_api_key.get_secret_value() if section.weaviate_api_key else None,
         )
-        settings.validate()
-        return settings
+        vector_settings.validate()
+        return vector_settings
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -356,7 +356,7 @@ class VectorBackend(ABC):
         self.close()
 
 
-def open_vector_backend(settings_like: Any, read_only: bool) -> VectorBackend | None:
+def open_vector_backend(settings_like: VectorSettings | Settings, read_only: bool) -> VectorBackend | None:
     """The configured backend, or None for ``local``.
 
     ``settings_like`` is a VectorSettings, or anything with a ``tenant_id`` (knowledge_plane.settings.Settings),
@@ -371,7 +371,7 @@ def open_vector_backend(settings_like: Any, read_only: bool) -> VectorBackend | 
         settings = settings_like
         settings.validate()
     else:
-        settings = VectorSettings.from_env(tenant_id=getattr(settings_like, "tenant_id", None) or "default")
+        settings = VectorSettings.of(settings_like)
     if settings.backend == "qdrant":
         from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
 

@@ -357,24 +357,26 @@ def test_open_vector_backend_reads_the_environment(tmp_path, monkeypatch):
 
     for name in ("KNOWLEDGE_VECTOR_BACKEND", "QDRANT_URL", "QDRANT_PATH", "QDRANT_API_KEY", "WEAVIATE_URL"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings.from_env(data_dir=tmp_path, tenant_id="acme")
-    assert open_vector_backend(settings, read_only=True) is None
+    def settings():  # the process's settings, as a process would build them at start-up
+        return Settings(paths={"data_dir": tmp_path}, tenant_id="acme")
+
+    assert open_vector_backend(settings(), read_only=True) is None
 
     monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
     with pytest.raises(ValueError, match="QDRANT_URL"):
-        open_vector_backend(settings, read_only=True)
+        open_vector_backend(settings(), read_only=True)
     monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
-    with open_vector_backend(settings, read_only=True) as opened:
+    with open_vector_backend(settings(), read_only=True) as opened:
         assert isinstance(opened, QdrantBackend) and opened.read_only and opened.tenant_id == "acme"
     monkeypatch.setenv("QDRANT_API_KEY", "secret-key")
-    assert "secret-key" not in repr(VectorSettings.from_env())
+    assert "secret-key" not in repr(VectorSettings.of(settings())) + repr(settings())
 
     monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "weaviate")
     with pytest.raises(ValueError, match="WEAVIATE_URL"):
-        open_vector_backend(settings, read_only=True)
+        open_vector_backend(settings(), read_only=True)
     monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "pinecone")
     with pytest.raises(ValueError, match="local, qdrant, weaviate"):
-        open_vector_backend(settings, read_only=False)
+        open_vector_backend(settings(), read_only=False)
 
 
 @pytest.mark.parametrize("target", ["local"], indirect=True)

@@ -33,6 +33,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from knowledge_plane.domain.ids import validate_tenant_id
+from knowledge_plane.storage import retries
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,6 +201,33 @@ class FactsSettings(Section):
         return value.lower()
 
 
+class RetrySettings(Section):
+    attempts: int = Field(retries.DEFAULT_ATTEMPTS, validation_alias="KNOWLEDGE_RETRY_ATTEMPTS",
+                          description="attempts of a call to a remote store (Qdrant, Weaviate, S3, Neo4j) by the "
+                                      "build plane, CLI and console before it fails; 1: no retry")
+    deadline_s: float = Field(retries.DEFAULT_DEADLINE_S, validation_alias="KNOWLEDGE_RETRY_DEADLINE_S",
+                              description="seconds after which such a call stops retrying")
+    query_attempts: int = Field(retries.QUERY_ATTEMPTS, validation_alias="KNOWLEDGE_QUERY_RETRY_ATTEMPTS",
+                                description="attempts of the query service's vector search (a person is waiting)")
+    query_deadline_s: float = Field(retries.QUERY_DEADLINE_S, validation_alias="KNOWLEDGE_QUERY_RETRY_DEADLINE_S",
+                                    description="seconds after which the query service's search stops retrying")
+
+    @model_validator(mode="after")
+    def _check(self) -> RetrySettings:
+        if self.attempts < 1 or self.query_attempts < 1:
+            raise ValueError("KNOWLEDGE_RETRY_ATTEMPTS and KNOWLEDGE_QUERY_RETRY_ATTEMPTS must be at least 1")
+        if self.deadline_s <= 0 or self.query_deadline_s <= 0:
+            raise ValueError("KNOWLEDGE_RETRY_DEADLINE_S and KNOWLEDGE_QUERY_RETRY_DEADLINE_S must be positive")
+        return self
+
+    def policy(self, query: bool = False) -> retries.RetryPolicy:
+        """The build plane's policy, or (``query``) the query service's shorter one."""
+        if query:
+            return retries.RetryPolicy(attempts=self.query_attempts, deadline_s=self.query_deadline_s,
+                                       max_wait_s=retries.QUERY_MAX_WAIT_S)
+        return retries.RetryPolicy(attempts=self.attempts, deadline_s=self.deadline_s)
+
+
 class LLMSettings(Section):
     api_key: Hidden = Field(None, validation_alias="OPENAI_API_KEY",
                                       description="key of the OpenAI-compatible endpoint")
@@ -303,6 +331,7 @@ SECTIONS: dict[str, type[Section]] = {
     "vector_store": VectorStoreSettings,
     "facts": FactsSettings,
     "llm": LLMSettings,
+    "retries": RetrySettings,
     "service": ServiceSettings,
     "console": ConsoleSection,
 }
@@ -386,6 +415,7 @@ class Settings(BaseSettings):
     vector_store: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
     facts: FactsSettings = Field(default_factory=FactsSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    retries: RetrySettings = Field(default_factory=RetrySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
 

@@ -111,10 +111,11 @@ class KnowledgeObjects(dg.ConfigurableResource):
 
     def store(self) -> ObjectStore:
         if self.kind == "s3":
-            secret = Settings().object_store.secret_access_key
+            process = Settings()  # the secret key and the retry policy: never run configuration
+            secret = process.object_store.secret_access_key
             client = s3_client(self.endpoint_url, self.region, self.access_key_id,
                                secret.get_secret_value() if secret else None)
-            return S3ObjectStore(client, self.bucket)
+            return S3ObjectStore(client, self.bucket, retry=process.retries.policy())
         return LocalObjectStore(Path(self.local_root), self.bucket)
 
 

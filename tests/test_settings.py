@@ -49,6 +49,8 @@ SAMPLES = {
     "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": "neo4j-pw", "NEO4J_DATABASE": "facts", "KNOWLEDGE_REVIEWER": "marie",
     "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://llm:8000/v1", "KNOWLEDGE_LLM_MODEL": "qwen2.5-7b",
     "KNOWLEDGE_LLM_TOKEN_BUDGET": "5000", "KNOWLEDGE_LLM_PRICE_INPUT": "1.5", "KNOWLEDGE_LLM_PRICE_OUTPUT": "2.5",
+    "KNOWLEDGE_RETRY_ATTEMPTS": "2", "KNOWLEDGE_RETRY_DEADLINE_S": "12.5", "KNOWLEDGE_QUERY_RETRY_ATTEMPTS": "1",
+    "KNOWLEDGE_QUERY_RETRY_DEADLINE_S": "0.5",
     "KNOWLEDGE_API_KEYS": "chatbot=sha256:" + "ab" * 32, "ENFORCE_CALLER_APP_REGISTRY": "true",
     "KNOWLEDGE_RATE_LIMIT_PER_MINUTE": "30", "KNOWLEDGE_TRUSTED_PROXIES": "10.0.0.0/8",
     "KNOWLEDGE_THREADS_PER_REQUEST": "2", "KNOWLEDGE_MAX_BODY_BYTES": "4096", "KNOWLEDGE_ALIAS_POLL_SECONDS": "2",
@@ -219,3 +221,24 @@ def test_docs_name_every_variable_and_every_secret_FILE():
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert [v for _, _, v, _ in FIELDS if f"`{v}`" not in text] == []
     assert [v for _, _, v, _ in SECRETS if f"`{v}_FILE`" not in text] == []
+
+
+def test_the_retry_settings_reach_the_remote_stores(tmp_path):
+    """KNOWLEDGE_RETRY_* set the policy the S3 store and the vector backends retry with; the query
+    service (read-only) gets the query policy."""
+    from knowledge_plane.storage.object_store import open_object_store
+    from knowledge_plane.storage.vector_backends import open_vector_backend
+
+    environ = {"KNOWLEDGE_DATA_DIR": str(tmp_path), "KNOWLEDGE_OBJECT_STORE": "s3", "S3_ENDPOINT_URL": "http://127.0.0.1:9",
+               "KNOWLEDGE_VECTOR_BACKEND": "qdrant", "QDRANT_PATH": str(tmp_path / "qdrant"),
+               "KNOWLEDGE_RETRY_ATTEMPTS": "2", "KNOWLEDGE_RETRY_DEADLINE_S": "7",
+               "KNOWLEDGE_QUERY_RETRY_ATTEMPTS": "1", "KNOWLEDGE_QUERY_RETRY_DEADLINE_S": "0.5"}
+    settings = Settings.from_environ(environ)
+    store = open_object_store(settings)
+    assert (store.retry.attempts, store.retry.deadline_s) == (2, 7.0)
+    with open_vector_backend(settings, read_only=False) as writer:
+        assert (writer.retry.attempts, writer.retry.deadline_s) == (2, 7.0)
+    with open_vector_backend(settings, read_only=True) as reader:
+        assert (reader.retry.attempts, reader.retry.deadline_s) == (1, 0.5)
+    with pytest.raises(ConfigurationError, match="KNOWLEDGE_RETRY_ATTEMPTS"):
+        Settings.from_environ({"KNOWLEDGE_RETRY_ATTEMPTS": "0"})

@@ -145,7 +145,8 @@ def open_fact_store(settings: Settings) -> FactStore:
             raise ValueError("KNOWLEDGE_FACT_STORE=neo4j needs NEO4J_URI (e.g. bolt://localhost:7687)")
         password = facts.neo4j_password.get_secret_value() if facts.neo4j_password else ""
         auth = (facts.neo4j_user, password) if facts.neo4j_user else None
-        return Neo4jFactStore(facts.neo4j_uri, auth=auth, database=facts.neo4j_database)
+        return Neo4jFactStore(facts.neo4j_uri, auth=auth, database=facts.neo4j_database,
+                              retry=settings.retries.policy())
     from knowledge_plane.facts.sql_store import SqlFactStore
 
     return SqlFactStore(settings.registry.url.get_secret_value())

@@ -215,5 +215,5 @@ def open_object_store(settings: Any) -> ObjectStore:
     if section.kind == "s3":
         secret = section.secret_access_key.get_secret_value() if section.secret_access_key else None
         return S3ObjectStore(s3_client(section.endpoint_url, section.region, section.access_key_id, secret),
-                             section.bucket)
+                             section.bucket, retry=settings.retries.policy())
     return LocalObjectStore(settings.paths.objects_dir, section.bucket)

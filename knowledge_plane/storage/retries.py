@@ -25,7 +25,8 @@ import tenacity
 
 log = logging.getLogger(__name__)
 
-# Module-level defaults until the settings carry them (a remote write gives up after 5 attempts or 30 s).
+# The defaults of the settings' ``retries`` section (KNOWLEDGE_RETRY_*): a remote write gives up after 5
+# attempts or 30 s.
 DEFAULT_ATTEMPTS = 5
 DEFAULT_DEADLINE_S = 30.0
 DEFAULT_INITIAL_WAIT_S = 0.5
@@ -34,6 +35,7 @@ DEFAULT_MAX_WAIT_S = 8.0
 # The query service answers a person waiting: a search gives up sooner than a build's write.
 QUERY_ATTEMPTS = 3
 QUERY_DEADLINE_S = 5.0
+QUERY_MAX_WAIT_S = 1.0
 
 RETRYABLE_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -73,7 +75,7 @@ class RetryPolicy:
 
 def query_policy() -> RetryPolicy:
     """The policy of the query service's reads (read-only backends): few attempts, a short deadline."""
-    return RetryPolicy(attempts=QUERY_ATTEMPTS, deadline_s=QUERY_DEADLINE_S, max_wait_s=1.0)
+    return RetryPolicy(attempts=QUERY_ATTEMPTS, deadline_s=QUERY_DEADLINE_S, max_wait_s=QUERY_MAX_WAIT_S)
 
 
 def _log_retry(what: str, attempts: int) -> Callable[[tenacity.RetryCallState], None]:

@@ -359,19 +359,20 @@ class VectorBackend(ABC):
 def open_vector_backend(settings_like: VectorSettings | Settings, read_only: bool) -> VectorBackend | None:
     """The configured backend, or None for ``local``.
 
-    ``settings_like`` is a VectorSettings, or anything with a ``tenant_id`` (knowledge_plane.settings.Settings),
-    in which case the rest comes from the environment. The build plane opens it with
+    ``settings_like`` is a VectorSettings (default retry policies), or the process's ``Settings`` (its
+    ``vector_store`` section, tenant and ``retries`` section). The build plane opens it with
     ``read_only=False``; the query service with ``read_only=True`` (and a read-only key), which also
-    retries transient failures for a shorter time (knowledge_plane.storage.retries.query_policy).
+    retries transient failures for a shorter time (the query policy).
     """
     from knowledge_plane.storage.retries import RetryPolicy, query_policy
 
-    retry = query_policy() if read_only else RetryPolicy()
     if isinstance(settings_like, VectorSettings):
         settings = settings_like
         settings.validate()
+        retry = query_policy() if read_only else RetryPolicy()
     else:
         settings = VectorSettings.of(settings_like)
+        retry = settings_like.retries.policy(query=read_only)
     if settings.backend == "qdrant":
         from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
 

@@ -54,6 +54,12 @@ class Resolve(BaseModel):
     keep_id: FactId
 
 
+class Correction(BaseModel):
+    fact_id: FactId
+    value: str = Field(min_length=1, max_length=500, description="the right value as written, e.g. '99,8 %'")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class NewPack(BaseModel):
     pack_id: str = Field(max_length=64)
     name: str | None = Field(default=None, max_length=200)
@@ -121,6 +127,13 @@ def merge(request: Request, who: Reviewer, body: Merge) -> dict[str, Any]:
 def resolve(request: Request, who: Reviewer, body: Resolve) -> dict[str, Any]:
     """Settle the open conflicts between fact_id and keep_id (or all of fact_id's when equal) by keeping keep_id."""
     return _console(request).resolve(body.fact_id, body.keep_id, who)
+
+
+@router.post("/facts/correct", tags=["facts"])
+def correct(request: Request, who: Reviewer, body: Correction) -> dict[str, Any]:
+    """Correct a fact's value: a new fact (approved unless it contradicts another) supersedes the old,
+    which is rejected as ``corrected by <new id>``; both audited with the reviewer's identity."""
+    return _console(request).correct(body.fact_id, body.value, body.reason, who)
 
 
 @router.get("/conflicts", tags=["facts"])

@@ -134,6 +134,15 @@ def fact_decide(request: Request, who: Reviewer, fact_id: str,
     return done(request, f"{action}d {fact_id[:8]}", f"/facts/{fact_id}")
 
 
+@router.post("/facts/{fact_id}/correct")
+def fact_correct(request: Request, who: Reviewer, fact_id: str, value: Annotated[str, Form(max_length=500)],
+                 reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    result = _console(request).correct(fact_id, value, reason, who)
+    new_id = result["new_id"]
+    return done(request, f"corrected {fact_id[:8]}: {new_id[:8]} = {result['object']} ({result['status']})",
+                f"/facts/{new_id}")
+
+
 # -- conflicts --------------------------------------------------------------------------------
 @router.get("/conflicts")
 def conflicts(request: Request, who: Viewer) -> Response:

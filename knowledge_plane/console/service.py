@@ -151,6 +151,10 @@ class Console:
         fact_id, keep_id = self._ids([fact_id, keep_id])
         return review.resolve(self.store, self.tenant, fact_id, keep_id, who.actor)
 
+    def correct(self, fact_id: str, value: str, reason: str, who: Principal) -> dict[str, Any]:
+        (fact_id,) = self._ids([fact_id])
+        return review.correct(self.store, self.tenant, fact_id, value, reason, who.actor)
+
     # -- time -------------------------------------------------------------------------------
     def timeline(self, subject: str, predicate: str, on: str | None = None) -> dict[str, Any]:
         entries = timeline(self.store, self.tenant, subject, predicate, include_rejected=True)

@@ -107,3 +107,19 @@ def test_bad_corrections_are_refused_with_the_reason(browser, seeded):
     rejected = correct(retour, "45 jours")
     assert rejected.status_code == 409 and "is rejected" in rejected.json()["detail"]
     assert not [a for a, _ in audit_actions(seeded.store) if a in ("corrected", "created")]
+
+
+def test_the_cli_corrects_through_the_same_review_function(seeded, registry_url, monkeypatch, capsys):
+    import json
+
+    from knowledge_plane.cli.main import main
+
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", registry_url)
+    monkeypatch.setenv("KNOWLEDGE_TENANT_ID", TENANT)
+    old_id = seeded.ids["retour"]
+    assert main(["facts", "edit", old_id[:8], "45 jours", "--reason", "typo", "--by", "gina", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["corrected"] == old_id and result["status"] == "approved"
+    assert ("corrected", "gina") in audit_actions(seeded.store)
+    assert main(["facts", "edit", old_id[:8], "50 jours", "--reason", "again"]) == 1
+    assert "is rejected" in capsys.readouterr().err

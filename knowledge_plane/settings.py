@@ -318,6 +318,15 @@ class ConsoleSection(Section):
                                  description="1 behind TLS: cookies carry Secure")
     max_body_bytes: int = Field(64 * 1024, validation_alias="KNOWLEDGE_CONSOLE_MAX_BODY_BYTES",
                                 description="larger request bodies are refused with 413")
+    signin_failures_per_account: int = Field(
+        5, ge=1, validation_alias="KNOWLEDGE_CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT",
+        description="failed sign-ins of one name in the window before it answers 429")
+    signin_failures_per_address: int = Field(
+        20, ge=1, validation_alias="KNOWLEDGE_CONSOLE_SIGNIN_FAILURES_PER_ADDRESS",
+        description="failed sign-ins from one client address in the window before it answers 429")
+    signin_window_seconds: int = Field(
+        900, ge=1, validation_alias="KNOWLEDGE_CONSOLE_SIGNIN_WINDOW_SECONDS",
+        description="the moving window the failed sign-ins are counted in")
 
 
 # The environment ``Settings()`` reads: the process's, or the one ``Settings.from_environ`` is given.

@@ -6,7 +6,9 @@ fields of ``knowledge_plane.settings.ConsoleSection``; docs/configuration.md lis
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +34,15 @@ class ConsoleSettings:
     secure_cookies: bool = False
     max_body_bytes: int = 64 * 1024
     session_seconds: int = 8 * 3600
+    signin_failures_per_account: int = 5
+    signin_failures_per_address: int = 20
+    signin_window_seconds: int = 900
+    # the query service's KNOWLEDGE_TRUSTED_PROXIES: whose X-Forwarded-For names the client address
+    trusted_proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
 
     @classmethod
-    def of(cls, section: ConsoleSection) -> ConsoleSettings:
+    def of(cls, section: ConsoleSection,
+           trusted_proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> ConsoleSettings:
         oidc_parts = [section.oidc_jwks_url, section.oidc_issuer, section.oidc_audience]
         if any(oidc_parts) and not all(oidc_parts):
             raise ValueError("OIDC needs all three of KNOWLEDGE_CONSOLE_OIDC_JWKS_URL, _ISSUER and _AUDIENCE")
@@ -47,6 +55,10 @@ class ConsoleSettings:
             oidc=oidc,
             secure_cookies=section.secure_cookies,
             max_body_bytes=section.max_body_bytes,
+            signin_failures_per_account=section.signin_failures_per_account,
+            signin_failures_per_address=section.signin_failures_per_address,
+            signin_window_seconds=section.signin_window_seconds,
+            trusted_proxies=tuple(trusted_proxies),
         )
         settings.validate()
         return settings

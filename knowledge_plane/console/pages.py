@@ -16,6 +16,7 @@ from knowledge_plane.console.queue import SORTS, QueueError, QueueFilter
 from knowledge_plane.console.security import Admin, Forbidden, Reviewer, Viewer
 from knowledge_plane.console.service import Console
 from knowledge_plane.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_STATUSES
+from knowledge_plane.service.ratelimit import client_address
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,9 +56,18 @@ def login(request: Request, username: Annotated[str, Form(max_length=128)],
           password: Annotated[str, Form(max_length=1024)], csrf_token: Annotated[str, Form()] = "") -> Response:
     if not csrf_matches(request.state.session.get("csrf"), csrf_token):
         raise Forbidden("the form's CSRF token is missing or does not match this session: reload the page")
+    limit, address = request.app.state.signin_limit, client_address(request, request.app.state.trusted_proxies)
+    wait = limit.wait(username, address)
+    if wait:
+        response = render(request, "login.html", status_code=429, error=(
+            f"too many failed sign-ins for this name or from this address: try again in {wait} seconds"))
+        response.headers["Retry-After"] = str(wait)
+        return response
     principal = request.app.state.accounts.authenticate(username, password)
     if principal is None:
+        limit.failed(username, address)
         return render(request, "login.html", status_code=401, error="unknown name or wrong password")
+    limit.succeeded(username)
     # a new session (and CSRF token) at sign-in: a token planted before sign-in is worthless after it
     request.state.session = {"csrf": new_csrf_token(), "user": principal.name,
                              "flash": f"signed in as {principal.name} ({principal.role})"}

@@ -60,6 +60,14 @@ class Correction(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class NewEntityType(BaseModel):
+    type_name: str = Field(min_length=1, max_length=128)
+
+
+class EntityTypeMerge(BaseModel):
+    into: str = Field(min_length=1, max_length=128)
+
+
 class NewPack(BaseModel):
     pack_id: str = Field(max_length=64)
     name: str | None = Field(default=None, max_length=200)
@@ -165,6 +173,19 @@ def timeline(request: Request, who: Viewer, subject: Annotated[str, Query(max_le
 def entity_types(request: Request, who: Viewer, status: str | None = None) -> list[dict[str, Any]]:
     """Entity types with their fact counts; ``status=pending`` for those awaiting a decision."""
     return _console(request).entity_types(status)
+
+
+@router.post("/entity-types", tags=["facts"], status_code=201)
+def create_entity_type(request: Request, who: Admin, body: NewEntityType) -> dict[str, Any]:
+    """Register an entity type by hand, approved (admin)."""
+    return _console(request).create_entity_type(body.type_name, who)
+
+
+# declared before the approve/reject route, whose {decision} would otherwise catch "merge"
+@router.post("/entity-types/{type_name}/merge", tags=["facts"])
+def merge_entity_type(request: Request, who: Admin, type_name: str, body: EntityTypeMerge) -> dict[str, Any]:
+    """Merge an entity type into another: its facts take the other type, it leaves the registry (admin)."""
+    return _console(request).merge_entity_type(type_name, body.into, who)
 
 
 @router.post("/entity-types/{type_name}/{decision}", tags=["facts"])

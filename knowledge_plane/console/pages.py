@@ -15,7 +15,7 @@ from knowledge_plane.console.insight import insight
 from knowledge_plane.console.queue import SORTS, QueueError, QueueFilter
 from knowledge_plane.console.security import Admin, Forbidden, Reviewer, Viewer
 from knowledge_plane.console.service import Console
-from knowledge_plane.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_STATUSES
+from knowledge_plane.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_REJECTED, TYPE_STATUSES
 from knowledge_plane.service.ratelimit import client_address
 
 router = APIRouter(include_in_schema=False)
@@ -198,7 +198,9 @@ def timeline_page(request: Request, who: Viewer, subject: Annotated[str, Query(m
 
 @router.get("/entity-types")
 def entity_types(request: Request, who: Viewer, status: str = "") -> Response:
-    return render(request, "entity_types.html", types=_console(request).entity_types(status or None),
+    console = _console(request)
+    targets = [t["type_name"] for t in console.entity_types() if t["status"] != TYPE_REJECTED]
+    return render(request, "entity_types.html", types=console.entity_types(status or None), targets=targets,
                   status=status, statuses=TYPE_STATUSES)
 
 
@@ -207,6 +209,19 @@ def entity_type_decide(request: Request, who: Admin, type_name: str,
                        action: Annotated[str, Form(pattern="^(approve|reject)$")]) -> Response:
     _console(request).decide_entity_type(type_name, action == "approve", who)
     return done(request, f"{action}d entity type {type_name}", "/entity-types")
+
+
+@router.post("/entity-types")
+def entity_type_create(request: Request, who: Admin, type_name: Annotated[str, Form(max_length=128)]) -> Response:
+    created = _console(request).create_entity_type(type_name, who)
+    return done(request, f"created entity type {created['type_name']}", "/entity-types")
+
+
+@router.post("/entity-types/{type_name}/merge")
+def entity_type_merge(request: Request, who: Admin, type_name: str,
+                      into: Annotated[str, Form(max_length=128)]) -> Response:
+    result = _console(request).merge_entity_type(type_name, into, who)
+    return done(request, f"merged entity type {type_name} into {into} ({result['facts']} facts)", "/entity-types")
 
 
 # -- administration -----------------------------------------------------------------------------

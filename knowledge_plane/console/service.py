@@ -170,6 +170,12 @@ class Console:
     def decide_entity_type(self, type_name: str, approve_it: bool, who: Principal) -> dict[str, Any]:
         return review.decide_entity_type(self.store, self.tenant, type_name, approve_it, who.actor).to_dict()
 
+    def create_entity_type(self, type_name: str, who: Principal) -> dict[str, Any]:
+        return review.create_entity_type(self.store, self.tenant, type_name, who.actor).to_dict()
+
+    def merge_entity_type(self, type_name: str, into: str, who: Principal) -> dict[str, Any]:
+        return review.merge_entity_type(self.store, self.tenant, type_name, into, who.actor)
+
     # -- administration ---------------------------------------------------------------------
     def _audit(self, action: str, who: Principal, **detail: Any) -> None:
         self.store.append_audit(self.tenant, [AuditEntry(self.tenant, action, who.actor, detail=detail)])

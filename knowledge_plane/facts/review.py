@@ -27,6 +27,7 @@ from knowledge_plane.facts.model import (
     REJECTED,
     RESOLVED,
     TYPE_APPROVED,
+    TYPE_PENDING,
     TYPE_REJECTED,
     AuditEntry,
     EntityType,
@@ -385,3 +386,38 @@ def decide_entity_type(store: FactStore, tenant_id: str, type_name: str, approve
     store.append_audit(tenant_id, [AuditEntry(tenant_id, f"type_{status}", by, detail={
         "type_name": type_name, "before": before, "after": status})])
     return updated
+
+
+def create_entity_type(store: FactStore, tenant_id: str, type_name: str, by: str) -> EntityType:
+    """Register a type by hand, approved (extraction registers the types it meets as pending)."""
+    name = " ".join(str(type_name).split())
+    if not name or len(name) > 128:
+        raise ReviewError("an entity type needs a name of 1 to 128 characters")
+    if any(t.type_name == name for t in store.entity_types(tenant_id)):
+        raise ReviewError(f"entity type {name!r} already exists")
+    store.register_entity_types(tenant_id, {name: TYPE_PENDING})
+    created = store.set_entity_type_status(tenant_id, name, TYPE_APPROVED, by)
+    if created is None:  # only if another process deleted it in between
+        raise ReviewError(f"entity type {name!r} was removed while it was being created")
+    store.append_audit(tenant_id, [AuditEntry(tenant_id, "type_created", by, detail={
+        "type_name": name, "after": TYPE_APPROVED})])
+    return created
+
+
+def merge_entity_type(store: FactStore, tenant_id: str, type_name: str, into: str, by: str) -> dict[str, Any]:
+    """Merge a type into another: its facts and graph entities take the other type and it leaves the
+    registry. Extraction names types from the ontology, so a document naming the merged type later
+    registers it again as pending; an alias in ontology.yaml is the lasting fix."""
+    types = {t.type_name: t for t in store.entity_types(tenant_id)}
+    for name in (type_name, into):
+        if name not in types:
+            known = ", ".join(types) or "none registered yet"
+            raise ReviewError(f"unknown entity type {name!r} (known: {known})")
+    if type_name == into:
+        raise ReviewError("an entity type cannot be merged into itself")
+    if types[into].status == TYPE_REJECTED:
+        raise ReviewError(f"entity type {into!r} is rejected: merge into an approved or pending type")
+    moved = store.merge_entity_type(tenant_id, type_name, into)
+    store.append_audit(tenant_id, [AuditEntry(tenant_id, "type_merged", by, detail={
+        "type_name": type_name, "into": into, "facts": moved, "before": types[type_name].status})])
+    return {"merged": type_name, "into": into, "facts": moved}

@@ -407,7 +407,7 @@ def create_entity_type(store: FactStore, tenant_id: str, type_name: str, by: str
 def merge_entity_type(store: FactStore, tenant_id: str, type_name: str, into: str, by: str) -> dict[str, Any]:
     """Merge a type into another: its facts and graph entities take the other type and it leaves the
     registry. Extraction names types from the ontology, so a document naming the merged type later
-    registers it again as pending; an alias in ontology.yaml is the lasting fix."""
+    registers it again as pending; changing the subjects' type in ontology.yaml is the lasting fix."""
     types = {t.type_name: t for t in store.entity_types(tenant_id)}
     for name in (type_name, into):
         if name not in types:

@@ -314,6 +314,15 @@ class ConsoleSection(Section):
                                   description="claim holding the roles (list or string)")
     oidc_name_claim: str = Field("preferred_username", validation_alias="KNOWLEDGE_CONSOLE_OIDC_NAME_CLAIM",
                                  description="claim naming the person in the audit (else sub)")
+    oidc_client_id: str | None = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID",
+        description="browser sign-in through the identity provider (authorization code with PKCE): the client id")
+    oidc_client_secret: Hidden = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_CLIENT_SECRET",
+        description="the client's secret, if the provider gave it one (none: a public client, PKCE only)")
+    oidc_redirect_url: str | None = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_REDIRECT_URL",
+        description="the callback URL registered at the provider; none: /login/oidc/callback on the request's host")
     secure_cookies: bool = Field(False, validation_alias="KNOWLEDGE_CONSOLE_SECURE_COOKIES",
                                  description="1 behind TLS: cookies carry Secure")
     max_body_bytes: int = Field(64 * 1024, validation_alias="KNOWLEDGE_CONSOLE_MAX_BODY_BYTES",

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from knowledge_plane.console.auth import Accounts, AuthError, BearerTokens, Sessions
 from knowledge_plane.console.config import ConsoleSettings
 from knowledge_plane.console.filters import highlight, timeline_svg
+from knowledge_plane.console.oidc_login import BrowserSignIn
 from knowledge_plane.console.queue import QueueError
 from knowledge_plane.console.security import BodyLimit, Forbidden, NotSignedIn, session_middleware
 from knowledge_plane.console.service import Console, NotFound
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, console_settings: ConsoleSettin
     app.state.console = console or Console(settings)
     app.state.accounts = Accounts(console_settings.accounts_file)
     app.state.tokens = BearerTokens(console_settings)
+    oidc = console_settings.oidc
+    app.state.browser_sign_in = BrowserSignIn(oidc, app.state.tokens) if oidc and oidc.client_id else None
     app.state.sessions = Sessions(console_settings)
     app.state.signin_limit = SignInLimit(console_settings.signin_failures_per_account,
                                          console_settings.signin_failures_per_address,

@@ -12,9 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from knowledge_plane.console.auth import csrf_matches, new_csrf_token
 from knowledge_plane.console.insight import insight
+from knowledge_plane.console.oidc_login import SignInFailed
 from knowledge_plane.console.queue import SORTS, QueueError, QueueFilter
 from knowledge_plane.console.security import Admin, Forbidden, Reviewer, Viewer
-from knowledge_plane.console.service import Console
+from knowledge_plane.console.service import Console, NotFound
 from knowledge_plane.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_REJECTED, TYPE_STATUSES
 from knowledge_plane.service.ratelimit import client_address
 
@@ -71,6 +72,34 @@ def login(request: Request, username: Annotated[str, Form(max_length=128)],
     # a new session (and CSRF token) at sign-in: a token planted before sign-in is worthless after it
     request.state.session = {"csrf": new_csrf_token(), "user": principal.name,
                              "flash": f"signed in as {principal.name} ({principal.role})"}
+    request.state.session_dirty = True
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request) -> Response:
+    flow = request.app.state.browser_sign_in
+    if flow is None:
+        raise NotFound("sign-in through an identity provider is not configured (KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID)")
+    url, pending = flow.start(flow.redirect_uri(str(request.url_for("oidc_callback"))))
+    request.state.session["oidc_pending"] = pending
+    request.state.session_dirty = True
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+def oidc_callback(request: Request) -> Response:
+    flow = request.app.state.browser_sign_in
+    if flow is None:
+        raise NotFound("sign-in through an identity provider is not configured (KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID)")
+    pending = request.state.session.pop("oidc_pending", None)  # one use: a replayed callback finds nothing
+    request.state.session_dirty = True
+    try:
+        principal = flow.finish(pending, dict(request.query_params))
+    except SignInFailed as exc:
+        return render(request, "login.html", status_code=401, error=str(exc))
+    request.state.session = {"csrf": new_csrf_token(), "oidc": principal.name, "role": principal.role,
+                             "flash": f"signed in as {principal.name} ({principal.role}) through the identity provider"}
     request.state.session_dirty = True
     return RedirectResponse("/queue", status_code=303)
 

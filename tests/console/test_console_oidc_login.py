@@ -15,6 +15,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import jwt
@@ -25,7 +26,7 @@ from fastapi.testclient import TestClient
 from knowledge_plane.console.app import create_app
 from knowledge_plane.console.config import ConsoleSettings, OidcSettings
 from knowledge_plane.settings import Settings
-from tests.console.conftest import SECRET, TENANT, audit_actions, csrf_of
+from tests.console.conftest import CHROMEDRIVER, CHROMIUM, SECRET, TENANT, audit_actions, csrf_of
 
 CLIENT_ID, AUDIENCE = "governance-console", "knowledge-api"
 
@@ -169,6 +170,23 @@ def test_a_callback_meant_for_another_browser_or_refused_signs_nobody_in(client,
     no_role = client.get(to_provider_and_back(client))
     assert no_role.status_code == 401 and "grants none of the console's roles" in html.unescape(no_role.text)
     assert client.get("/queue").status_code == 303
+
+
+@pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+                    reason="real-browser tests need Debian's chromium and chromium-driver")
+def test_chromium_signs_in_through_the_provider(provider, seeded, driver):
+    """The same trip in Debian's chromium: the console on a loopback port, the provider on another."""
+    from selenium.webdriver.common.by import By
+
+    from tests.console.test_console_browser import serve
+    oidc = OidcSettings(f"{provider.url}/certs", provider.url, AUDIENCE, client_id=CLIENT_ID)
+    with serve(create_app(seeded.settings, ConsoleSettings(secret=SECRET, oidc=oidc))) as live:
+        driver.get(f"{live}/queue")
+        driver.find_element(By.ID, "oidc-sign-in").click()
+        assert "olga" in driver.find_element(By.ID, "whoami").text
+        assert driver.current_url == f"{live}/queue"
+    (asked,) = [request for request in provider.token_requests]
+    assert asked["redirect_uri"] == f"{live}/login/oidc/callback"
 
 
 def test_without_a_client_id_there_is_no_browser_flow(app):

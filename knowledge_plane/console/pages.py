@@ -81,7 +81,10 @@ def oidc_start(request: Request) -> Response:
     flow = request.app.state.browser_sign_in
     if flow is None:
         raise NotFound("sign-in through an identity provider is not configured (KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID)")
-    url, pending = flow.start(flow.redirect_uri(str(request.url_for("oidc_callback"))))
+    try:
+        url, pending = flow.start(flow.redirect_uri(str(request.url_for("oidc_callback"))))
+    except SignInFailed as exc:  # the provider's discovery document is out of reach or names another issuer
+        return render(request, "login.html", status_code=502, error=str(exc))
     request.state.session["oidc_pending"] = pending
     request.state.session_dirty = True
     return RedirectResponse(url, status_code=303)

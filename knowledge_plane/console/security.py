@@ -118,7 +118,7 @@ def current_principal(request: Request) -> Principal | None:
         request.state.via_bearer = True
     elif request.state.session.get("oidc"):  # signed in through the provider: the role it granted then
         session = request.state.session
-        if session.get("role") in ROLES:
+        if request.app.state.browser_sign_in is not None and session.get("role") in ROLES:
             principal = Principal(session["oidc"], session["role"], "oidc")
     else:
         name = request.state.session.get("user")

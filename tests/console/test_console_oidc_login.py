@@ -189,6 +189,16 @@ def test_chromium_signs_in_through_the_provider(provider, seeded, driver):
     assert asked["redirect_uri"] == f"{live}/login/oidc/callback"
 
 
+def test_a_provider_out_of_reach_is_a_clear_error(seeded):
+    from tests.facts.servers import free_port
+
+    gone = f"http://127.0.0.1:{free_port()}"
+    oidc = OidcSettings(f"{gone}/certs", gone, AUDIENCE, client_id=CLIENT_ID)
+    client = TestClient(create_app(seeded.settings, ConsoleSettings(secret=SECRET, oidc=oidc)), follow_redirects=False)
+    response = client.get("/login/oidc")
+    assert response.status_code == 502 and "discovery document could not be read" in response.text
+
+
 def test_without_a_client_id_there_is_no_browser_flow(app):
     plain = TestClient(app, follow_redirects=False)
     assert 'id="oidc-sign-in"' not in plain.get("/login").text

@@ -314,10 +314,28 @@ class ConsoleSection(Section):
                                   description="claim holding the roles (list or string)")
     oidc_name_claim: str = Field("preferred_username", validation_alias="KNOWLEDGE_CONSOLE_OIDC_NAME_CLAIM",
                                  description="claim naming the person in the audit (else sub)")
+    oidc_client_id: str | None = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID",
+        description="browser sign-in through the identity provider (authorization code with PKCE): the client id")
+    oidc_client_secret: Hidden = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_CLIENT_SECRET",
+        description="the client's secret, if the provider gave it one (none: a public client, PKCE only)")
+    oidc_redirect_url: str | None = Field(
+        None, validation_alias="KNOWLEDGE_CONSOLE_OIDC_REDIRECT_URL",
+        description="the callback URL registered at the provider; none: /login/oidc/callback on the request's host")
     secure_cookies: bool = Field(False, validation_alias="KNOWLEDGE_CONSOLE_SECURE_COOKIES",
                                  description="1 behind TLS: cookies carry Secure")
     max_body_bytes: int = Field(64 * 1024, validation_alias="KNOWLEDGE_CONSOLE_MAX_BODY_BYTES",
                                 description="larger request bodies are refused with 413")
+    signin_failures_per_account: int = Field(
+        5, ge=1, validation_alias="KNOWLEDGE_CONSOLE_SIGNIN_FAILURES_PER_ACCOUNT",
+        description="failed sign-ins of one name in the window before it answers 429")
+    signin_failures_per_address: int = Field(
+        20, ge=1, validation_alias="KNOWLEDGE_CONSOLE_SIGNIN_FAILURES_PER_ADDRESS",
+        description="failed sign-ins from one client address in the window before it answers 429")
+    signin_window_seconds: int = Field(
+        900, ge=1, validation_alias="KNOWLEDGE_CONSOLE_SIGNIN_WINDOW_SECONDS",
+        description="the moving window the failed sign-ins are counted in")
 
 
 # The environment ``Settings()`` reads: the process's, or the one ``Settings.from_environ`` is given.

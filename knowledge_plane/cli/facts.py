@@ -187,6 +187,13 @@ def _merge(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     return 0
 
 
+def _edit(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    (fact_id,) = review.resolve_ids(store, tenant, [args.id])
+    result = review.correct(store, tenant, fact_id, args.value, args.reason, _actor(args))
+    emit(args.json, result, lambda r: f"{r['new_id']} = {r['object']} ({r['status']}) supersedes {r['corrected']}")
+    return 0
+
+
 # -- time -----------------------------------------------------------------------------------
 def _timeline(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
     entries = timeline(store, tenant, args.subject, args.predicate, include_rejected=args.all)
@@ -288,6 +295,9 @@ def register(root: click.Group) -> None:
                  click.Option(["--over"], metavar="ID", required=True, help="the older fact, closed the day before")),
         _command("merge", _merge, "fold duplicates into one fact", _json(), _by(),
                  click.Argument(["keep"]), click.Argument(["duplicates"], nargs=-1, required=True)),
+        _command("edit", _edit, "correct a fact's value: a new fact supersedes it", _json(), _by(),
+                 click.Argument(["id"]), click.Argument(["value"]),
+                 click.Option(["--reason"], required=True, help="what was wrong")),
         _command("timeline", _timeline, "every fact of a subject/predicate in validity order", _json(),
                  click.Argument(["subject"]), click.Argument(["predicate"]),
                  click.Option(["--all"], is_flag=True, help="include rejected facts")),

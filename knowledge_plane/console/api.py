@@ -54,6 +54,20 @@ class Resolve(BaseModel):
     keep_id: FactId
 
 
+class Correction(BaseModel):
+    fact_id: FactId
+    value: str = Field(min_length=1, max_length=500, description="the right value as written, e.g. '99,8 %'")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class NewEntityType(BaseModel):
+    type_name: str = Field(min_length=1, max_length=128)
+
+
+class EntityTypeMerge(BaseModel):
+    into: str = Field(min_length=1, max_length=128)
+
+
 class NewPack(BaseModel):
     pack_id: str = Field(max_length=64)
     name: str | None = Field(default=None, max_length=200)
@@ -123,6 +137,13 @@ def resolve(request: Request, who: Reviewer, body: Resolve) -> dict[str, Any]:
     return _console(request).resolve(body.fact_id, body.keep_id, who)
 
 
+@router.post("/facts/correct", tags=["facts"])
+def correct(request: Request, who: Reviewer, body: Correction) -> dict[str, Any]:
+    """Correct a fact's value: a new fact (approved unless it contradicts another) supersedes the old,
+    which is rejected as ``corrected by <new id>``; both audited with the reviewer's identity."""
+    return _console(request).correct(body.fact_id, body.value, body.reason, who)
+
+
 @router.get("/conflicts", tags=["facts"])
 def conflicts(request: Request, who: Viewer) -> list[dict[str, Any]]:
     """Open relations (CONTRADICTS, OVERRIDES, DUPLICATES, OUTDATED), most severe first, with both facts."""
@@ -152,6 +173,19 @@ def timeline(request: Request, who: Viewer, subject: Annotated[str, Query(max_le
 def entity_types(request: Request, who: Viewer, status: str | None = None) -> list[dict[str, Any]]:
     """Entity types with their fact counts; ``status=pending`` for those awaiting a decision."""
     return _console(request).entity_types(status)
+
+
+@router.post("/entity-types", tags=["facts"], status_code=201)
+def create_entity_type(request: Request, who: Admin, body: NewEntityType) -> dict[str, Any]:
+    """Register an entity type by hand, approved (admin)."""
+    return _console(request).create_entity_type(body.type_name, who)
+
+
+# declared before the approve/reject route, whose {decision} would otherwise catch "merge"
+@router.post("/entity-types/{type_name}/merge", tags=["facts"])
+def merge_entity_type(request: Request, who: Admin, type_name: str, body: EntityTypeMerge) -> dict[str, Any]:
+    """Merge an entity type into another: its facts take the other type, it leaves the registry (admin)."""
+    return _console(request).merge_entity_type(type_name, body.into, who)
 
 
 @router.post("/entity-types/{type_name}/{decision}", tags=["facts"])

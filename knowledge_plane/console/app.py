@@ -21,9 +21,11 @@ from fastapi.templating import Jinja2Templates
 from knowledge_plane.console.auth import Accounts, AuthError, BearerTokens, Sessions
 from knowledge_plane.console.config import ConsoleSettings
 from knowledge_plane.console.filters import highlight, timeline_svg
+from knowledge_plane.console.oidc_login import BrowserSignIn
 from knowledge_plane.console.queue import QueueError
 from knowledge_plane.console.security import BodyLimit, Forbidden, NotSignedIn, session_middleware
 from knowledge_plane.console.service import Console, NotFound
+from knowledge_plane.console.signin_limit import SignInLimit
 from knowledge_plane.facts.review import ReviewError
 from knowledge_plane.facts.store import UnknownFact
 from knowledge_plane.settings import Settings
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None, console_settings: ConsoleSettin
     from knowledge_plane.console import api, pages
 
     settings = settings or Settings()
-    console_settings = console_settings or ConsoleSettings.of(settings.console)
+    console_settings = console_settings or ConsoleSettings.of(settings.console, settings.service.trusted_networks())
     app = FastAPI(title="Knowledge Plane governance console",
                   description="Review facts, settle conflicts, administer packs, caller apps and index aliases. "
                               "Every route needs a signed-in role: viewer, reviewer or admin.",
@@ -58,7 +60,13 @@ def create_app(settings: Settings | None = None, console_settings: ConsoleSettin
     app.state.console = console or Console(settings)
     app.state.accounts = Accounts(console_settings.accounts_file)
     app.state.tokens = BearerTokens(console_settings)
+    oidc = console_settings.oidc
+    app.state.browser_sign_in = BrowserSignIn(oidc, app.state.tokens) if oidc and oidc.client_id else None
     app.state.sessions = Sessions(console_settings)
+    app.state.signin_limit = SignInLimit(console_settings.signin_failures_per_account,
+                                         console_settings.signin_failures_per_address,
+                                         console_settings.signin_window_seconds)
+    app.state.trusted_proxies = console_settings.trusted_proxies
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
     app.state.templates.env.filters.update(highlight=highlight, timeline_svg=timeline_svg)
     app.middleware("http")(session_middleware)

@@ -119,13 +119,18 @@ class BearerTokens:
         self.oidc = settings.oidc
         self._keys = jwt.PyJWKClient(self.oidc.jwks_url, cache_keys=True, lifespan=300) if self.oidc else None
 
+    def signing_key(self, token: str) -> Any:
+        """The provider's key that signed ``token`` (by its ``kid``), from the cached JWKS."""
+        if self._keys is None:
+            raise AuthError("no OIDC provider is configured")
+        return self._keys.get_signing_key_from_jwt(token).key
+
     def principal(self, token: str) -> Principal:
         if self.oidc is None or self._keys is None:
             raise AuthError("bearer tokens are not accepted: no OIDC provider is configured")
         try:
-            key = self._keys.get_signing_key_from_jwt(token)
             claims: dict[str, Any] = jwt.decode(
-                token, key.key, algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"],
+                token, self.signing_key(token), algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"],
                 audience=self.oidc.audience, issuer=self.oidc.issuer,
                 options={"require": ["exp", "iss", "aud", "sub"]})
         except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:

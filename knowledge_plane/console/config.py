@@ -6,8 +6,10 @@ fields of ``knowledge_plane.settings.ConsoleSection``; docs/configuration.md lis
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from knowledge_plane.settings import ConsoleSection
@@ -22,6 +24,10 @@ class OidcSettings:
     audience: str
     roles_claim: str = "roles"
     name_claim: str = "preferred_username"
+    # browser sign-in (authorization code with PKCE); without a client id only bearer tokens are accepted
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,14 +38,25 @@ class ConsoleSettings:
     secure_cookies: bool = False
     max_body_bytes: int = 64 * 1024
     session_seconds: int = 8 * 3600
+    signin_failures_per_account: int = 5
+    signin_failures_per_address: int = 20
+    signin_window_seconds: int = 900
+    # the query service's KNOWLEDGE_TRUSTED_PROXIES: whose X-Forwarded-For names the client address
+    trusted_proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
 
     @classmethod
-    def of(cls, section: ConsoleSection) -> ConsoleSettings:
+    def of(cls, section: ConsoleSection,
+           trusted_proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> ConsoleSettings:
         oidc_parts = [section.oidc_jwks_url, section.oidc_issuer, section.oidc_audience]
         if any(oidc_parts) and not all(oidc_parts):
             raise ValueError("OIDC needs all three of KNOWLEDGE_CONSOLE_OIDC_JWKS_URL, _ISSUER and _AUDIENCE")
+        if section.oidc_client_id and not all(oidc_parts):
+            raise ValueError("KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID needs the provider too: "
+                             "KNOWLEDGE_CONSOLE_OIDC_JWKS_URL, _ISSUER and _AUDIENCE")
+        secret = section.oidc_client_secret.get_secret_value() if section.oidc_client_secret else None
         oidc = OidcSettings(*oidc_parts, roles_claim=section.oidc_roles_claim,  # type: ignore[arg-type]
-                            name_claim=section.oidc_name_claim) if all(oidc_parts) else None
+                            name_claim=section.oidc_name_claim, client_id=section.oidc_client_id,
+                            client_secret=secret, redirect_url=section.oidc_redirect_url) if all(oidc_parts) else None
         settings = cls(
             # A random key keeps a single process safe; sessions then end when it restarts.
             secret=section.secret.get_secret_value() if section.secret else secrets.token_urlsafe(32),
@@ -47,6 +64,10 @@ class ConsoleSettings:
             oidc=oidc,
             secure_cookies=section.secure_cookies,
             max_body_bytes=section.max_body_bytes,
+            signin_failures_per_account=section.signin_failures_per_account,
+            signin_failures_per_address=section.signin_failures_per_address,
+            signin_window_seconds=section.signin_window_seconds,
+            trusted_proxies=tuple(trusted_proxies),
         )
         settings.validate()
         return settings

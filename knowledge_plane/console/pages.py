@@ -12,10 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from knowledge_plane.console.auth import csrf_matches, new_csrf_token
 from knowledge_plane.console.insight import insight
+from knowledge_plane.console.oidc_login import SignInFailed
 from knowledge_plane.console.queue import SORTS, QueueError, QueueFilter
 from knowledge_plane.console.security import Admin, Forbidden, Reviewer, Viewer
-from knowledge_plane.console.service import Console
-from knowledge_plane.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_STATUSES
+from knowledge_plane.console.service import Console, NotFound
+from knowledge_plane.facts.model import CONFLICTED, PROPOSED, STATUSES, TYPE_REJECTED, TYPE_STATUSES
+from knowledge_plane.service.ratelimit import client_address
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,12 +57,52 @@ def login(request: Request, username: Annotated[str, Form(max_length=128)],
           password: Annotated[str, Form(max_length=1024)], csrf_token: Annotated[str, Form()] = "") -> Response:
     if not csrf_matches(request.state.session.get("csrf"), csrf_token):
         raise Forbidden("the form's CSRF token is missing or does not match this session: reload the page")
+    limit, address = request.app.state.signin_limit, client_address(request, request.app.state.trusted_proxies)
+    wait = limit.wait(username, address)
+    if wait:
+        response = render(request, "login.html", status_code=429, error=(
+            f"too many failed sign-ins for this name or from this address: try again in {wait} seconds"))
+        response.headers["Retry-After"] = str(wait)
+        return response
     principal = request.app.state.accounts.authenticate(username, password)
     if principal is None:
+        limit.failed(username, address)
         return render(request, "login.html", status_code=401, error="unknown name or wrong password")
+    limit.succeeded(username)
     # a new session (and CSRF token) at sign-in: a token planted before sign-in is worthless after it
     request.state.session = {"csrf": new_csrf_token(), "user": principal.name,
                              "flash": f"signed in as {principal.name} ({principal.role})"}
+    request.state.session_dirty = True
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request) -> Response:
+    flow = request.app.state.browser_sign_in
+    if flow is None:
+        raise NotFound("sign-in through an identity provider is not configured (KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID)")
+    try:
+        url, pending = flow.start(flow.redirect_uri(str(request.url_for("oidc_callback"))))
+    except SignInFailed as exc:  # the provider's discovery document is out of reach or names another issuer
+        return render(request, "login.html", status_code=502, error=str(exc))
+    request.state.session["oidc_pending"] = pending
+    request.state.session_dirty = True
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+def oidc_callback(request: Request) -> Response:
+    flow = request.app.state.browser_sign_in
+    if flow is None:
+        raise NotFound("sign-in through an identity provider is not configured (KNOWLEDGE_CONSOLE_OIDC_CLIENT_ID)")
+    pending = request.state.session.pop("oidc_pending", None)  # one use: a replayed callback finds nothing
+    request.state.session_dirty = True
+    try:
+        principal = flow.finish(pending, dict(request.query_params))
+    except SignInFailed as exc:
+        return render(request, "login.html", status_code=401, error=str(exc))
+    request.state.session = {"csrf": new_csrf_token(), "oidc": principal.name, "role": principal.role,
+                             "flash": f"signed in as {principal.name} ({principal.role}) through the identity provider"}
     request.state.session_dirty = True
     return RedirectResponse("/queue", status_code=303)
 
@@ -134,6 +176,15 @@ def fact_decide(request: Request, who: Reviewer, fact_id: str,
     return done(request, f"{action}d {fact_id[:8]}", f"/facts/{fact_id}")
 
 
+@router.post("/facts/{fact_id}/correct")
+def fact_correct(request: Request, who: Reviewer, fact_id: str, value: Annotated[str, Form(max_length=500)],
+                 reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    result = _console(request).correct(fact_id, value, reason, who)
+    new_id = result["new_id"]
+    return done(request, f"corrected {fact_id[:8]}: {new_id[:8]} = {result['object']} ({result['status']})",
+                f"/facts/{new_id}")
+
+
 # -- conflicts --------------------------------------------------------------------------------
 @router.get("/conflicts")
 def conflicts(request: Request, who: Viewer) -> Response:
@@ -179,7 +230,9 @@ def timeline_page(request: Request, who: Viewer, subject: Annotated[str, Query(m
 
 @router.get("/entity-types")
 def entity_types(request: Request, who: Viewer, status: str = "") -> Response:
-    return render(request, "entity_types.html", types=_console(request).entity_types(status or None),
+    console = _console(request)
+    targets = [t["type_name"] for t in console.entity_types() if t["status"] != TYPE_REJECTED]
+    return render(request, "entity_types.html", types=console.entity_types(status or None), targets=targets,
                   status=status, statuses=TYPE_STATUSES)
 
 
@@ -188,6 +241,19 @@ def entity_type_decide(request: Request, who: Admin, type_name: str,
                        action: Annotated[str, Form(pattern="^(approve|reject)$")]) -> Response:
     _console(request).decide_entity_type(type_name, action == "approve", who)
     return done(request, f"{action}d entity type {type_name}", "/entity-types")
+
+
+@router.post("/entity-types")
+def entity_type_create(request: Request, who: Admin, type_name: Annotated[str, Form(max_length=128)]) -> Response:
+    created = _console(request).create_entity_type(type_name, who)
+    return done(request, f"created entity type {created['type_name']}", "/entity-types")
+
+
+@router.post("/entity-types/{type_name}/merge")
+def entity_type_merge(request: Request, who: Admin, type_name: str,
+                      into: Annotated[str, Form(max_length=128)]) -> Response:
+    result = _console(request).merge_entity_type(type_name, into, who)
+    return done(request, f"merged entity type {type_name} into {into} ({result['facts']} facts)", "/entity-types")
 
 
 # -- administration -----------------------------------------------------------------------------

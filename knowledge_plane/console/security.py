@@ -23,6 +23,7 @@ from knowledge_plane.console.auth import (
     csrf_matches,
     new_csrf_token,
 )
+from knowledge_plane.console.config import ROLES
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -115,6 +116,10 @@ def current_principal(request: Request) -> Principal | None:
     if header.lower().startswith("bearer "):
         principal = request.app.state.tokens.principal(header[7:].strip())  # AuthError → 401
         request.state.via_bearer = True
+    elif request.state.session.get("oidc"):  # signed in through the provider: the role it granted then
+        session = request.state.session
+        if request.app.state.browser_sign_in is not None and session.get("role") in ROLES:
+            principal = Principal(session["oidc"], session["role"], "oidc")
     else:
         name = request.state.session.get("user")
         account = request.app.state.accounts.get(name) if name else None

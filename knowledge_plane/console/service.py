@@ -151,6 +151,10 @@ class Console:
         fact_id, keep_id = self._ids([fact_id, keep_id])
         return review.resolve(self.store, self.tenant, fact_id, keep_id, who.actor)
 
+    def correct(self, fact_id: str, value: str, reason: str, who: Principal) -> dict[str, Any]:
+        (fact_id,) = self._ids([fact_id])
+        return review.correct(self.store, self.tenant, fact_id, value, reason, who.actor)
+
     # -- time -------------------------------------------------------------------------------
     def timeline(self, subject: str, predicate: str, on: str | None = None) -> dict[str, Any]:
         entries = timeline(self.store, self.tenant, subject, predicate, include_rejected=True)
@@ -165,6 +169,12 @@ class Console:
 
     def decide_entity_type(self, type_name: str, approve_it: bool, who: Principal) -> dict[str, Any]:
         return review.decide_entity_type(self.store, self.tenant, type_name, approve_it, who.actor).to_dict()
+
+    def create_entity_type(self, type_name: str, who: Principal) -> dict[str, Any]:
+        return review.create_entity_type(self.store, self.tenant, type_name, who.actor).to_dict()
+
+    def merge_entity_type(self, type_name: str, into: str, who: Principal) -> dict[str, Any]:
+        return review.merge_entity_type(self.store, self.tenant, type_name, into, who.actor)
 
     # -- administration ---------------------------------------------------------------------
     def _audit(self, action: str, who: Principal, **detail: Any) -> None:

@@ -430,6 +430,17 @@ class Neo4jFactStore(FactStore):
         return [EntityType(t["tenant_id"], t["type_name"], t["status"], _time(t.get("first_seen_at")) or _now(),
                            t.get("decided_by"), _time(t.get("decided_at"))) for t in (r["t"] for r in rows)]
 
+    def merge_entity_type(self, tenant_id: str, type_name: str, into: str) -> int:
+        # the subjects' Entity nodes carry the type too: their ABOUT edges stay, their type moves
+        self._run("MATCH (e:Entity) WHERE e.tenant_id = $tenant AND e.type = $name SET e.type = $into",
+                  tenant=tenant_id, name=type_name, into=into)
+        rows = self._run("MATCH (f:Fact) WHERE f.tenant_id = $tenant AND f.entity_type = $name "
+                         "SET f.entity_type = $into, f.updated_at = $now RETURN count(f) AS n",
+                         tenant=tenant_id, name=type_name, into=into, now=_now().isoformat())
+        self._run("MATCH (t:EntityType) WHERE t.tenant_id = $tenant AND t.type_name = $name DELETE t",
+                  tenant=tenant_id, name=type_name)
+        return int(rows[0]["n"]) if rows else 0
+
     def set_entity_type_status(self, tenant_id: str, type_name: str, status: str, by: str) -> EntityType | None:
         if status not in TYPE_STATUSES:
             raise ValueError(f"entity type status must be one of {', '.join(TYPE_STATUSES)}, got {status!r}")

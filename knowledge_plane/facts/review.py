@@ -1,4 +1,4 @@
-"""Review of facts against the store contract: detect, approve, reject, override, merge, resolve.
+"""Review of facts against the store contract: detect, approve, reject, override, merge, resolve, correct.
 
 Every change goes through here so it is audited the same way on every store: one AuditEntry
 per fact or relation touched, with what it was before and after. Conflict relations are opened by
@@ -7,6 +7,7 @@ detection and closed by a decision (never deleted), so the history of a conflict
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,17 +27,22 @@ from knowledge_plane.facts.model import (
     REJECTED,
     RESOLVED,
     TYPE_APPROVED,
+    TYPE_PENDING,
     TYPE_REJECTED,
     AuditEntry,
     EntityType,
     Fact,
     Relation,
+    fact_uuid,
+    value_key,
 )
 from knowledge_plane.facts.store import FactStore, UnknownFact
 from knowledge_plane.facts.temporal import day_before, iso
 
 MIN_PREFIX = 6
 RETRACTED = "retracted: "
+CORRECTED = "corrected by "
+CORRECTION = "correction"  # extraction_method of a fact a reviewer typed in place of a wrong one
 
 
 class ReviewError(ValueError):
@@ -304,6 +310,64 @@ def resolve(store: FactStore, tenant_id: str, fact_id: str, keep_id: str, by: st
     return summary
 
 
+def correct(store: FactStore, tenant_id: str, fact_id: str, written: str, reason: str, by: str,
+            rules: Rules | None = None) -> dict[str, Any]:
+    """Correct a fact's value: a new fact with the value as ``written`` supersedes it.
+
+    A correction is a change in transaction time, not in valid time: the old value was never right,
+    so the old fact is rejected (reason ``corrected by <new id>: <reason>``) with its validity left as
+    it was, and the new fact takes the same subject, predicate, validity and source (its id is the one
+    extraction would give that statement, so a later extraction of the same value finds it), is
+    recorded as ``correction`` and approved by the reviewer — unless it contradicts another fact,
+    when it waits ``conflicted`` like any other. Both facts get an audit entry naming the other.
+    """
+    rules = rules or load_rules()
+    if not reason or not reason.strip():
+        raise ReviewError("a correction needs a reason (what was wrong)")
+    text = " ".join(str(written).split())
+    if not text:
+        raise ReviewError("a correction needs the new value")
+    old = _load(store, tenant_id, [fact_id])[fact_id]
+    if old.status == REJECTED:
+        raise ReviewError(f"fact {fact_id} is rejected ({old.reason}): correct a fact that is still in review or "
+                          "approved")
+    quantity = rules.quantity(text)
+    value, unit = quantity.value, quantity.unit
+    if old.value_type == "number":
+        if quantity.value_type != "number":
+            raise ReviewError(f"fact {fact_id} holds a number ({old.object}); {text!r} is not one")
+        if unit is None:  # "45" for "30 jours": the number in the fact's own unit
+            unit = old.unit
+        elif unit != old.unit and not _same_dimension(rules, unit, old.unit):
+            raise ReviewError(f"{text!r} is in {unit}, which does not measure what {old.object} ({old.unit}) does")
+    if (value_key(value), unit) == (value_key(old.value), old.unit):
+        raise ReviewError(f"fact {fact_id} already holds {old.object}: nothing to correct")
+    new_id = fact_uuid(tenant_id, old.source_document, old.subject_key, old.predicate_key, value, old.valid_from)
+    if store.get_facts(tenant_id, [new_id]):
+        raise ReviewError(f"fact {new_id} already states {text!r} from {old.source}: approve or resolve that one")
+    now = _now()
+    new = dataclasses.replace(
+        old, id=new_id, object=text, value=value, unit=unit, value_type=quantity.value_type,
+        extraction_method=CORRECTION, extraction_model=None, prompt_id=None, status=PROPOSED, confidence=1.0,
+        created_at=now, updated_at=now, approved_by=None, approved_at=None, reason=None, merged_into=None)
+    why = reason.strip()
+    reject(store, tenant_id, [fact_id], f"{CORRECTED}{new_id}: {why}", by)
+    store.upsert_facts(tenant_id, [new])
+    store.append_audit(tenant_id, [
+        _audit(tenant_id, "corrected", by, old, superseded_by=new_id, before=old.object, after=text, reason=why),
+        _audit(tenant_id, "created", by, new, method=CORRECTION, corrects=fact_id, source=new.source, object=text,
+               reason=why)])
+    detect_and_store(store, tenant_id, [new], actor=by)
+    result = approve(store, tenant_id, [new_id], by, skip_conflicted=True)
+    status = APPROVED if result["approved"] else CONFLICTED
+    return {"corrected": fact_id, "new_id": new_id, "object": text, "status": status}
+
+
+def _same_dimension(rules: Rules, a: str | None, b: str | None) -> bool:
+    da, db = rules.dimension(a), rules.dimension(b)
+    return bool(da and db and da[0] == db[0])
+
+
 def _same_key(a: Fact, b: Fact) -> None:
     if (a.subject_key, a.predicate_key) != (b.subject_key, b.predicate_key):
         raise ReviewError(f"facts {a.id} ({a.subject} / {a.predicate}) and {b.id} ({b.subject} / {b.predicate}) "
@@ -322,3 +386,38 @@ def decide_entity_type(store: FactStore, tenant_id: str, type_name: str, approve
     store.append_audit(tenant_id, [AuditEntry(tenant_id, f"type_{status}", by, detail={
         "type_name": type_name, "before": before, "after": status})])
     return updated
+
+
+def create_entity_type(store: FactStore, tenant_id: str, type_name: str, by: str) -> EntityType:
+    """Register a type by hand, approved (extraction registers the types it meets as pending)."""
+    name = " ".join(str(type_name).split())
+    if not name or len(name) > 128:
+        raise ReviewError("an entity type needs a name of 1 to 128 characters")
+    if any(t.type_name == name for t in store.entity_types(tenant_id)):
+        raise ReviewError(f"entity type {name!r} already exists")
+    store.register_entity_types(tenant_id, {name: TYPE_PENDING})
+    created = store.set_entity_type_status(tenant_id, name, TYPE_APPROVED, by)
+    if created is None:  # only if another process deleted it in between
+        raise ReviewError(f"entity type {name!r} was removed while it was being created")
+    store.append_audit(tenant_id, [AuditEntry(tenant_id, "type_created", by, detail={
+        "type_name": name, "after": TYPE_APPROVED})])
+    return created
+
+
+def merge_entity_type(store: FactStore, tenant_id: str, type_name: str, into: str, by: str) -> dict[str, Any]:
+    """Merge a type into another: its facts and graph entities take the other type and it leaves the
+    registry. Extraction names types from the ontology, so a document naming the merged type later
+    registers it again as pending; changing the subjects' type in ontology.yaml is the lasting fix."""
+    types = {t.type_name: t for t in store.entity_types(tenant_id)}
+    for name in (type_name, into):
+        if name not in types:
+            known = ", ".join(types) or "none registered yet"
+            raise ReviewError(f"unknown entity type {name!r} (known: {known})")
+    if type_name == into:
+        raise ReviewError("an entity type cannot be merged into itself")
+    if types[into].status == TYPE_REJECTED:
+        raise ReviewError(f"entity type {into!r} is rejected: merge into an approved or pending type")
+    moved = store.merge_entity_type(tenant_id, type_name, into)
+    store.append_audit(tenant_id, [AuditEntry(tenant_id, "type_merged", by, detail={
+        "type_name": type_name, "into": into, "facts": moved, "before": types[type_name].status})])
+    return {"merged": type_name, "into": into, "facts": moved}

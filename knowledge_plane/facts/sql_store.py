@@ -438,6 +438,14 @@ class SqlFactStore(FactStore):
             return [EntityType(r.tenant_id, r.type_name, r.status, _utc(r.first_seen_at), r.decided_by,
                                _utc(r.decided_at)) for r in db.execute(query.order_by(entity_types.c.type_name))]
 
+    def merge_entity_type(self, tenant_id: str, type_name: str, into: str) -> int:
+        with self.engine.begin() as db:  # one transaction: no fact is left with a type that is gone
+            moved = db.execute(facts.update().where(facts.c.tenant_id == tenant_id, facts.c.entity_type == type_name)
+                               .values(entity_type=into, updated_at=_now())).rowcount
+            db.execute(entity_types.delete().where(entity_types.c.tenant_id == tenant_id,
+                                                   entity_types.c.type_name == type_name))
+        return moved
+
     def set_entity_type_status(self, tenant_id: str, type_name: str, status: str, by: str) -> EntityType | None:
         if status not in TYPE_STATUSES:
             raise ValueError(f"entity type status must be one of {', '.join(TYPE_STATUSES)}, got {status!r}")

@@ -124,6 +124,11 @@ class FactStore(ABC):
     def set_entity_type_status(self, tenant_id: str, type_name: str, status: str, by: str) -> EntityType | None:
         """Approve or reject a type; None when the tenant has no such type."""
 
+    @abstractmethod
+    def merge_entity_type(self, tenant_id: str, type_name: str, into: str) -> int:
+        """Give ``type_name``'s facts (and graph entities) the type ``into`` and forget ``type_name``;
+        returns how many facts changed type. Both types must be registered (the caller checks)."""
+
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - stores without resources have nothing to release
         """Release connections."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ PASSWORDS = {"vera": "viewer-pass", "rita": "reviewer-pass", "adam": "admin-pass
 ROLES = {"vera": "viewer", "rita": "reviewer", "adam": "admin"}
 XSS = '<script>alert("x")</script>'
 SECRET = "s" * 40
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or \
+    "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +143,20 @@ def audit_actions(store: SqlFactStore) -> list[tuple[str, str]]:
     return [(e.action, e.actor) for e in store.audit_log(TENANT)]
 
 
+@pytest.fixture
+def driver(monkeypatch: pytest.MonkeyPatch):
+    """Debian's chromium, headless, through chromium-driver (the browser tests skip without them)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--window-size=1400,1000"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    browser.implicitly_wait(5)
+    yield browser
+    browser.quit()

@@ -28,7 +28,7 @@ def _routes() -> list[tuple[str, str]]:
     for route in [*pages.router.routes, *api.router.routes]:
         path = getattr(route, "path", "")
         if path in ("/login", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json") \
-                or path.startswith("/static"):
+                or path.startswith(("/static", "/login/oidc")):
             continue
         for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
             sample = path.replace("{fact_id}", "x" * 8).replace("{relation_id}", "r").replace("{type_name}", "T") \

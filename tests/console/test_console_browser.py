@@ -7,8 +7,8 @@ the screenshots docs/console.md shows there (otherwise into the test's temporary
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,47 +16,36 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from tests.console.conftest import PASSWORDS, TENANT
+from tests.console.conftest import CHROMEDRIVER, CHROMIUM, PASSWORDS, TENANT
 from tests.facts.servers import free_port, wait_for_port
 from tests.facts.support import NAMESPACE
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or \
-    "/usr/bin/chromedriver"
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
     reason="real-browser tests need Debian's chromium and chromium-driver "
            "(apt-get install -y chromium chromium-driver)")
 
 
-@pytest.fixture
-def live(app) -> Iterator[str]:
-    """The console served by uvicorn on a loopback port, in this process (same registry and store)."""
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """``app`` served by uvicorn on a loopback port, in this process (same registry and store)."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
-def driver(monkeypatch: pytest.MonkeyPatch):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    browser.implicitly_wait(5)
-    yield browser
-    browser.quit()
+def live(app) -> Iterator[str]:
+    """The console of the ``app`` fixture, served."""
+    with serve(app) as url:
+        yield url
 
 
 def sign_in(driver, live: str, name: str) -> None:

@@ -151,6 +151,7 @@ SECRET_VALUES = {
     "runtime_vector_key": "vector-read-only-key",
     "knowledge_api_keys": "chatbot_prod=sha256:" + "ab" * 32,
     "console_secret": "s" * 40,
+    "console_oidc_client_secret": "oidc-client-secret",
 }
 
 

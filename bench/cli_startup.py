@@ -23,9 +23,11 @@ COMMANDS = (["--help"], ["status"], ["query", "--help"], ["serve", "--help"])
 HEAVY = ("numpy", "sqlalchemy", "alembic", "detect_secrets", "dagster", "docling", "torch", "fastapi", "pyarrow")
 # Imports the command, then lists which heavy libraries it loaded (on stderr, after the command's output).
 PROBE = ("import sys, atexit\n"
-         "atexit.register(lambda: print('heavy:', ','.join(sorted({m.split('.')[0] for m in sys.modules} & set(%r)))"
-         " or '-', file=sys.stderr))\n"
-         "from knowledge_plane.cli.main import main\nsys.exit(main(sys.argv[1:]))\n") % (HEAVY,)
+         "def heavy():\n"
+         f"    print('heavy:', ','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))) or '-',"
+         " file=sys.stderr)\n"
+         "atexit.register(heavy)\n"
+         "from knowledge_plane.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
 
 
 def run(source: Path, data: Path, args: list[str], runs: int) -> tuple[list[float], str]:

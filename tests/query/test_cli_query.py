@@ -93,7 +93,8 @@ def test_text_lists_passages_by_score_and_explain_shows_the_gate(cli_env, capsys
     assert main(["query", QUESTION, "--actor", "chatbot_prod", "--top-k", "5"]) == 0
     text = capsys.readouterr().out
     scores = passage_scores(text)
-    assert scores == sorted((p["score"] for p in data["passages"]), reverse=True)  # the same passages, by score
+    # the same passages, by score (printed with 3 decimals)
+    assert scores == [float(f"{score:.3f}") for score in sorted((p["score"] for p in data["passages"]), reverse=True)]
     assert "why success" not in text  # only with --explain
     assert main(["query", QUESTION, "--actor", "chatbot_prod", "--top-k", "5", "--explain"]) == 0
     text = capsys.readouterr().out

@@ -125,3 +125,85 @@ def test_promote_and_rollback_check_their_target(settings, corpus, build_corpus)
     unknown = knowledge(settings, "promote", "knowledge:faq", "v19990101-000000-abcdef", "--json")
     assert unknown.returncode == 1 and "is not a registered index version" in json.loads(unknown.stdout)["error"]
     assert registry.aliases()["knowledge:faq"] == {"latest": v1, "rollback": v2}
+
+
+def test_after_two_rollbacks_promote_brings_back_the_newest_kept_version(settings, corpus, build_corpus):
+    """Roll forward: `knowledge promote` moves @latest to any kept, checked version, audited as an
+    operator's move, and a rebuild of the same sources does not undo it."""
+    import sqlalchemy as sa
+
+    from knowledge_plane.storage.registry import Registry, alias_events
+
+    versions = []
+    for answer in ("Oui, en 48 heures.", "Oui, en 24 heures."):
+        _, report = build_corpus(settings, ["knowledge:faq"])
+        versions.append(report["knowledge:faq"]["version"])
+        edit_faq(corpus, answer)
+    _, report = build_corpus(settings, ["knowledge:faq"])
+    v1, v2, v3 = *versions, report["knowledge:faq"]["version"]
+    assert len({v1, v2, v3}) == 3
+    for expected in ((v3, v2), (v2, v1)):
+        moved = knowledge(settings, "rollback", "knowledge:faq", "--json")
+        assert moved.returncode == 0, moved.stderr
+        assert (json.loads(moved.stdout)["from"], json.loads(moved.stdout)["to"]) == expected
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
+    assert registry.aliases()["knowledge:faq"] == {"latest": v1}  # nothing older to roll back to
+    again = knowledge(settings, "rollback", "knowledge:faq", "--json")
+    assert again.returncode == 1 and "no @rollback version" in json.loads(again.stdout)["error"]
+
+    forward = knowledge(settings, "promote", "knowledge:faq", v3, "--json")
+    assert forward.returncode == 0, forward.stderr
+    assert json.loads(forward.stdout) == {"namespace": "knowledge:faq", "from": v1, "to": v3, "latest": v3,
+                                          "rollback": v1}
+    with registry.engine.connect() as db:
+        events = db.execute(sa.select(alias_events.c.action, alias_events.c.latest_before, alias_events.c.latest_after)
+                            .where(alias_events.c.namespace == "knowledge:faq").order_by(alias_events.c.id)).all()
+    assert [tuple(e) for e in events][-3:] == [("rollback", v3, v2), ("rollback", v2, v1), ("manual-promote", v1, v3)]
+    _, rebuilt = build_corpus(settings, ["knowledge:faq"])  # the same sources as v3: nothing to promote
+    assert rebuilt["knowledge:faq"]["version"] == v3 and not rebuilt["knowledge:faq"]["promoted"]
+    assert registry.aliases()["knowledge:faq"] == {"latest": v3, "rollback": v1}
+
+
+def test_unknown_and_never_built_namespaces_get_different_messages(settings):
+    """Nothing is built: knowledge:faq has a corpus folder (never built), knowledge:nope has nothing."""
+    for command in (["rollback", "knowledge:faq"], ["promote", "knowledge:faq", "v20260101-000000-abcdef"]):
+        result = knowledge(settings, *command, "--json")
+        assert result.returncode == 1
+        error = json.loads(result.stdout)["error"]
+        assert "knowledge:faq has never been built" in error
+        assert "knowledge build --namespace knowledge:faq" in error
+    for command in (["rollback", "knowledge:nope"], ["promote", "knowledge:nope", "v20260101-000000-abcdef"]):
+        result = knowledge(settings, *command, "--json")
+        assert result.returncode == 1
+        error = json.loads(result.stdout)["error"]
+        assert "unknown namespace 'knowledge:nope'" in error and "knowledge:faq" in error  # the known ones listed
+
+
+def test_packs_list_on_an_empty_registry_says_how_to_create_one(settings):
+    result = knowledge(settings, "packs", "list")
+    assert result.returncode == 0, result.stderr
+    assert "no packs yet" in result.stdout and "knowledge packs create PACK" in result.stdout
+    assert json.loads(knowledge(settings, "packs", "list", "--json").stdout) == []
+
+
+def test_serve_query_and_status_help_need_no_build_package(tmp_path):
+    """`knowledge` registers every command, but a command module imports the build plane (Dagster,
+    Docling, spaCy, torch, detect-secrets…) only in its handler: the service image can run the CLI."""
+    from tests.test_service_without_build import run_without_build
+
+    result = run_without_build("""
+        import contextlib, io, sys
+        from knowledge_plane.cli.main import main
+
+        for argv in (["--help"], ["serve", "--help"], ["query", "--help"], ["status", "--help"]):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                try:
+                    main(argv)
+                except SystemExit as exc:  # click's --help exits 0
+                    assert not exc.code, exc.code
+            assert "Usage: knowledge" in out.getvalue(), argv
+        print("heavy:", sorted({m.split(".")[0] for m in sys.modules} & {"numpy", "sqlalchemy", "alembic"}))
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("heavy: []")  # --help costs neither numpy nor the registry

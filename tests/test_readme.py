@@ -220,3 +220,70 @@ def test_the_readme_commands_are_the_ones_ci_runs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
     assert [b.strip() for b in blocks[:2]] == ci_commands
+
+
+# --- the README's commands, executed ------------------------------------------------------------
+
+# The tour's commands that are cheap on a small corpus; `knowledge build` as written builds every
+# namespace, the project's own code included (minutes), so the CI block (the same job) builds here.
+RUN_AS_WRITTEN = ("status", "query", "rollback", "promote")
+
+
+def readme_blocks() -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_the_readme_commands_run_as_written(tmp_path, registry_url):
+    """The CI block (Dagster's `dg launch` with DAGSTER_HOME) builds a one-namespace corpus, twice,
+    then every `knowledge status | query | rollback | promote` line of the README runs unchanged but
+    for `.venv/bin` (this interpreter's) and VERSION (the version the second build made). The CI block
+    runs as written but for its partition range, which names the sample corpus' first and last
+    namespaces: here the corpus is knowledge/faq alone."""
+    import json
+    import os
+    import shutil
+    import sys
+
+    corpus = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge" / "faq", corpus / "faq")
+    bin_dir = str(Path(sys.executable).parent) + "/"
+    env = {**os.environ, "KNOWLEDGE_DATA_DIR": str(tmp_path / "data"), "KNOWLEDGE_CORPUS_DIR": str(corpus),
+           "KNOWLEDGE_REGISTRY_URL": registry_url, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("DAGSTER_HOME", None)
+    if os.environ.get("KNOWLEDGE_TEST_VECTOR_BACKEND") == "qdrant":
+        env |= {"KNOWLEDGE_VECTOR_BACKEND": "qdrant", "QDRANT_PATH": str(tmp_path / "qdrant")}
+
+    def run(script: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace(".venv/bin/", bin_dir)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"{script}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        return done
+
+    def status() -> dict:
+        rows = json.loads(run(".venv/bin/knowledge status --json").stdout)
+        return next(r for r in rows if r["namespace"] == "knowledge:faq")
+
+    ci = next(b for b in readme_blocks() if "dg launch" in b)
+    assert "'internal:code...knowledge:vehicle'" in ci and "DAGSTER_HOME=" in ci
+    ci = ci.replace("'internal:code...knowledge:vehicle'", "'knowledge:faq...knowledge:faq'")
+    run(ci)
+    first = status()["latest"]
+    assert first and (tmp_path / "data" / "dagster" / "history").is_dir()  # the project's instance, as the CLI's
+    faq = corpus / "faq" / "livraison.json"
+    data = json.loads(faq.read_text(encoding="utf-8"))
+    data["items"].append({"question": "Livrez-vous en Corse ?", "answer": "Oui, sous 5 à 7 jours ouvrés."})
+    faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    run(ci)
+    second = status()
+    assert second["latest"] != first and second["rollback"] == first
+
+    lines = [line for block in readme_blocks()[2:] for line in block.splitlines()
+             if line.startswith(".venv/bin/knowledge ") and line.split()[1] in RUN_AS_WRITTEN]
+    assert {line.split()[1] for line in lines} == set(RUN_AS_WRITTEN), lines
+    outputs = {line: run(line.replace("VERSION", second["latest"])).stdout for line in lines}
+    answered = next(out for line, out in outputs.items() if "livraison" in line)
+    assert answered.startswith("status: success")
+    turned_away = next(out for line, out in outputs.items() if "--explain" in line)
+    assert turned_away.startswith("status: needs_clarification") and "why needs_clarification:" in turned_away
+    # rollback (back to the first version), then promote VERSION: the second one is served again.
+    assert (status()["latest"], status()["rollback"]) == (second["latest"], first)

@@ -842,29 +842,3 @@ def promote(ctx: BuildContext, namespace: str, version: str) -> dict[str, Any]:
         "rollback": after.get(ROLLBACK),
     }
 
-
-def status(ctx: BuildContext, namespaces: list[str]) -> list[dict[str, Any]]:
-    registry = ctx.registry
-    all_aliases = registry.aliases()
-    out = []
-    for namespace in sorted(set(namespaces) | set(registry.namespaces())):
-        current = all_aliases.get(namespace, {})
-        out.append(
-            {
-                "namespace": namespace,
-                "latest": current.get(LATEST),
-                "rollback": current.get(ROLLBACK),
-                "versions": [
-                    {
-                        "version": v.version,
-                        "chunks": v.chunks,
-                        "documents": v.documents,
-                        "checks_passed": v.checks_passed,
-                        "evaluation": (v.manifest.get("evaluation") or {}).get("figures"),
-                        "created_at": v.created_at.isoformat(),
-                    }
-                    for v in registry.versions(namespace)
-                ],
-            }
-        )
-    return out

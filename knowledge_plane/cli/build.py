@@ -2,7 +2,8 @@
 
 ``build`` starts a Dagster run of the build job on the project's instance, so every CLI build
 shows in the Dagster UI; it is the same pipeline, not a second one. Each namespace is promoted or
-held back on its own; the command exits 1 when any was held back.
+held back on its own; the command exits 1 when any was held back. The build plane (Dagster, the
+stages and their parsers) is imported by the handlers that need it, not by ``status`` or ``--help``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import click
 
-from knowledge_plane.build import stages as build
 from knowledge_plane.build.triggers import TRIGGER_TAG, contiguous_ranges, range_tags
 from knowledge_plane.cli.commands import command, json_flag
 from knowledge_plane.cli.output import emit, fail, table
@@ -149,9 +149,11 @@ def cmd_build(args: SimpleNamespace) -> int:
 
 def cmd_status(args: SimpleNamespace) -> int:
     from knowledge_plane.build.sources import discover_namespaces
+    from knowledge_plane.storage.registry import Registry
 
     settings = args.settings
-    data = build.status(build.BuildContext(settings), discover_namespaces(settings))
+    registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
+    data = registry.status(discover_namespaces(settings))
     emit(
         args.json,
         data,
@@ -175,9 +177,14 @@ def _evaluation(row: dict) -> str:
 
 
 def cmd_rollback(args: SimpleNamespace) -> int:
-    settings = args.settings
+    from knowledge_plane.build import stages as build
+    from knowledge_plane.cli.namespaces import namespace_problem
+
+    ctx = build.BuildContext(args.settings)
+    if problem := namespace_problem(args.settings, ctx.registry, args.namespace):
+        return fail(f"rollback refused: {problem}", args.json)
     try:
-        data = build.rollback(build.BuildContext(settings), args.namespace)
+        data = build.rollback(ctx, args.namespace)
     except (LookupError, PermissionError, build.BadTarget) as exc:
         return fail(f"rollback refused: {exc}", args.json)
     emit(args.json, data, lambda d: f"{d['namespace']}: @latest {d['from']} → {d['to']} (@rollback {d['rollback']})")
@@ -185,9 +192,14 @@ def cmd_rollback(args: SimpleNamespace) -> int:
 
 
 def cmd_promote(args: SimpleNamespace) -> int:
-    settings = args.settings
+    from knowledge_plane.build import stages as build
+    from knowledge_plane.cli.namespaces import namespace_problem
+
+    ctx = build.BuildContext(args.settings)
+    if problem := namespace_problem(args.settings, ctx.registry, args.namespace):
+        return fail(f"promote refused: {problem}", args.json)
     try:
-        data = build.promote(build.BuildContext(settings), args.namespace, args.version)
+        data = build.promote(ctx, args.namespace, args.version)
     except (LookupError, PermissionError, build.BadTarget) as exc:
         return fail(f"promote refused: {exc}", args.json)
     emit(args.json, data, lambda d: f"{d['namespace']}: @latest {d['from']} → {d['to']} (@rollback {d['rollback']})")

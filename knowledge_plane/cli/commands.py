@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from knowledge_plane.cli.output import fail, json_document
+from knowledge_plane.cli.output import fail, json_document, quiet_progress_bars
 from knowledge_plane.settings import Settings
 
 Handler = Callable[[SimpleNamespace], int]
@@ -26,11 +26,14 @@ CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_
 def command(name: str, handler: Handler, help: str, *params: click.Parameter, **fixed: Any) -> click.Command:
     """A command whose parsed parameters (plus the ``fixed`` values) are passed to ``handler``.
 
-    With ``--json`` the handler runs inside ``json_document``: its JSON alone reaches stdout.
+    With ``--json`` the handler runs inside ``json_document``: its JSON alone reaches stdout, and no
+    library draws a progress bar on stderr either.
     """
 
     def callback(**values: Any) -> int:
         args = SimpleNamespace(**fixed, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+        if values.get("json"):
+            quiet_progress_bars()
         with json_document() if values.get("json") else nullcontext():
             try:  # the process's settings, built once per command; a handler reads them as args.settings
                 args.settings = Settings()

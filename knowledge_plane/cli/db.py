@@ -6,12 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import click
-import sqlalchemy as sa
 
 from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail
 from knowledge_plane.settings import Settings
-from knowledge_plane.storage import schema
 
 
 def register(root: click.Group) -> None:
@@ -25,10 +23,16 @@ def register(root: click.Group) -> None:
 
 
 def _url(settings: Settings) -> str:
+    import sqlalchemy as sa
+
     return sa.make_url(settings.registry.url.get_secret_value()).render_as_string(hide_password=True)
 
 
 def cmd_upgrade(args: SimpleNamespace) -> int:
+    import sqlalchemy as sa
+
+    from knowledge_plane.storage import schema  # Alembic: imported by the handlers only
+
     settings = args.settings
     try:
         before = schema.current(settings.registry.url.get_secret_value())
@@ -41,6 +45,10 @@ def cmd_upgrade(args: SimpleNamespace) -> int:
 
 
 def cmd_current(args: SimpleNamespace) -> int:
+    import sqlalchemy as sa
+
+    from knowledge_plane.storage import schema
+
     settings = args.settings
     try:
         revision = schema.current(settings.registry.url.get_secret_value())

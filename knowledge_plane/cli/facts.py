@@ -1,7 +1,8 @@
 """``knowledge facts …``: review proposed facts, settle conflicts, query the timeline, manage entity types.
 
 Every command prints JSON with --json and exits non-zero with a specific message on bad input
-(unknown id, bad date, a conflict that must be resolved first).
+(unknown id, bad date, a conflict that must be resolved first). The fact store and the review
+modules are imported by the handlers, so that registering the commands costs ``knowledge --help`` nothing.
 """
 
 from __future__ import annotations
@@ -9,20 +10,18 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail, table
-from knowledge_plane.facts import review
-from knowledge_plane.facts.gate import critical_conflicts, open_relations
 from knowledge_plane.facts.model import OPEN, PROPOSED, RELATION_KINDS, STATUSES, TYPE_STATUSES, Fact
-from knowledge_plane.facts.queries import canonical_key, facts_at, timeline
-from knowledge_plane.facts.store import FactStore, UnknownFact, open_fact_store
-from knowledge_plane.facts.temporal import parse_date
 
-Handler = Callable[[SimpleNamespace, FactStore, str], int]
+if TYPE_CHECKING:
+    from knowledge_plane.facts.store import FactStore
+
+Handler = Callable[[SimpleNamespace, "FactStore", str], int]
 
 
 def _actor(args: SimpleNamespace) -> str:
@@ -55,6 +54,8 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 
 def _run(handler: Handler) -> Callable[[SimpleNamespace], int]:
     def wrapped(args: SimpleNamespace) -> int:
+        from knowledge_plane.facts.store import UnknownFact, open_fact_store
+
         try:
             settings = args.settings
             args.by = getattr(args, "by", None) or settings.facts.reviewer  # --by, else KNOWLEDGE_REVIEWER
@@ -77,6 +78,8 @@ def _run(handler: Handler) -> Callable[[SimpleNamespace], int]:
 
 # -- list / show ----------------------------------------------------------------------------
 def _list(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts.queries import canonical_key
+
     if args.conflicts:
         return _list_conflicts(args, store, tenant)
     subject_key = predicate_key = None
@@ -91,6 +94,8 @@ def _list(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _list_conflicts(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts.gate import open_relations
+
     kinds = args.kind or list(RELATION_KINDS)
     if args.namespace:
         relations = open_relations(store, tenant, args.namespace, kinds)
@@ -118,6 +123,8 @@ def _list_conflicts(args: SimpleNamespace, store: FactStore, tenant: str) -> int
 
 
 def _show(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     (fact_id,) = review.resolve_ids(store, tenant, [args.id])
     fact = store.get_facts(tenant, [fact_id])[0]
     relations = store.list_relations(tenant, fact_ids=[fact_id])
@@ -140,6 +147,9 @@ def _show(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 # -- decisions ------------------------------------------------------------------------------
 def _selection(args: SimpleNamespace, store: FactStore, tenant: str, default_status: str) -> list[str]:
+    from knowledge_plane.facts import review
+    from knowledge_plane.facts.queries import canonical_key
+
     if args.all == bool(args.ids):
         raise review.ReviewError("give fact ids, or --all with filters (--namespace, --status, --type, --subject)")
     if args.ids:
@@ -150,6 +160,8 @@ def _selection(args: SimpleNamespace, store: FactStore, tenant: str, default_sta
 
 
 def _approve(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     ids = _selection(args, store, tenant, PROPOSED)
     result = review.approve(store, tenant, ids, _actor(args), skip_conflicted=args.all) if ids else \
         {"approved": [], "unchanged": [], "skipped": []}
@@ -159,6 +171,8 @@ def _approve(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _reject(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     ids = _selection(args, store, tenant, PROPOSED)
     result = review.reject(store, tenant, ids, args.reason, _actor(args)) if ids else {"rejected": [], "unchanged": []}
     emit(args.json, result, lambda r: f"rejected {len(r['rejected'])}, already rejected {len(r['unchanged'])}")
@@ -166,6 +180,8 @@ def _reject(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _resolve(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     fact_id, keep_id = review.resolve_ids(store, tenant, [args.id, args.keep])
     result = review.resolve(store, tenant, fact_id, keep_id, _actor(args))
     emit(args.json, result, lambda r: f"kept {r['kept']}; rejected {len(r['rejected'])}, "
@@ -174,6 +190,8 @@ def _resolve(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _override(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     new_id, old_id = review.resolve_ids(store, tenant, [args.id, args.over])
     result = review.override(store, tenant, new_id, old_id, _actor(args))
     emit(args.json, result, lambda r: f"{r['kept']} holds; {r['closed'] or old_id} valid until {r['valid_until']}")
@@ -181,6 +199,8 @@ def _override(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _merge(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     ids = review.resolve_ids(store, tenant, [args.keep, *args.duplicates])
     result = review.merge(store, tenant, ids[0], ids[1:], _actor(args))
     emit(args.json, result, lambda r: f"merged {len(r['merged'])} duplicate(s) into {r['kept']}")
@@ -196,6 +216,8 @@ def _edit(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 # -- time -----------------------------------------------------------------------------------
 def _timeline(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts.queries import timeline
+
     entries = timeline(store, tenant, args.subject, args.predicate, include_rejected=args.all)
     if not entries and not args.json:
         return fail(f"no facts for subject {args.subject!r} and predicate {args.predicate!r}", args.json)
@@ -211,6 +233,9 @@ def _timeline(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _at(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts.queries import facts_at
+    from knowledge_plane.facts.temporal import parse_date
+
     day = parse_date(args.date, "date")
     found = facts_at(store, tenant, args.subject, args.predicate, day, args.status or ["approved"])
     emit(args.json, {"date": args.date, "facts": [f.to_dict() for f in found]},
@@ -220,6 +245,8 @@ def _at(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _gate(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts.gate import critical_conflicts
+
     conflicts = critical_conflicts(store, tenant, args.namespace)
     emit(args.json, {"namespace": args.namespace, "passed": not conflicts, "critical_conflicts": conflicts},
          lambda _: "gate passed: no unresolved critical contradiction" if not conflicts else "\n".join(
@@ -239,6 +266,8 @@ def _types_list(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 def _types_decide(approve_it: bool) -> Handler:
     def handler(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+        from knowledge_plane.facts import review
+
         decided = [review.decide_entity_type(store, tenant, name, approve_it, _actor(args)) for name in args.names]
         emit(args.json, [t.to_dict() for t in decided],
              lambda _: "\n".join(f"{t.type_name}: {t.status}" for t in decided))

@@ -40,6 +40,21 @@ def json_document() -> Iterator[None]:
         _document_stream.reset(token)
 
 
+def quiet_progress_bars() -> None:
+    """Machine output (--json) is quiet on both streams: no progress bar from the model libraries
+    (transformers' "Loading weights", huggingface_hub's). Their switch is process-wide state that
+    transformers copies when it is imported, so it is set on both, whichever was imported first."""
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+    except ImportError:  # no model library in this install: nothing could draw a bar
+        return
+    disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
 def emit(as_json: bool, data: Any, render: Callable[[Any], str]) -> None:
     out = _stdout()
     if as_json:

@@ -2,7 +2,10 @@
 
 ``query`` answers in-process from the versions the aliases point to, with the same engine, the
 same grants and the same response as ``POST /knowledge/query`` (no API key: it runs on the
-machine that holds the data, as the named actor). ``serve`` runs the HTTP service under uvicorn.
+machine that holds the data, as the named actor). Its text lists the passages by score, highest
+first; ``--explain`` adds why the gate answered, asked for clarification or turned the question
+away (each leading candidate's score against its namespace's threshold), which ``--json`` always
+carries as ``explain`` beside the API's response. ``serve`` runs the HTTP service under uvicorn.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ def register(root: click.Group) -> None:
         click.Option(["--pack-id"], multiple=True, metavar="PACK", help="Only passages of this pack (repeatable)."),
         click.Option(["--top-k"], type=int, metavar="K", default=5, show_default=True,
                      help="Passages returned at most (1-20)."),
-        json_flag("Print the API's JSON response."),
+        click.Option(["--explain"], is_flag=True,
+                     help="Show why the gate decided: the candidates' scores, the thresholds, the reason."),
+        json_flag("Print the API's JSON response, with the explanation under 'explain'."),
     ))
     root.add_command(command(
         "serve", cmd_serve, "Run the read-only query service (FastAPI under uvicorn).",
@@ -44,14 +49,17 @@ def register(root: click.Group) -> None:
     ))
 
 
-def render(response: dict[str, Any]) -> str:
+def render(response: dict[str, Any], explain: dict[str, Any] | None = None) -> str:
+    """The answer as text: passages by score (highest first), then facts, suggestions and, when
+    asked, the gate's explanation."""
     lines = [f"status: {response['status']}   confidence: {response['confidence']:.2f}   "
              f"request: {response['request_id']}"]
     if response["index_versions"]:
         lines.append("searched: " + ", ".join(f"{ns}@{v}" for ns, v in sorted(response["index_versions"].items())))
     if response.get("message"):
         lines.append(textwrap.fill(response["message"], 100))
-    for rank, p in enumerate(response["passages"], start=1):
+    by_score = sorted(response["passages"], key=lambda p: -p["score"])
+    for rank, p in enumerate(by_score, start=1):
         lines.append(f"{rank:>2}. {p['score']:.3f}  {p['citation']}  {p['namespace']}  {p['truth_level']}  "
                      f"{p['title']}")
         snippet = " ".join(p["text"].split())
@@ -63,10 +71,30 @@ def render(response: dict[str, Any]) -> str:
     if response["suggestions"]:
         lines.append("suggestions:")
         lines.extend(f"  - {s}" for s in response["suggestions"])
+    if explain is not None:
+        lines.extend(render_explanation(explain))
     return "\n".join(lines)
 
 
+def render_explanation(explain: dict[str, Any]) -> list[str]:
+    lines = [f"why {explain['status']}: {explain['reason']}"]
+    if explain["thresholds"]:
+        lines.append("thresholds: " + ", ".join(f"{ns} {t:.2f}" for ns, t in explain["thresholds"].items())
+                     + f"   (at least {explain['min_passages']} must clear; success from confidence "
+                     f"{explain['low_confidence_below']:.2f})")
+    if explain["best_candidates"]:
+        lines.append(f"best candidates by score ({explain['above_threshold']} of {explain['candidates']} cleared "
+                     f"their threshold; the first --top-k of those in fused rank are returned):")
+    for c in explain["best_candidates"]:
+        verdict = ("returned" if c["returned"] else "cleared") if c["cleared"] else "below"
+        lines.append(f"  {c['score']:.3f} {'≥' if c['cleared'] else '<'} {c['threshold']:.2f} {verdict:<8}  "
+                     f"cosine {c['cosine']:.3f}  coverage {c['coverage']:.2f}  {c['namespace']}  {c['citation']}"
+                     f"{' ' + c['location'] if c['location'] else ''}  {c['title']}")
+    return lines
+
+
 def cmd_query(args: SimpleNamespace) -> int:
+    from knowledge_plane.cli.namespaces import namespace_problem
     from knowledge_plane.service.schemas import QueryResponse
     from knowledge_plane.serving.config import retrieval_config
     from knowledge_plane.serving.query_encoder import QueryEncoder
@@ -87,6 +115,9 @@ def cmd_query(args: SimpleNamespace) -> int:
         return fail(str(exc), args.json)
     registry = Registry(settings.registry.url.get_secret_value(), settings.tenant_id)
     try:
+        for namespace in args.namespace:
+            if problem := namespace_problem(settings, registry, namespace):
+                return fail(problem, args.json)
         snapshot, checks = load_snapshot(registry, backend=backend)
         if snapshot is None:
             failed = "; ".join(f"{c.namespace or '-'} {c.name}: {c.detail}" for c in checks if not c.passed)
@@ -106,7 +137,11 @@ def cmd_query(args: SimpleNamespace) -> int:
             backend.close()
     response = QueryResponse.model_validate(outcome.response).model_dump(mode="json")
     append_query_log(registry, [outcome.log_entry(who, request, (time.perf_counter() - started) * 1000)])
-    emit(args.json, response, render)
+    explain = engine.explain(outcome)
+    if args.json:
+        emit(True, {**response, "explain": explain}, render)
+    else:
+        emit(False, response, lambda r: render(r, explain if args.explain else None))
     return 0
 
 

@@ -1,23 +1,28 @@
 """``knowledge packs …`` and ``knowledge upload``: the tenant's packs, their grants, and putting documents
-in the bucket (refused up front, with the build's own check, when the build would refuse them)."""
+in the bucket (refused up front, with the build's own check, when the build would refuse them).
+
+The packs are the registry's ``Packs``; the build plane (its upload rules and parsers) is imported
+by ``upload`` alone, when it runs."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import click
 
-from knowledge_plane.build.frontmatter import split_front_matter
-from knowledge_plane.build.parsing import decode_text
-from knowledge_plane.build.stages import BuildContext
-from knowledge_plane.build.uploads import UPLOADS_PREFIX, check_upload, upload_truth_level
 from knowledge_plane.cli.commands import command, group, json_flag
 from knowledge_plane.cli.output import emit, fail, table
 from knowledge_plane.domain.documents import TRUTH_LEVELS
-from knowledge_plane.domain.quarantine import QuarantineError
-from knowledge_plane.storage.object_store import open_object_store
+from knowledge_plane.settings import Settings
+
+if TYPE_CHECKING:
+    from knowledge_plane.storage.packs import Packs
+
+EMPTY_HINT = ("no packs yet: create one with `knowledge packs create PACK --name NAME`, then let it publish "
+              "with `knowledge packs allow PACK --namespace NS` (an upload also registers its pack)")
 
 
 def register(root: click.Group) -> None:
@@ -52,8 +57,15 @@ def register(root: click.Group) -> None:
     ))
 
 
+def _packs(settings: Settings) -> Packs:
+    from knowledge_plane.storage.packs import Packs
+    from knowledge_plane.storage.registry import Registry
+
+    return Packs(Registry(settings.registry.url.get_secret_value(), settings.tenant_id).engine, settings.tenant_id)
+
+
 def cmd_packs_list(args: SimpleNamespace) -> int:
-    packs = BuildContext(args.settings).packs
+    packs = _packs(args.settings)
     data = [{**p, "may_publish": packs.allowed(p["pack_id"])} for p in packs.list()]
     emit(
         args.json,
@@ -61,7 +73,7 @@ def cmd_packs_list(args: SimpleNamespace) -> int:
         lambda d: table(
             [[p["pack_id"], p["name"], p["active"], _grants(p["may_publish"])] for p in d],
             ["pack", "name", "active", "may publish (namespace ≤ strongest truth level)"],
-        ),
+        ) if d else EMPTY_HINT,
     )
     return 0
 
@@ -71,7 +83,7 @@ def _grants(allowed: dict[str, str]) -> str:
 
 
 def cmd_packs_allow(args: SimpleNamespace) -> int:
-    packs = BuildContext(args.settings).packs
+    packs = _packs(args.settings)
     try:
         packs.allow(args.pack_id, args.namespace, args.max_truth_level)
     except (ValueError, LookupError) as exc:
@@ -82,7 +94,7 @@ def cmd_packs_allow(args: SimpleNamespace) -> int:
 
 
 def cmd_packs_revoke(args: SimpleNamespace) -> int:
-    packs = BuildContext(args.settings).packs
+    packs = _packs(args.settings)
     try:
         packs.revoke(args.pack_id, args.namespace)
     except LookupError as exc:
@@ -94,7 +106,7 @@ def cmd_packs_revoke(args: SimpleNamespace) -> int:
 
 def cmd_packs_create(args: SimpleNamespace) -> int:
     try:
-        BuildContext(args.settings).packs.create(args.pack_id, args.name)
+        _packs(args.settings).create(args.pack_id, args.name)
     except ValueError as exc:
         return fail(str(exc), args.json)
     emit(args.json, {"pack_id": args.pack_id, "active": True}, lambda d: f"created pack {d['pack_id']}")
@@ -103,7 +115,7 @@ def cmd_packs_create(args: SimpleNamespace) -> int:
 
 def cmd_packs_set(args: SimpleNamespace) -> int:
     try:
-        BuildContext(args.settings).packs.set_active(args.pack_id, args.active)
+        _packs(args.settings).set_active(args.pack_id, args.active)
     except LookupError as exc:
         return fail(str(exc), args.json)
     state = "enabled" if args.active else "disabled"
@@ -114,6 +126,13 @@ def cmd_packs_set(args: SimpleNamespace) -> int:
 def cmd_upload(args: SimpleNamespace) -> int:
     """Put a document in the bucket, after the check the build applies to it
     (knowledge_plane.build.uploads.check_upload)."""
+    from knowledge_plane.build.frontmatter import split_front_matter
+    from knowledge_plane.build.parsing import decode_text
+    from knowledge_plane.build.stages import BuildContext
+    from knowledge_plane.build.uploads import UPLOADS_PREFIX, check_upload, upload_truth_level
+    from knowledge_plane.domain.quarantine import QuarantineError
+    from knowledge_plane.storage.object_store import open_object_store
+
     settings = args.settings
     key = f"{UPLOADS_PREFIX}/{settings.tenant_id}/{args.pack_id}/{args.name or args.file.name}"
     metadata = {

@@ -216,7 +216,7 @@ class Console:
                                                         "caller_app_deactivated"), who, caller_app=name)
 
     def indexes(self) -> list[dict[str, Any]]:
-        return build.status(self.ctx, [])
+        return self.registry.status([])
 
     def rollback(self, namespace: str, who: Principal) -> dict[str, Any]:
         if namespace not in self.registry.namespaces():

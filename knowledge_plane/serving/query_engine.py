@@ -29,6 +29,7 @@ from knowledge_plane.serving.retrieval import (
     Filters,
     Hit,
     RetrievalConfig,
+    RetrievalResult,
     search,
 )
 from knowledge_plane.serving.snapshot import Snapshot
@@ -70,6 +71,8 @@ class QueryOutcome:
     response: dict[str, Any]  # the response body, identical for the API and the CLI
     flags: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    reason: str = ""  # why this status, in words (the gate's reason when the question was searched)
+    retrieval: RetrievalResult | None = None  # what the gate weighed; None when nothing was searched
 
     def log_entry(self, actor: Actor, request: QueryRequest, latency_ms: float) -> dict[str, Any]:
         """The query-log row: who, from where, what was returned — a hash of the question, never its text."""
@@ -123,19 +126,21 @@ class QueryEngine:
 
         def reply(status: str, hits: Sequence[Hit] = (), confidence: float = 0.0, suggestions: Sequence[str] = (),
                   message: str | None = None, versions: dict[str, str] | None = None,
-                  facts: list[dict[str, Any]] | None = None) -> QueryOutcome:
+                  facts: list[dict[str, Any]] | None = None, reason: str = "",
+                  retrieval: RetrievalResult | None = None) -> QueryOutcome:
             body = {
                 "status": status, "passages": [passage(h) for h in hits], "confidence": confidence,
                 "facts": facts or [], "suggestions": list(suggestions), "message": message,
                 "index_versions": versions or {}, "request_id": request_id,
             }
-            return QueryOutcome(body, flags, timings)
+            return QueryOutcome(body, flags, timings, reason or (retrieval.reason if retrieval else ""), retrieval)
 
         personal = find_personal_data(request.question)
         if personal:
             flags.extend(f"personal_data:{kind}" for kind in personal)
             log.info("request %s: personal data (%s), redirected, nothing searched", request_id, ", ".join(personal))
-            return reply(REDIRECT, message=REDIRECT_MESSAGE)
+            return reply(REDIRECT, message=REDIRECT_MESSAGE,
+                         reason=f"personal data in the question ({', '.join(personal)}): nothing was searched")
 
         scan = scan_injection(request.question)
         if scan.flagged:
@@ -155,9 +160,11 @@ class QueryEngine:
         versions = {index.namespace: index.version for index in indexes}
 
         if request.tenant_id is not None and request.tenant_id != self.tenant_id:
-            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions)
+            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions,
+                         reason="the request names another tenant than this deployment's: nothing was searched")
         if not has_searchable_text(scan.cleaned):
-            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions)
+            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions,
+                         reason="no searchable word left in the question: nothing was searched")
 
         started = time.perf_counter()
         vector = self.embedder.encode_query(scan.cleaned)
@@ -176,7 +183,40 @@ class QueryEngine:
             facts = self._facts(indexes, scan.cleaned)
             timings["facts"] = (time.perf_counter() - started) * 1000
         return reply(result.status, result.passages, result.confidence, result.suggestions, result.message,
-                     versions, facts)
+                     versions, facts, retrieval=result)
+
+    def explain(self, outcome: QueryOutcome, limit: int = 10) -> dict[str, Any]:
+        """Why ``outcome`` has its status: the gate's reason, its thresholds and bounds, and the best
+        ``limit`` candidates by score (each with its parts, its namespace's threshold, whether it
+        cleared it and whether it was returned). Read from what the gate computed; decides nothing."""
+        config, result = self.config, outcome.retrieval
+        ranked = result.ranked if result else []
+        returned = {id(h) for h in result.passages} if result else set()
+        fused_rank = {id(h): rank for rank, h in enumerate(ranked, start=1)}
+        best = sorted(ranked, key=lambda h: -h.score)[:limit]
+        namespaces = sorted({h.index.namespace for h in ranked} | set(outcome.response["index_versions"]))
+
+        def candidate(h: Hit) -> dict[str, Any]:
+            payload, threshold = h.payload, config.threshold(h.index.namespace)
+            return {
+                "citation": f"{payload['doc_id']}@{payload['doc_version']}", "title": payload.get("title") or "",
+                "location": str(payload.get("location") or ""), "namespace": h.index.namespace,
+                "score": round(h.score, 4), "cosine": round(h.cosine, 4), "coverage": round(h.coverage, 4),
+                "bm25": round(h.bm25, 4), "fused_rank": fused_rank[id(h)], "threshold": threshold,
+                "cleared": h.score >= threshold, "returned": id(h) in returned,
+            }
+
+        return {
+            "status": outcome.response["status"],
+            "reason": outcome.reason,
+            "confidence": outcome.response["confidence"],
+            "thresholds": {ns: config.threshold(ns) for ns in namespaces},
+            "min_passages": config.min_passages,
+            "low_confidence_below": config.low_confidence_below,
+            "candidates": result.candidates if result else 0,
+            "above_threshold": result.above_threshold if result else 0,
+            "best_candidates": [candidate(h) for h in best],
+        }
 
     def _facts(self, indexes: Sequence[Any], question: str) -> list[dict[str, Any]]:
         candidates = [f for index in indexes for f in index.facts

@@ -342,6 +342,8 @@ class RetrievalResult:
     message: str | None = None
     candidates: int = 0  # rows that passed the filters (passages a store returned, for a store's namespace)
     above_threshold: int = 0
+    reason: str = ""  # why the gate decided this status, in words (``knowledge query --explain``)
+    ranked: list[Hit] = field(default_factory=list)  # every candidate the gate weighed, in fused order
 
 
 def _top(values: np.ndarray, count: int) -> np.ndarray:
@@ -424,19 +426,28 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
          verified_only: bool = False) -> RetrievalResult:
     """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them."""
     if not total or not ranked:
-        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT])
+        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT],
+                               reason=f"no candidate passage ({total} rows passed the filters)")
     above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
+    weighed = {"candidates": total, "above_threshold": len(above), "ranked": list(ranked)}
     if len(above) < config.min_passages:
         near = sorted(ranked, key=lambda h: -h.score)[:10]
-        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config),
-                               candidates=total, above_threshold=len(above))
+        return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config), **weighed,
+                               reason=f"{len(above)} candidate(s) cleared their namespace's threshold, "
+                                      f"{config.min_passages} needed")
     passages = above[:top_k]
     if verified_only and not any(h.truth_level in VERIFIED_LEVELS for h in passages):
         # The best sources are community tips or drafts: better no answer than an unverified one.
-        return RetrievalResult(REFUSED, [], 0.0, [], REFUSED_MESSAGE, candidates=total, above_threshold=len(above))
+        return RetrievalResult(REFUSED, [], 0.0, [], REFUSED_MESSAGE, **weighed,
+                               reason=f"the actor reads verified sources only and none of the {len(passages)} "
+                                      f"passage(s) that cleared is {' or '.join(sorted(VERIFIED_LEVELS))}")
     confidence = _confidence(passages[: config.min_passages], config)
     status = SUCCESS if confidence >= config.low_confidence_below else LOW_CONFIDENCE
-    return RetrievalResult(status, passages, confidence, candidates=total, above_threshold=len(above))
+    comparison = "≥" if status == SUCCESS else "<"
+    return RetrievalResult(status, passages, confidence, **weighed,
+                           reason=f"{len(above)} candidate(s) cleared their namespace's threshold "
+                                  f"({config.min_passages} needed); confidence {confidence:.2f} {comparison} "
+                                  f"{config.low_confidence_below:.2f}")
 
 
 def _confidence(hits: Sequence[Hit], config: RetrievalConfig) -> float:

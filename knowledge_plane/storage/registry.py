@@ -304,6 +304,30 @@ class Registry:
             )
             return sorted(r.namespace for r in rows)
 
+    def status(self, namespaces: list[str]) -> list[dict[str, Any]]:
+        """@latest, @rollback and the kept versions (newest first) of ``namespaces`` and of every
+        namespace the registry holds, one row each (``knowledge status``, /status pages)."""
+        all_aliases = self.aliases()
+        return [
+            {
+                "namespace": namespace,
+                "latest": all_aliases.get(namespace, {}).get(LATEST),
+                "rollback": all_aliases.get(namespace, {}).get(ROLLBACK),
+                "versions": [
+                    {
+                        "version": v.version,
+                        "chunks": v.chunks,
+                        "documents": v.documents,
+                        "checks_passed": v.checks_passed,
+                        "evaluation": (v.manifest.get("evaluation") or {}).get("figures"),
+                        "created_at": v.created_at.isoformat(),
+                    }
+                    for v in self.versions(namespace)
+                ],
+            }
+            for namespace in sorted(set(namespaces) | set(self.namespaces()))
+        ]
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()

@@ -58,7 +58,7 @@ def test_the_service_app_imports_builds_and_answers_health_without_the_build_ext
 
 
 def test_the_compose_query_service_runs_the_service_module_not_the_cli():
-    """The CLI registers every command group, the build's among them: the service image runs uvicorn."""
+    """The service image runs uvicorn on the service module, the process `knowledge serve` starts."""
     import yaml
 
     command = yaml.safe_load((ROOT / "docker-compose.app.yml").read_text())["services"]["query"]["command"]

@@ -224,7 +224,7 @@ def restore(registry: Registry, store: ObjectStore, indexes_dir: Path, backup_id
     for (namespace, version), target in targets.items():
         _write_files(target, f"indexes/{namespace_slug(namespace)}/{version}/", blobs)
     _insert(registry, tables, rows)
-    published = _publish_aliases(registry, settings) if settings is not None else []
+    published = publish_aliases(registry, settings) if settings is not None else []
     return BackupReport(backup_id, backup_prefix(registry.tenant_id, backup_id), len(blobs) + 1,
                         sum(len(b) for b in blobs.values()), {t: len(r) for t, r in rows.items()},
                         [f"{n}@{v}" for n, v in targets], published)
@@ -268,9 +268,10 @@ def _advance_sequences(db: sa.Connection, tables: Iterable[sa.Table]) -> None:
                                    f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"))
 
 
-def _publish_aliases(registry: Registry, settings: Any) -> list[str]:
-    """Publish each namespace's aliased versions into the configured vector store from their restored
-    files and point the store's alias at @latest; [] when there is no vector store."""
+def publish_aliases(registry: Registry, settings: Any) -> list[str]:
+    """Publish each namespace's aliased versions into the configured vector store from their files
+    (unless already there) and point the store's alias at the registry's @latest: what a restore
+    does, and what brings a new, empty vector store up to the registry. [] without a vector store."""
     backend = open_vector_backend(settings, read_only=False)
     if backend is None:
         return []

@@ -59,12 +59,21 @@ def answers(capsys) -> list[str]:
 
 
 @pytest.fixture
-def taken(built, embedder, s3_url, bucket, monkeypatch, capsys):
-    """A backup of the built corpus, and the answers the built corpus gives."""
+def taken(built, embedder, s3_url, bucket, tmp_path, monkeypatch, capsys):
+    """A backup of the built corpus, and the answers the built corpus gives (through a Qdrant of the
+    test's own, which ``publish_aliases`` fills from the version files, in the Qdrant mode)."""
     monkeypatch.setattr("knowledge_plane.serving.query_encoder.QueryEncoder", lambda **_: embedder)
     use(monkeypatch, built, s3_url, bucket)
     code, report = run(capsys, "backup")
     assert code == 0, report
+    if os.environ.get("KNOWLEDGE_TEST_VECTOR_BACKEND") == "qdrant":
+        from knowledge_plane.settings import Settings
+        from knowledge_plane.storage.backup import publish_aliases
+        from knowledge_plane.storage.registry import Registry
+
+        monkeypatch.setenv("KNOWLEDGE_VECTOR_BACKEND", "qdrant")
+        monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "original-qdrant"))
+        assert publish_aliases(Registry(registry_url_of(built), "default"), Settings())
     return report, answers(capsys)
 
 
@@ -118,3 +127,23 @@ def test_a_corrupted_or_incomplete_backup_is_refused_before_anything_is_written(
     store.delete(report["prefix"] + "manifest.json")
     code, refused = run(capsys, "restore", report["backup_id"])
     assert code == 1 and "no manifest.json" in refused["error"]
+
+
+def test_the_nightly_backup_job_writes_a_restorable_backup(built, s3_url, bucket):
+    import dagster as dg
+
+    from definitions import defs
+    from jobs import backup_registry
+    from knowledge_plane.storage.backup import list_backups, verify
+    from resources import build_resources
+    from tests.query.support import settings_for
+
+    schedule = defs.resolve_schedule_def("nightly_backup")
+    assert schedule.job_name == "backup_knowledge" and schedule.cron_schedule == "30 4 * * *"
+    settings = settings_for(built).updated(object_store={"kind": "s3", "endpoint_url": s3_url, "bucket": bucket})
+    context = dg.build_op_context(resources=build_resources(settings))
+    backup_registry(context)
+    store = S3ObjectStore(s3_client(s3_url), bucket)
+    [backup_id] = list_backups(store, settings.tenant_id)
+    manifest, blobs = verify(store, settings.tenant_id, backup_id)
+    assert "registry/index_versions.jsonl" in blobs and len(blobs) == len(manifest["files"])

@@ -247,6 +247,9 @@ class ServiceSettings(Section):
     score_thresholds: str = Field(
         "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
         description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, validation_alias="KNOWLEDGE_METRICS_PORT",
+        description="port of the Prometheus metrics (/metrics), apart from the API; unset: not served")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -105,7 +105,32 @@ nightly_backup = dg.ScheduleDefinition(
 )
 
 
+@dg.op(description="Delete the query-log rows older than KNOWLEDGE_QUERY_LOG_RETENTION_DAYS (the retention role).")
+def purge_query_log_rows(context: dg.OpExecutionContext, knowledge: KnowledgeBase) -> None:
+    from knowledge_plane.storage.retention import purge_query_log
+
+    settings = knowledge.settings()
+    days = settings.registry.query_log_retention_days
+    deleted = purge_query_log(settings.registry.url.get_secret_value(), settings.tenant_id, days)
+    context.log.info(f"{deleted} query-log rows older than {days} days deleted")
+    context.add_output_metadata({"deleted": deleted, "retention_days": days})
+
+
+@dg.job(description="Apply the query log's retention (what `knowledge querylog purge` does).")
+def query_log_retention_job() -> None:
+    purge_query_log_rows()
+
+
+query_log_retention = dg.ScheduleDefinition(
+    name="query_log_retention",
+    job=query_log_retention_job, cron_schedule="0 5 * * *", execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 05:00: query-log rows older than the retention are deleted.",
+)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check, backup_knowledge],
-                          schedules=[nightly_rebuild, drift_every_6h, nightly_backup])
+    return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check, backup_knowledge,
+                                query_log_retention_job],
+                          schedules=[nightly_rebuild, drift_every_6h, nightly_backup, query_log_retention])

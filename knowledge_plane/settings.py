@@ -106,6 +106,9 @@ class RegistrySettings(Section):
     url: SecretStr = Field(SecretStr(""), validation_alias="KNOWLEDGE_REGISTRY_URL",
                            description="SQLAlchemy URL of the registry (may hold a password). "
                                        "Default: sqlite:///<data dir>/registry.db")
+    query_log_retention_days: int = Field(
+        90, ge=1, validation_alias="KNOWLEDGE_QUERY_LOG_RETENTION_DAYS",
+        description="query-log rows older than this are deleted by the query_log_retention schedule")
 
 
 class BuildSettings(Section):

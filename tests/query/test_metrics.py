@@ -82,3 +82,31 @@ def test_one_json_line_per_request_without_the_question(make_client, caplog):
     assert answered["route"] == "/knowledge/query" and answered["latency_ms"] > 0
     assert answered["answer"] == response.json()["status"] and answered["level"] == "info"
     assert (refused["actor"], refused["status"]) == ("-", 401) and refused["request_id"] != answered["request_id"]
+
+
+def test_the_build_plane_exporter_reads_the_registry_and_the_facts(built, monkeypatch, capsys):
+    from knowledge_plane.cli.main import main
+    from knowledge_plane.storage.registry import LATEST, Registry
+    from tests.query.support import registry_url_of
+
+    monkeypatch.setenv("KNOWLEDGE_DATA_DIR", str(built))
+    monkeypatch.setenv("KNOWLEDGE_REGISTRY_URL", registry_url_of(built))
+    assert main(["metrics"]) == 0
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(capsys.readouterr().out):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    assert {labels["part"]: v for labels, v in samples["knowledge_exporter_errors"]} == {
+        "registry": 0, "facts": 0, "drift": 0}
+    registry = Registry(registry_url_of(built), "default")
+    aliases = registry.aliases()
+    for namespace, named in aliases.items():
+        record = registry.version(namespace, named[LATEST])
+        assert value(samples, "knowledge_index_chunks", namespace=namespace) == record.chunks
+        assert value(samples, "knowledge_build_last_success_timestamp_seconds", namespace=namespace) == (
+            record.created_at.timestamp())
+        assert value(samples, "knowledge_build_last_failed", namespace=namespace) == 0
+        assert value(samples, "knowledge_alias_moves_total", namespace=namespace, action="promote") >= 1
+        assert [labels for labels, _ in samples["knowledge_fact_drift_percent"] if labels["namespace"] == namespace]
+    assert {labels["status"] for labels, _ in samples["knowledge_facts"]} == {
+        "proposed", "approved", "rejected", "conflicted"}

@@ -8,7 +8,8 @@ from assets.partitions import namespaces
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.triggers import TRIGGER_TAG, range_tags
 from knowledge_plane.facts.drift_check import drift_check
-from resources import KnowledgeBase
+from knowledge_plane.storage.registry import Registry
+from resources import KnowledgeBase, KnowledgeObjects
 
 BUILD_JOB = "build_knowledge"
 
@@ -80,7 +81,56 @@ drift_every_6h = dg.ScheduleDefinition(
 )
 
 
+@dg.op(description="Write a checksummed backup of the registry and the kept index versions to the object store.")
+def backup_registry(context: dg.OpExecutionContext, knowledge: KnowledgeBase, objects: KnowledgeObjects) -> None:
+    from knowledge_plane.storage.backup import backup
+
+    settings = knowledge.settings()
+    report = backup(Registry(settings.registry.url.get_secret_value(), settings.tenant_id), objects.store())
+    context.log.info(f"backup {report.backup_id}: {report.objects} objects, {report.bytes} bytes")
+    context.add_output_metadata({"backup_id": report.backup_id, "prefix": report.prefix,
+                                 "objects": report.objects, "bytes": report.bytes, "versions": len(report.versions)})
+
+
+@dg.job(description="Back up one tenant's registry and index versions (what `knowledge backup` does).")
+def backup_knowledge() -> None:
+    backup_registry()
+
+
+nightly_backup = dg.ScheduleDefinition(
+    name="nightly_backup",
+    job=backup_knowledge, cron_schedule="30 4 * * *", execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly backup at 04:30, after the nightly rebuild; restore with `knowledge restore`.",
+)
+
+
+@dg.op(description="Delete the query-log rows older than KNOWLEDGE_QUERY_LOG_RETENTION_DAYS (the retention role).")
+def purge_query_log_rows(context: dg.OpExecutionContext, knowledge: KnowledgeBase) -> None:
+    from knowledge_plane.storage.retention import purge_query_log
+
+    settings = knowledge.settings()
+    days = settings.registry.query_log_retention_days
+    deleted = purge_query_log(settings.registry.url.get_secret_value(), settings.tenant_id, days)
+    context.log.info(f"{deleted} query-log rows older than {days} days deleted")
+    context.add_output_metadata({"deleted": deleted, "retention_days": days})
+
+
+@dg.job(description="Apply the query log's retention (what `knowledge querylog purge` does).")
+def query_log_retention_job() -> None:
+    purge_query_log_rows()
+
+
+query_log_retention = dg.ScheduleDefinition(
+    name="query_log_retention",
+    job=query_log_retention_job, cron_schedule="0 5 * * *", execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily at 05:00: query-log rows older than the retention are deleted.",
+)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check],
-                          schedules=[nightly_rebuild, drift_every_6h])
+    return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check, backup_knowledge,
+                                query_log_retention_job],
+                          schedules=[nightly_rebuild, drift_every_6h, nightly_backup, query_log_retention])

@@ -107,6 +107,9 @@ class RegistrySettings(Section):
     url: SecretStr = Field(SecretStr(""), validation_alias="KNOWLEDGE_REGISTRY_URL",
                            description="SQLAlchemy URL of the registry (may hold a password). "
                                        "Default: sqlite:///<data dir>/registry.db")
+    query_log_retention_days: int = Field(
+        90, ge=1, validation_alias="KNOWLEDGE_QUERY_LOG_RETENTION_DAYS",
+        description="query-log rows older than this are deleted by the query_log_retention schedule")
 
 
 class BuildSettings(Section):
@@ -275,6 +278,9 @@ class ServiceSettings(Section):
     score_thresholds: str = Field(
         "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
         description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, validation_alias="KNOWLEDGE_METRICS_PORT",
+        description="port of the Prometheus metrics (/metrics), apart from the API; unset: not served")
 
     @field_validator("trusted_proxies")
     @classmethod

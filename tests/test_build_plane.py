@@ -119,7 +119,8 @@ def test_rollback_restores_the_previous_version_and_status_reports_it(settings, 
     assert v1 != v2 and latest(settings, "knowledge:faq") == v2
     result = rollback(BuildContext(settings), "knowledge:faq")
     assert (result["from"], result["to"], result["latest"]) == (v2, v1, v1)
-    row = next(r for r in BuildContext(settings).registry.status(["knowledge:faq"]) if r["namespace"] == "knowledge:faq")
+    rows = BuildContext(settings).registry.status(["knowledge:faq"])
+    row = next(r for r in rows if r["namespace"] == "knowledge:faq")
     assert row["latest"] == v1 and {v["version"] for v in row["versions"]} == {v1, v2}
     # Rebuilding the same sources does not undo an operator's rollback.
     _, third = build_corpus(settings, ["knowledge:faq"])

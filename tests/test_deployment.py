@@ -23,7 +23,8 @@ PROFILES = {
     "aurora": {"postgres", "qdrant", "minio"},
     "sapkb": {"postgres", "qdrant", "neo4j"},
 }
-APP_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon", "query", "console"}
+APP_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon", "query", "console", "build-metrics",
+                "prometheus", "grafana"}
 
 
 def merged() -> dict:
@@ -80,7 +81,7 @@ def test_stores_publish_no_port_and_live_on_an_internal_network():
 
 def test_only_uis_and_api_are_published_and_only_on_loopback():
     published = {n: s["ports"] for n, s in merged()["services"].items() if "ports" in s}
-    assert set(published) == {"dagster-webserver", "console", "query"}
+    assert set(published) == {"dagster-webserver", "console", "query", "grafana"}
     assert all(p.startswith("127.0.0.1:") for ports in published.values() for p in ports)
 
 
@@ -138,6 +139,7 @@ IMAGE_FILE_VARIABLES = {
     "postgres": {"POSTGRES_PASSWORD_FILE"},
     "neo4j": {"NEO4J_AUTH_FILE"},
     "minio": {"MINIO_ROOT_PASSWORD_FILE"},
+    "grafana": {"GF_SECURITY_ADMIN_PASSWORD__FILE"},  # Grafana reads any GF_<option>__FILE
 }
 # What each compose secret holds in these tests (the real ones live in ./secrets/, not in Git).
 SECRET_VALUES = {
@@ -152,6 +154,7 @@ SECRET_VALUES = {
     "knowledge_api_keys": "chatbot_prod=sha256:" + "ab" * 32,
     "console_secret": "s" * 40,
     "console_oidc_client_secret": "oidc-client-secret",
+    "grafana_admin_password": "grafana-admin-password",
 }
 
 
@@ -255,7 +258,7 @@ def test_every_FILE_secret_of_both_compose_files_reaches_its_reader(compose_name
             secret = container.secret_of(variable)
             expected = container.secret_value(secret)
             base = variable.removesuffix("_FILE")
-            if compose_name == "infra":
+            if compose_name == "infra" or name in IMAGE_FILE_VARIABLES:
                 assert variable in IMAGE_FILE_VARIABLES.get(name, set()), f"{name}: no reader for {variable}"
             elif base in fields:
                 settings = Settings.from_environ(container.environment)

@@ -208,6 +208,8 @@ def _merge(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
 
 
 def _edit(args: SimpleNamespace, store: FactStore, tenant: str) -> int:
+    from knowledge_plane.facts import review
+
     (fact_id,) = review.resolve_ids(store, tenant, [args.id])
     result = review.correct(store, tenant, fact_id, args.value, args.reason, _actor(args))
     emit(args.json, result, lambda r: f"{r['new_id']} = {r['object']} ({r['status']}) supersedes {r['corrected']}")

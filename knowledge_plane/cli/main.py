@@ -13,7 +13,9 @@ from knowledge_plane.cli.output import error_line
 
 # Modules that add commands: each exposes register(root: click.Group); a handler returns an exit code.
 COMMAND_MODULES = ("knowledge_plane.cli.build", "knowledge_plane.cli.sources", "knowledge_plane.cli.query",
-                   "knowledge_plane.cli.facts", "knowledge_plane.cli.db", "knowledge_plane.console.cli")
+                   "knowledge_plane.cli.facts", "knowledge_plane.cli.db", "knowledge_plane.cli.backups",
+                   "knowledge_plane.cli.retention", "knowledge_plane.cli.metrics",
+                   "knowledge_plane.console.cli")
 
 
 @cache

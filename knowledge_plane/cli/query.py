@@ -11,7 +11,6 @@ carries as ``explain`` beside the API's response. ``serve`` runs the HTTP servic
 from __future__ import annotations
 
 import json
-import logging
 import textwrap
 import time
 from types import SimpleNamespace
@@ -149,13 +148,15 @@ def cmd_serve(args: SimpleNamespace) -> int:
     import uvicorn
 
     from knowledge_plane.service.app import UVICORN_OPTIONS, create_app
+    from knowledge_plane.service.logging import configure_json_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_json_logging()
     try:
         app = create_app(args.settings)
     except ValueError as exc:  # KNOWLEDGE_API_KEYS or another setting is wrong: say so before listening
         return fail(str(exc), args.json)
     if args.json:
         emit_line({"url": f"http://{args.host}:{args.port}", "docs": f"http://{args.host}:{args.port}/docs"})
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **UVICORN_OPTIONS)
+    # log_config=None: uvicorn keeps the JSON handler rather than installing its text ones
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, **UVICORN_OPTIONS)
     return 0

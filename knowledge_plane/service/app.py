@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from knowledge_plane.service.metrics import exporter, instrument
 from knowledge_plane.service.middleware import BodySizeLimit
 from knowledge_plane.service.routers import caller_apps, health, query
 from knowledge_plane.service.state import ServiceState
@@ -83,11 +84,13 @@ def create_app(settings: Settings | None = None, service: ServiceSettings | None
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.start()
         try:
-            yield
+            with exporter(app.state.metrics, service.metrics_port) as app.state.metrics_server:
+                yield
         finally:
             state.stop()
 
     app = _application(lifespan)
     app.state.service = state
     app.add_middleware(BodySizeLimit, max_bytes=service.max_body_bytes)
+    instrument(app, lambda: state.snapshot)
     return app

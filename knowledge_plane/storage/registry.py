@@ -334,6 +334,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # The query log's DELETE trigger asks this: 0 everywhere but on the retention job's connection
+    # (migration 0004, knowledge_plane/storage/retention.py).
+    dbapi_connection.create_function("knowledge_retention", 0, lambda: 0)
 
 
 def _record(row: Any) -> VersionRecord:

@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, Response
 
 from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checked_caller_app
+from knowledge_plane.service.metrics import note_answer
 from knowledge_plane.service.schemas import ErrorResponse, QueryBody, QueryResponse
 from knowledge_plane.serving.query_engine import QueryRequest
 
@@ -43,6 +44,7 @@ def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateD
         thread_id=body.thread_id, top_k=body.top_k,
     )
     outcome = state.engine.answer(snapshot, actor, request, request_id)
+    note_answer(actor, caller_app, outcome.response, outcome.flags)
     serialise_started = time.perf_counter()
     content = QueryResponse.model_validate(outcome.response).model_dump_json()
     timings = {**outcome.timings_ms, "serialise": (time.perf_counter() - serialise_started) * 1000}

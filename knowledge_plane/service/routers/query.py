@@ -5,50 +5,69 @@ from __future__ import annotations
 import time
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response, status
 
 from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checked_caller_app
 from knowledge_plane.service.schemas import ErrorResponse, QueryBody, QueryResponse
-from knowledge_plane.serving.query_engine import QueryRequest
+from knowledge_plane.service.state import ServiceState
+from knowledge_plane.serving.access import Actor
+from knowledge_plane.serving.query_engine import QueryOutcome, QueryRequest
+from knowledge_plane.serving.snapshot import Snapshot
 
 router = APIRouter(prefix="/knowledge", tags=["query"])
 
-_ERRORS = {
-    400: {"model": ErrorResponse, "description": "caller_app invalide, inconnu ou inactif"},
-    401: {"model": ErrorResponse, "description": "missing or invalid X-API-Key"},
+ERRORS = {
+    400: {"model": ErrorResponse,
+          "description": "caller_app invalide, inconnu ou inactif; workspace non pris en charge"},
+    401: {"model": ErrorResponse, "description": "missing or invalid X-API-Key or bearer token"},
     413: {"model": ErrorResponse, "description": "request body too large"},
-    429: {"model": ErrorResponse, "description": "rate limit exceeded; see Retry-After"},
+    429: {"model": ErrorResponse, "description": "rate limit exceeded (end user or actor); see Retry-After"},
     500: {"model": ErrorResponse, "description": "the caller-app registry table is missing"},
     503: {"model": ErrorResponse, "description": "quarantined: the published versions have not passed their checks"},
 }
 
 
-@router.post("/query", response_model=QueryResponse, responses=_ERRORS)
+def refuse_workspace(workspace: str | None) -> None:
+    """A workspace cannot filter yet (passages do not carry one): refused rather than accepted and ignored."""
+    if workspace is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            "workspace n'est pas pris en charge : les passages publiés ne portent pas d'espace de "
+                            "travail, le filtre ne pourrait rien restreindre ; retirez le champ")
+
+
+def answer(state: ServiceState, actor: Actor, snapshot: Snapshot, request: QueryRequest,
+           started: float, request_id: str) -> tuple[QueryOutcome, dict[str, str]]:
+    """Run the engine, log the query off the request path; the outcome and the response headers."""
+    outcome = state.engine.answer(snapshot, actor, request, request_id)
+    latency_ms = (time.perf_counter() - started) * 1000
+    if state.query_log is not None:
+        state.query_log.write(outcome.log_entry(actor, request, latency_ms))
+    timings = {**outcome.timings_ms, "total": latency_ms}
+    server_timing = ", ".join(f"{name};dur={value:.2f}" for name, value in timings.items())
+    return outcome, {"X-Request-ID": request_id, "Server-Timing": server_timing}
+
+
+@router.post("/query", response_model=QueryResponse, responses=ERRORS)
 def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateDep) -> Response:
     """Answer a question from the namespaces granted to the API key.
 
     Searches only the versions the @latest aliases point to. `status` is `success`,
     `low_confidence` (answered, weak or unverified sources), `needs_clarification` (fewer than
-    three passages above the namespace's threshold: no passages, `suggestions` instead),
-    `refused` (the chatbot's only sources are unverified) or `redirect` (the question holds
-    personal data: nothing searched, `message` points to the customer account area).
-    `namespaces` can only narrow the key's grant; other namespaces are ignored.
+    three passages above the namespace's threshold, or than the documents of the packs or
+    applications asked for: no passages, `suggestions` instead), `refused` (the chatbot's only
+    sources are unverified) or `redirect` (the question holds personal data: nothing searched,
+    `message` points to the customer account area). `namespaces`, `pack_ids` and `source_apps`
+    can only narrow the actor's grant; what lies outside it is ignored.
     """
     started = time.perf_counter()
-    request_id = uuid.uuid4().hex
+    refuse_workspace(body.workspace)
     caller_app = checked_caller_app(state, body.caller_app)
     request = QueryRequest(
         question=body.question, namespaces=tuple(body.namespaces or ()), tenant_id=body.tenant_id,
-        pack_ids=body.all_pack_ids(), source_app=body.source_app, workspace=body.workspace, caller_app=caller_app,
+        pack_ids=body.all_pack_ids(), source_app=body.source_app,
+        source_apps=tuple(body.source_apps) if body.source_apps is not None else None, caller_app=caller_app,
         thread_id=body.thread_id, top_k=body.top_k,
     )
-    outcome = state.engine.answer(snapshot, actor, request, request_id)
-    serialise_started = time.perf_counter()
+    outcome, headers = answer(state, actor, snapshot, request, started, uuid.uuid4().hex)
     content = QueryResponse.model_validate(outcome.response).model_dump_json()
-    timings = {**outcome.timings_ms, "serialise": (time.perf_counter() - serialise_started) * 1000}
-    latency_ms = (time.perf_counter() - started) * 1000
-    if state.query_log is not None:
-        state.query_log.write(outcome.log_entry(actor, request, latency_ms))
-    server_timing = ", ".join(f"{name};dur={value:.2f}" for name, value in {**timings, "total": latency_ms}.items())
-    return Response(content, media_type="application/json",
-                    headers={"X-Request-ID": request_id, "Server-Timing": server_timing})
+    return Response(content, media_type="application/json", headers=headers)

@@ -310,8 +310,12 @@ def _payload_filter(allowed: SearchFilters) -> models.Filter:
     must: list[models.Condition] = [
         models.FieldCondition(key="tenant_id", match=models.MatchValue(value=allowed.tenant_id))
     ]
-    if allowed.pack_ids:
-        must.append(models.FieldCondition(key="pack_id", match=models.MatchAny(any=list(allowed.pack_ids))))
-    if allowed.source_app:
-        must.append(models.FieldCondition(key="source_app", match=models.MatchValue(value=allowed.source_app)))
+    if allowed.pack_ids is not None:
+        packs: list[models.Condition] = [models.IsEmptyCondition(is_empty=models.PayloadField(key="pack_id"))] \
+            if allowed.unpacked else []
+        if allowed.pack_ids:
+            packs.append(models.FieldCondition(key="pack_id", match=models.MatchAny(any=list(allowed.pack_ids))))
+        must.append(models.Filter(should=packs))
+    if allowed.source_apps is not None:
+        must.append(models.FieldCondition(key="source_app", match=models.MatchAny(any=list(allowed.source_apps))))
     return models.Filter(must=must)

@@ -228,7 +228,8 @@ class WeaviateBackend(VectorBackend):
                     vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
                 ),
                 # Stop words are already gone from search_text; Weaviate's English list must not drop more.
-                inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B,
+                # Null state: passages outside every pack are found with is_none (actors' pack grants).
+                inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B, index_null_state=True,
                                                                stopwords_preset=StopwordsPreset.NONE),
                 properties=[keyword(f) for f in FILTER_FIELDS]
                 + [
@@ -276,10 +277,13 @@ class WeaviateBackend(VectorBackend):
     def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
                 allowed: SearchFilters) -> list[StoredHit]:
         conditions = [Filter.by_property("tenant_id").equal(allowed.tenant_id)]
-        if allowed.pack_ids:
-            conditions.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
-        if allowed.source_app:
-            conditions.append(Filter.by_property("source_app").equal(allowed.source_app))
+        if allowed.pack_ids is not None:
+            packs = [Filter.by_property("pack_id").is_none(True)] if allowed.unpacked else []
+            if allowed.pack_ids:
+                packs.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
+            conditions.append(Filter.any_of(packs))
+        if allowed.source_apps is not None:
+            conditions.append(Filter.by_property("source_app").contains_any(list(allowed.source_apps)))
         where = Filter.all_of(conditions)
         vector = query_vector.tolist()
         terms = " ".join(tokenize(query_text))

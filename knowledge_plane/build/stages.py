@@ -91,6 +91,7 @@ from knowledge_plane.storage.registry import (
     ROLLBACK,
     AliasMoved,
     Registry,
+    active_caller_apps,
 )
 from knowledge_plane.storage.vector_backends import open_vector_backend
 
@@ -130,6 +131,8 @@ class BuildContext:
             known_namespaces=frozenset(discover_namespaces(self.settings)),
             disabled_packs=frozenset(self.packs.disabled()),
             grants=self.packs.grants(),
+            caller_apps=frozenset(a.name for a in active_caller_apps(self.registry))
+            if self.settings.service.enforce_caller_app_registry else None,
         )
 
     @cached_property

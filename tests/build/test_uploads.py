@@ -65,6 +65,7 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
         "max_truth_level": "L4",  # the default grant: knowledge:uploads, at L4 at the strongest
     }
     assert by_key["guide.md"].metadata["tags"] == ["roues", "couple"] and by_key["guide.md"].pack_id == "pack-b"
+    assert by_key["guide.md"].metadata["caller_app"] == "unknown"  # absent: the query service's fallback
     reasons = {q.path.rsplit("/", 1)[-1]: q.reason for _, q in refused}
     assert reasons == {
         "empty.md": "empty-file",
@@ -74,6 +75,23 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
         "bad-app.md": "invalid-source",
         "upper.md": "invalid-source",
     }
+
+
+def test_with_the_registry_enforced_an_unknown_or_inactive_caller_app_is_refused(tmp_path):
+    store = LocalObjectStore(tmp_path, "knowledge")
+    store.put("uploads/default/pack-a/known.md", NOTE, {"caller_app": "aurora_nexus_ui"})
+    store.put("uploads/default/pack-a/stranger.md", NOTE, {"caller_app": "stranger_app"})
+    store.put("uploads/default/pack-a/anonymous.md", NOTE)
+    registered = frozenset({"aurora_nexus_ui", "unknown"})
+    uploads, refused = scan_uploads(store, rules(caller_apps=registered))
+    assert sorted(u.key.rsplit("/", 1)[-1] for u in uploads) == ["anonymous.md", "known.md"]
+    [(_, stranger)] = refused
+    assert stranger.reason == "invalid-source" and "ENFORCE_CALLER_APP_REGISTRY" in stranger.detail
+    # `unknown` itself deactivated: an upload naming no caller app is refused too
+    _, refused = scan_uploads(store, rules(caller_apps=frozenset({"aurora_nexus_ui"})))
+    assert sorted(q.path.rsplit("/", 1)[-1] for _, q in refused) == ["anonymous.md", "stranger.md"]
+    # not enforced: any well-formed name goes
+    assert len(scan_uploads(store, rules())[0]) == 3
 
 
 def test_uploads_into_a_disabled_pack_are_refused(tmp_path):

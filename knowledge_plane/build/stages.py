@@ -516,6 +516,8 @@ def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> d
         "lang": chunk["lang"],
         "updated": chunk["updated"],
         "kind": chunk["kind"],
+        # Only when the upload names one: the payloads (and fingerprints) of everything else stay as they were.
+        **({"workspace": source["workspace"]} if source.get("workspace") else {}),
     }
 
 

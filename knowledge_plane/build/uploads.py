@@ -1,7 +1,7 @@
 """Uploads: ``uploads/{tenant_id}/{pack_id}/…`` objects, their metadata, and why one is refused.
 
-Tenant and pack come from the key; the rest (source_app, caller_app, title, tags, language,
-namespace, truth_level) from the object's user metadata or a ``<name>.meta.json`` sidecar object.
+Tenant and pack come from the key; the rest (source_app, workspace, caller_app, title, tags,
+language, namespace, truth_level) from the object's user metadata or a ``<name>.meta.json`` sidecar object.
 An object's ETag, size and metadata identify its content, so an unchanged upload is never
 downloaded again.
 
@@ -48,7 +48,7 @@ ARTIFACTS_PREFIX = "artifacts"
 APP_NAME_RE = re.compile(r"^[a-z0-9_-]{2,64}$")
 UNKNOWN_CALLER_APP = "unknown"
 SIDECAR = ".meta.json"
-METADATA_KEYS = ("source_app", "caller_app", "title", "tags", "language", "namespace", "truth_level")
+METADATA_KEYS = ("source_app", "workspace", "caller_app", "title", "tags", "language", "namespace", "truth_level")
 MAX_TRUTH_LEVEL = "max_truth_level"  # the grant, carried in the upload's metadata to the parse stage
 
 
@@ -124,7 +124,7 @@ def _normalise_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in raw.items() if k in METADATA_KEYS and v not in (None, "")}
     if isinstance(meta.get("tags"), str):
         meta["tags"] = [t.strip() for t in meta["tags"].split(",") if t.strip()]
-    for app in ("source_app", "caller_app"):
+    for app in ("source_app", "workspace", "caller_app"):
         if app in meta and not APP_NAME_RE.match(str(meta[app])):
             raise ValueError(f"{app} {meta[app]!r} does not match ^[a-z0-9_-]{{2,64}}$")
     if "truth_level" in meta and meta["truth_level"] not in TRUTH_LEVELS:

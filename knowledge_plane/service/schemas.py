@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["success", "low_confidence", "needs_clarification", "refused", "redirect"]
 
@@ -24,14 +24,20 @@ class QueryBody(BaseModel):
     source_app: str | None = Field(None, max_length=128, description="only passages ingested by this application")
     source_apps: list[Annotated[str, Field(max_length=128)]] | None = Field(
         None, max_length=50, description="only passages ingested by these applications (with source_app: either)")
-    workspace: str | None = Field(None, max_length=128, description="refused with 400: passages carry no workspace "
-                                                                     "yet, so it could not filter anything")
+    workspace: str | None = Field(None, max_length=128, description="only passages uploaded into this workspace "
+                                                                     "of the source_app (requires source_app)")
     caller_app: str | None = Field(
         None, description="the calling application, ^[a-z0-9_-]{2,64}$; 'unknown' when absent")
     thread_id: str | None = Field(None, max_length=128, description="the conversation, for the caller's own tracing")
     namespaces: list[Annotated[str, Field(max_length=160)]] | None = Field(
         None, max_length=32, description="narrow the search to some of the key's namespaces (never widens it)")
     top_k: int = Field(5, ge=1, le=20, description="passages returned at most")
+
+    @model_validator(mode="after")
+    def _workspace_needs_source_app(self) -> QueryBody:
+        if self.workspace is not None and self.source_app is None and self.source_apps is None:
+            raise ValueError("workspace requires source_app")
+        return self
 
     def all_pack_ids(self) -> tuple[str, ...] | None:
         return merged(self.pack_id, self.pack_ids)
@@ -121,7 +127,8 @@ class AuroraQuery(BaseModel):
     query: str = Field(min_length=1, max_length=1000, description="the user's question, 1-1000 characters")
     source_app: str | list[Annotated[str, Field(max_length=128)]] | None = Field(
         None, description="only passages ingested by this application, or by any of these")
-    workspace: str | None = Field(None, max_length=128, description="refused with 400 (see POST /knowledge/query)")
+    workspace: str | None = Field(None, max_length=128, description="only passages uploaded into this workspace "
+                                                                     "of the source_app (requires source_app)")
     caller_app: str | None = Field(
         None, description="the calling application, ^[a-z0-9_-]{2,64}$; 'unknown' when absent")
     thread_id: str | None = Field(None, max_length=128, description="the conversation; recorded in the query log")
@@ -132,6 +139,12 @@ class AuroraQuery(BaseModel):
     language: str | None = Field(None, min_length=2, max_length=16, description="passages in this language first")
     language_only: bool = Field(False, description="only passages in `language`")
     top_k: int = Field(5, ge=1, le=20, description="results returned at most")
+
+    @model_validator(mode="after")
+    def _workspace_needs_source_app(self) -> AuroraQuery:
+        if self.workspace is not None and self.source_app is None:
+            raise ValueError("workspace requires source_app")
+        return self
 
 
 class AuroraResult(BaseModel):

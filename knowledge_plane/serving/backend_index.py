@@ -79,6 +79,8 @@ class BackendIndex:
             allowed["pack_ids"] = sorted(filters.pack_ids)
         if filters.source_apps is not None:
             allowed["source_apps"] = sorted(filters.source_apps)
+        if filters.workspace is not None:
+            allowed["workspace"] = filters.workspace
         query = np.asarray(query_vector, dtype=np.float32).ravel()
         shares: dict[str, dict[str, float]] = {}  # per version answering: the question's terms, weighed once
         hits = []

@@ -12,8 +12,8 @@ Two numbers per candidate passage, each with one job:
   to zero for questions whose informative words the corpus never uses. Per-namespace thresholds
   apply to this score, and it is the ``score`` a response reports.
 
-Filters (tenant, packs, source applications: the request's within the actor's grant) select rows
-before anything is ranked, so a filtered out passage can neither be returned nor push another one down.
+Filters (tenant, packs, source applications, workspace: the request's within the actor's grant)
+select rows before anything is ranked, so a filtered out passage can neither be returned nor push another one down.
 
 A namespace served by a vector store (knowledge_plane.serving.backend_index) ranks with the store's own hybrid
 fusion, but its passages are gated on the same score, computed from the stored vector and the
@@ -41,7 +41,7 @@ from knowledge_plane.storage.index_store import PAYLOADS, VECTORS, IndexVersion,
 
 log = logging.getLogger("knowledge.query")
 SEARCH_INDEX = "search_index.npz"  # optional, written by the build beside vectors.npy (write_search_index)
-SEARCH_INDEX_FORMAT = 1
+SEARCH_INDEX_FORMAT = 2  # 2: the workspace column
 
 TRUTH_WEIGHTS: dict[str, float] = {"L1": 1.0, "L2": 0.9, "L3": 0.6, "L4": 0.4}
 VERIFIED_LEVELS = frozenset({"L1", "L2"})
@@ -122,6 +122,7 @@ class Filters:
     pack_ids: frozenset[str] | None = None
     source_apps: frozenset[str] | None = None
     unpacked: bool = False
+    workspace: str | None = None  # rows uploaded into this workspace of their application only
     narrowed: bool = False  # the request itself asked for packs or applications (see required_passages)
 
 
@@ -149,7 +150,7 @@ class PayloadFile:
 class _Columns:
     """Low-cardinality payload fields as integer codes: what filters and truth weights need per row."""
 
-    NAMES = ("tenant_id", "pack_id", "source_app", "truth_level")
+    NAMES = ("tenant_id", "pack_id", "source_app", "workspace", "truth_level")
 
     def __init__(self) -> None:
         self._codes: dict[str, dict[str | None, int]] = {name: {} for name in self.NAMES}
@@ -222,6 +223,8 @@ class LoadedIndex:
             wanted["pack_id"] = {*filters.pack_ids, *([None] if filters.unpacked else [])}
         if filters.source_apps is not None:
             wanted["source_app"] = set(filters.source_apps)
+        if filters.workspace is not None:
+            wanted["workspace"] = {filters.workspace}
         for name, values in wanted.items():
             column, codes = self._columns[name]
             present = [codes[v] for v in values if v in codes]

@@ -19,7 +19,7 @@ from tests.query.support import registry_url_of, state, synthetic_version
 from tests.query.test_permissions import AURORA_KEYS, NOTES, QUESTION, keys
 
 ISSUER, AUDIENCE = "https://login.aurora.test/", "knowledge-plane"
-PAYLOAD = {"query": QUESTION, "source_app": "notes", "workspace": None, "caller_app": "aurora_nexus_ui",
+PAYLOAD = {"query": QUESTION, "source_app": "notes", "workspace": "garage", "caller_app": "aurora_nexus_ui",
            "thread_id": "thread-42", "tenant_id": "default", "pack_id": "notes", "language": "fr"}
 
 
@@ -156,9 +156,14 @@ def test_the_rate_limit_counts_per_token_subject(make_aurora, signer):
     assert client.post("/api/query", json={"query": QUESTION}, headers=faked).status_code == 429
 
 
-def test_a_workspace_is_refused_rather_than_ignored(aurora, signer):
-    response = aurora.post("/api/query", json={"query": QUESTION, "workspace": "w1"}, headers=bearer(signer.token()))
-    assert response.status_code == 400 and "workspace" in response.json()["detail"]
+def test_workspace_filters_before_ranking(aurora, signer):
+    ui = signer.token(azp="aurora-ui")
+    ask = {"query": QUESTION, "source_app": ["notes", "wiki"], "top_k": 10}
+    garage = aurora.post("/api/query", json={**ask, "workspace": "garage"}, headers=bearer(ui)).json()
+    assert [r["document_id"] for r in garage["results"]] == ["note.clio"]
+    assert aurora.post("/api/query", json={**ask, "workspace": "nowhere"}, headers=bearer(ui)).json()["results"] == []
+    assert aurora.post("/api/query", json={"query": QUESTION, "workspace": "garage"},
+                       headers=bearer(ui)).status_code == 422  # a workspace belongs to an application
 
 
 def test_caller_apps_is_public_and_lists_active_apps_only(aurora):

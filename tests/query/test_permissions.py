@@ -20,9 +20,9 @@ from tests.query.support import KEYS, registry_url_of, state, synthetic_version
 NAMESPACE = "knowledge:uploads"
 NOTES = [  # (text, payload fields)
     ("Couple de serrage des roues de la Clio 4 : 110 N·m en croix, contrôle après 50 km.",
-     {"pack_id": "notes", "source_app": "notes", "doc_id": "note.clio", "lang": "fr"}),
+     {"pack_id": "notes", "source_app": "notes", "workspace": "garage", "doc_id": "note.clio", "lang": "fr"}),
     ("Wheel nut torque for the Peugeot 208: 90 N·m, tightened crosswise, checked after 50 km.",
-     {"pack_id": "wiki", "source_app": "wiki", "doc_id": "wiki.208", "lang": "en"}),
+     {"pack_id": "wiki", "source_app": "wiki", "workspace": "docs", "doc_id": "wiki.208", "lang": "en"}),
     ("Couple de serrage des roues de la Peugeot 208 : 90 N·m, serrage en croix.",
      {"pack_id": "notes", "source_app": "wiki", "doc_id": "wiki.208.fr", "lang": "fr"}),
     ("Procédure interne de serrage des roues à l'atelier : clé dynamométrique étalonnée chaque année.",
@@ -64,26 +64,32 @@ def allowed(actor: str, passage: dict) -> bool:
             and (apps is None or passage["source_app"] in apps))
 
 
-PACKS = [None, "notes", "wiki", "*", "nope", ["notes", "wiki"], ["wiki", "nope"], []]
-APPS = [None, "notes", "wiki", "git", "*", ["notes", "wiki"], ["git", "wiki", "notes"], []]
+PACKS = [None, "notes", "wiki", "*", ["wiki", "nope"], []]
+APPS = [None, "notes", "wiki", "*", ["notes", "wiki"], ["git", "wiki", "notes"], []]
+WORKSPACES = [None, "garage", "docs"]
 
 
-def body(pack, app) -> dict:
+def body(pack, app, workspace) -> dict:
     out = {}
     if pack is not None:
         out["pack_ids" if isinstance(pack, list) else "pack_id"] = pack
     if app is not None:
         out["source_apps" if isinstance(app, list) else "source_app"] = app
+    if workspace is not None:
+        out["workspace"] = workspace
     return out
 
 
 def test_no_passage_outside_the_grant_for_any_field_combination(uploads):
-    leaks = []
-    for actor, (pack, app) in itertools.product(ACTORS, itertools.product(PACKS, APPS)):
-        for passage in ask(uploads, actor, **body(pack, app))["passages"]:
+    leaks, asked = [], 0
+    for actor, pack, app, workspace in itertools.product(ACTORS, PACKS, APPS, WORKSPACES):
+        if workspace is not None and app is None:
+            continue  # 422: a workspace belongs to an application
+        asked += 1
+        for passage in ask(uploads, actor, **body(pack, app, workspace))["passages"]:
             if not allowed(actor, passage):
-                leaks.append((actor, pack, app, passage["chunk_id"]))
-    assert leaks == []
+                leaks.append((actor, pack, app, workspace, passage["chunk_id"]))
+    assert leaks == [] and asked == len(ACTORS) * len(PACKS) * (len(APPS) + 2 * (len(APPS) - 1))
 
 
 def test_each_note_reaches_its_readers(uploads):

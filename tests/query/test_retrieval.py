@@ -211,3 +211,12 @@ def test_unpacked_rows_pass_beside_the_granted_packs():
     assert list(ix.rows(Filters("default", frozenset({"p1"}), unpacked=True))) == [0, 1]
     assert list(ix.rows(Filters("default", frozenset(), unpacked=True))) == [0]
     assert list(ix.rows(Filters("default", frozenset({"p1"})))) == [1]
+
+
+def test_workspace_filters_rows_before_ranking():
+    rows = [{"text": "freins usés", "cos": 0.95}, {"text": "freins usés", "cos": 0.8}]
+    ix = index("knowledge:a", rows)
+    ix._payloads[1]["workspace"] = "garage"
+    rebuilt = LoadedIndex.from_version(IndexVersion(Path("."), ix.manifest, ix.vectors, list(ix._payloads)))
+    assert list(rebuilt.rows(Filters("default", workspace="garage"))) == [1]
+    assert list(rebuilt.rows(Filters("default", workspace="elsewhere"))) == []

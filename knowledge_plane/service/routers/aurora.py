@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checked_caller_app, too_many
 from knowledge_plane.service.ratelimit import client_address
-from knowledge_plane.service.routers.query import ERRORS, answer, refuse_workspace
+from knowledge_plane.service.routers.query import ERRORS, answer
 from knowledge_plane.service.schemas import (
     AuroraAnswer,
     AuroraQuery,
@@ -37,13 +37,13 @@ router = APIRouter(prefix="/api", tags=["aurora-nexus"])
 def aurora_query(body: AuroraQuery, actor: ActorDep, snapshot: SnapshotDep, state: StateDep) -> Response:
     """Aurora Nexus's query: the documented payload, answered from the actor's grant like `/knowledge/query`."""
     started = time.perf_counter()
-    refuse_workspace(body.workspace)
     caller_app = checked_caller_app(state, body.caller_app)
     apps = body.source_app if isinstance(body.source_app, list) else None
     request = QueryRequest(
         question=body.query, tenant_id=body.tenant_id, pack_ids=merged(body.pack_id, body.pack_ids),
         source_app=body.source_app if isinstance(body.source_app, str) else None,
-        source_apps=tuple(apps) if apps is not None else None, caller_app=caller_app, thread_id=body.thread_id,
+        source_apps=tuple(apps) if apps is not None else None, workspace=body.workspace, caller_app=caller_app,
+        thread_id=body.thread_id,
         top_k=body.top_k, language=body.language, only_language=body.language_only,
     )
     outcome, headers = answer(state, actor, snapshot, request, started, uuid.uuid4().hex)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response
 
 from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checked_caller_app
 from knowledge_plane.service.schemas import ErrorResponse, QueryBody, QueryResponse
@@ -17,22 +17,13 @@ from knowledge_plane.serving.snapshot import Snapshot
 router = APIRouter(prefix="/knowledge", tags=["query"])
 
 ERRORS = {
-    400: {"model": ErrorResponse,
-          "description": "caller_app invalide, inconnu ou inactif; workspace non pris en charge"},
+    400: {"model": ErrorResponse, "description": "caller_app invalide, inconnu ou inactif"},
     401: {"model": ErrorResponse, "description": "missing or invalid X-API-Key or bearer token"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     429: {"model": ErrorResponse, "description": "rate limit exceeded (end user or actor); see Retry-After"},
     500: {"model": ErrorResponse, "description": "the caller-app registry table is missing"},
     503: {"model": ErrorResponse, "description": "quarantined: the published versions have not passed their checks"},
 }
-
-
-def refuse_workspace(workspace: str | None) -> None:
-    """A workspace cannot filter yet (passages do not carry one): refused rather than accepted and ignored."""
-    if workspace is not None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                            "workspace n'est pas pris en charge : les passages publiés ne portent pas d'espace de "
-                            "travail, le filtre ne pourrait rien restreindre ; retirez le champ")
 
 
 def answer(state: ServiceState, actor: Actor, snapshot: Snapshot, request: QueryRequest,
@@ -60,12 +51,12 @@ def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateD
     can only narrow the actor's grant; what lies outside it is ignored.
     """
     started = time.perf_counter()
-    refuse_workspace(body.workspace)
     caller_app = checked_caller_app(state, body.caller_app)
     request = QueryRequest(
         question=body.question, namespaces=tuple(body.namespaces or ()), tenant_id=body.tenant_id,
         pack_ids=body.all_pack_ids(), source_app=body.source_app,
-        source_apps=tuple(body.source_apps) if body.source_apps is not None else None, caller_app=caller_app,
+        source_apps=tuple(body.source_apps) if body.source_apps is not None else None, workspace=body.workspace,
+        caller_app=caller_app,
         thread_id=body.thread_id, top_k=body.top_k,
     )
     outcome, headers = answer(state, actor, snapshot, request, started, uuid.uuid4().hex)

@@ -46,7 +46,7 @@ BACKENDS = ("local", "qdrant", "weaviate")
 VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 # Point ids are derived from chunk ids, so re-publishing a version writes the same points.
 CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "knowledge-plane:chunk")
-FILTER_KEYS = ("tenant_id", "pack_ids", "unpacked", "source_app", "source_apps")
+FILTER_KEYS = ("tenant_id", "pack_ids", "unpacked", "source_app", "source_apps", "workspace")
 VERSION_INFO_ID = str(uuid.uuid5(CHUNK_NAMESPACE, "knowledge-plane:version-info"))
 VERSION_INFO_TENANT = "-"  # not a valid tenant id: the record never passes a search's tenant filter
 VERSION_INFO_FORMAT = 1
@@ -170,6 +170,7 @@ class SearchFilters:
     pack_ids: tuple[str, ...] | None = None
     source_apps: tuple[str, ...] | None = None
     unpacked: bool = False
+    workspace: str | None = None
 
     @classmethod
     def parse(cls, filters: Mapping[str, Any]) -> SearchFilters:
@@ -190,7 +191,7 @@ class SearchFilters:
         if one:  # one application: a list of one, or narrowing the list
             apps = [one] if apps is None else [a for a in apps if a == one]
         return cls(str(tenant_id), None if packs is None else tuple(packs), None if apps is None else tuple(apps),
-                   bool(filters.get("unpacked")))
+                   bool(filters.get("unpacked")), filters.get("workspace") or None)
 
 
 def point_uuid(chunk_id: str) -> str:
@@ -342,7 +343,7 @@ class VectorBackend(ABC):
         """Hybrid search through the alias, best first, with each passage's stored vector.
 
         ``filters``: tenant_id (required), pack_ids (any of a list; with unpacked, or no pack),
-        source_apps (any of a list) or source_app. They apply before
+        source_apps (any of a list) or source_app, workspace. They apply before
         ranking, so top_k=1 returns the best allowed passage. The score is the store's fusion
         score (not a cosine), comparable only within one result list; the query service gates on
         the cosine of the returned vector and the lexical coverage, as for the local index.

@@ -53,7 +53,7 @@ from knowledge_plane.storage.vector_backends import (
 MIN_SERVER_VERSION = (1, 32, 0)
 DEFAULT_ALPHA = 0.5  # equal say for vectors and keywords, like the RRF of the other backends
 DEFAULT_GRPC_PORT = 50051
-FILTER_FIELDS = ("tenant_id", "pack_id", "source_app", "namespace", "doc_id", "chunk_id")
+FILTER_FIELDS = ("tenant_id", "pack_id", "source_app", "workspace", "namespace", "doc_id", "chunk_id")
 K1, B = 1.2, 0.75
 UPLOAD_BATCH = 256
 # The collection description is the record of what a collection holds: names are lossy
@@ -284,6 +284,8 @@ class WeaviateBackend(VectorBackend):
             conditions.append(Filter.any_of(packs))
         if allowed.source_apps is not None:
             conditions.append(Filter.by_property("source_app").contains_any(list(allowed.source_apps)))
+        if allowed.workspace is not None:
+            conditions.append(Filter.by_property("workspace").equal(allowed.workspace))
         where = Filter.all_of(conditions)
         vector = query_vector.tolist()
         terms = " ".join(tokenize(query_text))

@@ -461,7 +461,8 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
     passages = above[:top_k]
     if verified_only:
         # Only verified sources reach this caller: the unverified passages are dropped, not mixed in.
-        passages = [h for h in above if h.truth_level in VERIFIED_LEVELS][:top_k]
+        # Taken among the same top_k as for anyone, so the statuses (and the calibrated rates) stay.
+        passages = [h for h in passages if h.truth_level in VERIFIED_LEVELS]
         if not passages:  # the best sources are community tips or drafts: better no answer than an unverified one
             return RetrievalResult(REFUSED, [], 0.0, [], REFUSED_MESSAGE, candidates=total,
                                    above_threshold=len(above))

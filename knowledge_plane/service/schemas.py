@@ -125,7 +125,8 @@ class AuroraQuery(BaseModel):
          "thread_id": "t-42", "tenant_id": "default", "pack_id": "notes", "language": "fr"}]})
 
     query: str = Field(min_length=1, max_length=1000, description="the user's question, 1-1000 characters")
-    source_app: str | list[Annotated[str, Field(max_length=128)]] | None = Field(
+    source_app: Annotated[str, Field(max_length=128)] | Annotated[
+        list[Annotated[str, Field(max_length=128)]], Field(max_length=50)] | None = Field(
         None, description="only passages ingested by this application, or by any of these")
     workspace: str | None = Field(None, max_length=128, description="only passages uploaded into this workspace "
                                                                      "of the source_app (requires source_app)")

@@ -74,6 +74,21 @@ def test_unverified_sources_alone_are_refused_to_the_chatbot(client, question):
     assert body["passages"] == [] and body["message"]
 
 
+def test_the_chatbot_never_gets_an_unverified_passage_beside_verified_ones(client):
+    from knowledge_plane.serving.calibration import load_questions
+
+    on_topic, _ = load_questions()
+    questions = [q.text for q in on_topic if q.namespace in CHATBOT_NAMESPACES]
+    mixed = 0
+    for question in questions:
+        chatbot = ask(client, "chatbot_prod", question)
+        assert {p["truth_level"] for p in chatbot["passages"]} <= {"L1", "L2"}, question
+        support = ask(client, "support_prod", question, namespaces=sorted(CHATBOT_NAMESPACES))
+        levels = {p["truth_level"] for p in support["passages"]}
+        mixed += bool(levels & {"L1", "L2"} and levels & {"L3", "L4"})
+    assert mixed  # the same questions do mix truth levels for an actor that is not verified-only
+
+
 def test_unverified_sources_are_low_confidence_for_support(client):
     body = ask(client, "support_prod", COMMUNITY_TIP, namespaces=["knowledge:diagnostic"])
     assert body["status"] == "low_confidence"

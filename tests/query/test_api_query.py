@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 
@@ -201,9 +202,10 @@ def test_body_size_limit(client):
 def test_no_write_route(client):
     paths = client.get("/openapi.json").json()["paths"]
     operations = {(method.upper(), path) for path, item in paths.items() for method in item}
-    assert operations == {("POST", "/knowledge/query"), ("GET", "/knowledge/health"), ("GET", "/knowledge/caller-apps")}
-    for method in ("put", "delete", "patch"):
-        assert getattr(client, method)("/knowledge/query", headers=headers("agents_dev")).status_code == 405
+    assert operations == {("POST", "/knowledge/query"), ("GET", "/knowledge/health"), ("GET", "/knowledge/caller-apps"),
+                          ("POST", "/api/query"), ("GET", "/api/caller-apps")}  # the Aurora Nexus family reads too
+    for method, path in itertools.product(("put", "delete", "patch"), ("/knowledge/query", "/api/query")):
+        assert getattr(client, method)(path, headers=headers("agents_dev")).status_code == 405
 
 
 def test_health_without_a_key_says_only_ready(client):

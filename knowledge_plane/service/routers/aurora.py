@@ -11,7 +11,7 @@ API key.
 from __future__ import annotations
 
 import time
-import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -46,16 +46,18 @@ def aurora_query(body: AuroraQuery, actor: ActorDep, snapshot: SnapshotDep, stat
         thread_id=body.thread_id,
         top_k=body.top_k, language=body.language, only_language=body.language_only,
     )
-    outcome, headers = answer(state, actor, snapshot, request, started, uuid.uuid4().hex)
-    reply = outcome.response
+    return answer(state, actor, snapshot, request, started, lambda reply: in_aurora_terms(reply, body.thread_id))
+
+
+def in_aurora_terms(reply: dict[str, Any], thread_id: str | None) -> str:
+    """The engine's answer as Aurora Nexus reads it: passages are ``results`` named as in its payloads."""
     results = [AuroraResult(chunk_id=p["chunk_id"], document_id=p["doc_id"], document_version=p["doc_version"],
                             title=p["title"], content=p["text"], score=p["score"], pack_id=p["pack_id"],
                             source_app=p["source_app"], language=p["language"], truth_level=p["truth_level"],
                             citation=p["citation"]) for p in reply["passages"]]
-    content = AuroraAnswer(status=reply["status"], results=results, confidence=reply["confidence"],
-                           suggestions=reply["suggestions"], message=reply["message"], thread_id=body.thread_id,
-                           request_id=reply["request_id"]).model_dump_json()
-    return Response(content, media_type="application/json", headers=headers)
+    return AuroraAnswer(status=reply["status"], results=results, confidence=reply["confidence"],
+                        suggestions=reply["suggestions"], message=reply["message"], thread_id=thread_id,
+                        request_id=reply["request_id"]).model_dump_json()
 
 
 @router.get("/caller-apps", response_model=CallerAppsResponse, responses={

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -11,7 +13,7 @@ from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checke
 from knowledge_plane.service.schemas import ErrorResponse, QueryBody, QueryResponse
 from knowledge_plane.service.state import ServiceState
 from knowledge_plane.serving.access import Actor
-from knowledge_plane.serving.query_engine import QueryOutcome, QueryRequest
+from knowledge_plane.serving.query_engine import QueryRequest
 from knowledge_plane.serving.snapshot import Snapshot
 
 router = APIRouter(prefix="/knowledge", tags=["query"])
@@ -26,16 +28,20 @@ ERRORS = {
 }
 
 
-def answer(state: ServiceState, actor: Actor, snapshot: Snapshot, request: QueryRequest,
-           started: float, request_id: str) -> tuple[QueryOutcome, dict[str, str]]:
-    """Run the engine, log the query off the request path; the outcome and the response headers."""
+def answer(state: ServiceState, actor: Actor, snapshot: Snapshot, request: QueryRequest, started: float,
+           render: Callable[[dict[str, Any]], str]) -> Response:
+    """Run the engine, render its answer in the route's shape, log the query off the request path."""
+    request_id = uuid.uuid4().hex
     outcome = state.engine.answer(snapshot, actor, request, request_id)
+    serialise_started = time.perf_counter()
+    content = render(outcome.response)
+    timings = {**outcome.timings_ms, "serialise": (time.perf_counter() - serialise_started) * 1000}
     latency_ms = (time.perf_counter() - started) * 1000
     if state.query_log is not None:
         state.query_log.write(outcome.log_entry(actor, request, latency_ms))
-    timings = {**outcome.timings_ms, "total": latency_ms}
-    server_timing = ", ".join(f"{name};dur={value:.2f}" for name, value in timings.items())
-    return outcome, {"X-Request-ID": request_id, "Server-Timing": server_timing}
+    server_timing = ", ".join(f"{name};dur={value:.2f}" for name, value in {**timings, "total": latency_ms}.items())
+    return Response(content, media_type="application/json",
+                    headers={"X-Request-ID": request_id, "Server-Timing": server_timing})
 
 
 @router.post("/query", response_model=QueryResponse, responses=ERRORS)
@@ -59,6 +65,5 @@ def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateD
         caller_app=caller_app,
         thread_id=body.thread_id, top_k=body.top_k,
     )
-    outcome, headers = answer(state, actor, snapshot, request, started, uuid.uuid4().hex)
-    content = QueryResponse.model_validate(outcome.response).model_dump_json()
-    return Response(content, media_type="application/json", headers=headers)
+    return answer(state, actor, snapshot, request, started,
+                  lambda reply: QueryResponse.model_validate(reply).model_dump_json())

@@ -96,8 +96,7 @@ def scope_filters(actor: Actor, request: QueryRequest, tenant_id: str) -> tuple[
         pack_ids, unpacked = frozenset(p for p in request.pack_ids if packs is None or p in packs), False
         if len(pack_ids) < len(set(request.pack_ids)):
             flags.append("pack_not_granted")
-    narrowed = request.pack_ids is not None or wanted_apps is not None or request.workspace is not None
-    return Filters(tenant_id, pack_ids, source_apps, unpacked, request.workspace, narrowed), flags
+    return Filters(tenant_id, pack_ids, source_apps, unpacked, request.workspace), flags
 
 
 @dataclass

@@ -123,7 +123,6 @@ class Filters:
     source_apps: frozenset[str] | None = None
     unpacked: bool = False
     workspace: str | None = None  # rows uploaded into this workspace of their application only
-    narrowed: bool = False  # the request itself asked for packs or applications (see required_passages)
 
 
 class PayloadFile:
@@ -318,6 +317,8 @@ class RemoteIndex(Protocol):
     version: str
     facts: list[dict[str, Any]]
 
+    def __len__(self) -> int: ...  # the chunks of the version
+
     def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
                    config: RetrievalConfig) -> list[Hit]: ...
 
@@ -381,7 +382,8 @@ def search(
         total += len(found)
     if remote:  # each store ranked its own namespace; the fused scores use the same formula
         ranked.sort(key=lambda h: (-h.fused, -h.score))
-    return gate(ranked, total, top_k, config, verified_only, filters.narrowed)
+    narrowed = total < sum(len(index) for index in indexes)  # the filters left some rows out
+    return gate(ranked, total, top_k, config, verified_only, narrowed)
 
 
 def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, query_text: str, filters: Filters,
@@ -431,11 +433,12 @@ def gate_score(cosine: float, coverage: float, config: RetrievalConfig) -> float
 
 
 def required_passages(ranked: Sequence[Hit], total: int, config: RetrievalConfig, narrowed: bool) -> int:
-    """How many passages must clear their threshold for an answer: ``min_passages``, or fewer when a
-    request narrowed to packs or applications whose whole scope holds fewer documents than that.
+    """How many passages must clear their threshold for an answer: ``min_passages``, or fewer when
+    the filters (the request's packs, applications or workspace, the actor's grant) narrowed the
+    namespaces to a scope holding fewer documents than that.
 
     The scope's size is known only when every row of it is a candidate (fewer rows than
-    ``candidates``); a whole namespace keeps the calibrated minimum, so the off-topic behaviour
+    ``candidates``); whole namespaces keep the calibrated minimum, so the off-topic behaviour
     measured on the calibration sets is unchanged.
     """
     if not narrowed or total >= config.candidates:
@@ -449,7 +452,7 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
     """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them.
 
     ``verified_only``: only L1/L2 passages are returned (``refused`` when none clears the gate).
-    ``narrowed``: the request was filtered to packs or applications (see ``required_passages``).
+    ``narrowed``: the filters left rows of the namespaces out (see ``required_passages``).
     """
     if not total or not ranked:
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT])

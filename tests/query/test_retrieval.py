@@ -168,28 +168,35 @@ def test_a_precomputed_search_index_opens_to_the_same_results(tmp_path):
     assert len(LoadedIndex.open(tmp_path / "v1")) == 12  # an unusable file falls back to the payloads
 
 
+def test_a_whole_small_namespace_keeps_the_minimum():
+    # Nothing filtered out: the namespace is small, not the scope narrowed (calibration unchanged).
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": 0.9}, {"text": "autre", "cos": 0.1}])
+    assert run([ix], filters=Filters("default", source_apps=frozenset({"git"}))).status == NEEDS_CLARIFICATION
+
+
 def test_a_narrowed_scope_smaller_than_the_minimum_answers_from_what_it_holds():
     rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"},
             *[{"text": "freins usés", "cos": 0.2, "pack": "p2"} for _ in range(5)]]
     ix = index("knowledge:a", rows)
-    narrowed = Filters("default", frozenset({"p1"}), narrowed=True)
+    narrowed = Filters("default", frozenset({"p1"}))
     result = run([ix], filters=narrowed)
     assert result.status == SUCCESS and [h.row for h in result.passages] == [0]
     # the same single passage from an unfiltered search: the calibrated minimum of three holds
-    assert run([ix]).status == NEEDS_CLARIFICATION
+    assert run([index("knowledge:a", rows[:1])]).status == NEEDS_CLARIFICATION
 
 
 def test_a_narrowed_scope_counts_documents_not_chunks():
-    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, {"text": "freins usés", "cos": 0.1, "pack": "p1"}]
+    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, {"text": "freins usés", "cos": 0.1, "pack": "p1"},
+            {"text": "autre", "cos": 0.1, "pack": "p2"}]
     ix = index("knowledge:a", rows)
-    for payload in ix._payloads:  # two chunks of one document: one passage above the threshold answers
+    for payload in ix._payloads[:2]:  # two chunks of one document: one passage above the threshold answers
         payload["doc_id"] = "same"
-    assert run([ix], filters=Filters("default", frozenset({"p1"}), narrowed=True)).status == SUCCESS
+    assert run([ix], filters=Filters("default", frozenset({"p1"}))).status == SUCCESS
 
 
 def test_a_large_narrowed_scope_keeps_the_minimum():
     rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, *[{"text": "autre", "cos": 0.1, "pack": "p1"}] * 60]
-    result = run([index("knowledge:a", rows)], filters=Filters("default", frozenset({"p1"}), narrowed=True))
+    result = run([index("knowledge:a", rows)], filters=Filters("default", frozenset({"p1"})))
     assert result.status == NEEDS_CLARIFICATION  # its size is not known from the candidates: 3 are needed
 
 

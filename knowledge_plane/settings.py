@@ -256,11 +256,39 @@ class ServiceSettings(Section):
         description="reject a caller_app that is not registered and active with 400")
     rate_limit_per_minute: int = Field(
         10, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_PER_MINUTE",
-        description="requests per minute per API key, and failed authentications per client address")
+        description="requests per minute per end user of an actor (X-End-User-ID, else the client address), "
+                    "and failed authentications per client address")
+    rate_limit_per_actor_per_minute: int = Field(
+        600, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_PER_ACTOR_PER_MINUTE",
+        description="requests per minute per actor, all its end users together")
+    rate_limit_block_after: int = Field(
+        3, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_BLOCK_AFTER",
+        description="an end user refused this many times within a minute is blocked")
+    rate_limit_block_seconds: int = Field(
+        300, ge=1, validation_alias="KNOWLEDGE_RATE_LIMIT_BLOCK_SECONDS",
+        description="how long a blocked end user is refused (Retry-After says what is left)")
+    rate_limit_storage: SecretStr = Field(
+        SecretStr("memory://"), validation_alias="KNOWLEDGE_RATE_LIMIT_STORAGE",
+        description="where the limits count: memory:// (one process) or redis://host:port/db (several "
+                    "workers or replicas share the budgets)")
     trusted_proxies: str = Field(
         "", validation_alias="KNOWLEDGE_TRUSTED_PROXIES",
         description="comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For is "
                     "believed; empty: the header is ignored and the peer address is the client")
+    jwt_jwks_url: str = Field(
+        "", validation_alias="KNOWLEDGE_JWT_JWKS_URL",
+        description="JWKS URL of the callers' login service; empty: a bearer token can only be an API key")
+    jwt_issuer: str = Field("", validation_alias="KNOWLEDGE_JWT_ISSUER",
+                            description="the iss a bearer JWT must carry (required with KNOWLEDGE_JWT_JWKS_URL)")
+    jwt_audience: str = Field("", validation_alias="KNOWLEDGE_JWT_AUDIENCE",
+                              description="the aud a bearer JWT must carry (required with KNOWLEDGE_JWT_JWKS_URL)")
+    jwt_actor_claim: str = Field(
+        "azp", min_length=1, validation_alias="KNOWLEDGE_JWT_ACTOR_CLAIM",
+        description="the claim naming the calling application (mapped by KNOWLEDGE_JWT_ACTORS)")
+    jwt_actors: str = Field(
+        "", validation_alias="KNOWLEDGE_JWT_ACTORS",
+        description="comma-separated claim-value=actor: which actor fixed in code a token's application is; "
+                    "a token whose claim is not listed is 401")
     threads_per_request: int = Field(
         1, ge=1, validation_alias="KNOWLEDGE_THREADS_PER_REQUEST",
         description="torch and BLAS threads a request uses; requests run in parallel, one core each")

@@ -36,6 +36,7 @@ def serve(settings):
 
     def start() -> TestClient:
         service = ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000,
+                                  rate_limit_per_actor_per_minute=100_000,
                                   enforce_caller_app_registry=False, alias_poll_seconds=0.2)
         # The vector store the environment names when the service starts, as a service process reads it.
         started = settings.updated(vector_store=Settings().vector_store.model_dump())

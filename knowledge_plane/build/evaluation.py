@@ -34,7 +34,7 @@ from knowledge_plane.build.checks import CheckResult
 from knowledge_plane.build.sources import GOLDEN_FILE
 from knowledge_plane.domain.embedding_model import MODEL_NAME
 from knowledge_plane.domain.ids import sha256_hex, text_hash
-from knowledge_plane.serving.access import Actor
+from knowledge_plane.serving.access import EVERY, Actor
 from knowledge_plane.serving.config import retrieval_config
 from knowledge_plane.serving.query_engine import QueryEngine, QueryRequest
 from knowledge_plane.serving.retrieval import LOW_CONFIDENCE, REFUSED, SUCCESS, LoadedIndex, RetrievalConfig
@@ -149,7 +149,7 @@ def score_index(index: LoadedIndex, golden: GoldenSet, engine: QueryEngine) -> d
     """The five figures of one loaded version on a golden set, and the questions it missed."""
     namespace = index.namespace
     snapshot = Snapshot({namespace: index}, time.time())
-    actor = Actor("evaluation", namespaces=frozenset({namespace}))
+    actor = Actor("evaluation", namespaces=frozenset({namespace}), packs=EVERY, source_apps=EVERY)
     hits = reciprocal = answers = answered = 0
     misses: list[dict[str, Any]] = []
     for q in golden.questions:

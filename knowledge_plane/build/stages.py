@@ -91,6 +91,7 @@ from knowledge_plane.storage.registry import (
     ROLLBACK,
     AliasMoved,
     Registry,
+    active_caller_apps,
 )
 from knowledge_plane.storage.vector_backends import open_vector_backend
 
@@ -130,6 +131,8 @@ class BuildContext:
             known_namespaces=frozenset(discover_namespaces(self.settings)),
             disabled_packs=frozenset(self.packs.disabled()),
             grants=self.packs.grants(),
+            caller_apps=frozenset(a.name for a in active_caller_apps(self.registry))
+            if self.settings.service.enforce_caller_app_registry else None,
         )
 
     @cached_property
@@ -513,6 +516,8 @@ def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> d
         "lang": chunk["lang"],
         "updated": chunk["updated"],
         "kind": chunk["kind"],
+        # Only when the upload names one: the payloads (and fingerprints) of everything else stay as they were.
+        **({"workspace": source["workspace"]} if source.get("workspace") else {}),
     }
 
 

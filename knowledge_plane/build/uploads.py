@@ -1,7 +1,7 @@
 """Uploads: ``uploads/{tenant_id}/{pack_id}/…`` objects, their metadata, and why one is refused.
 
-Tenant and pack come from the key; the rest (source_app, caller_app, title, tags, language,
-namespace, truth_level) from the object's user metadata or a ``<name>.meta.json`` sidecar object.
+Tenant and pack come from the key; the rest (source_app, workspace, caller_app, title, tags,
+language, namespace, truth_level) from the object's user metadata or a ``<name>.meta.json`` sidecar object.
 An object's ETag, size and metadata identify its content, so an unchanged upload is never
 downloaded again.
 
@@ -46,8 +46,9 @@ from knowledge_plane.storage.packs import (
 UPLOADS_PREFIX = "uploads"
 ARTIFACTS_PREFIX = "artifacts"
 APP_NAME_RE = re.compile(r"^[a-z0-9_-]{2,64}$")
+UNKNOWN_CALLER_APP = "unknown"
 SIDECAR = ".meta.json"
-METADATA_KEYS = ("source_app", "caller_app", "title", "tags", "language", "namespace", "truth_level")
+METADATA_KEYS = ("source_app", "workspace", "caller_app", "title", "tags", "language", "namespace", "truth_level")
 MAX_TRUTH_LEVEL = "max_truth_level"  # the grant, carried in the upload's metadata to the parse stage
 
 
@@ -91,6 +92,8 @@ class UploadRules:
     known_namespaces: frozenset[str]
     disabled_packs: frozenset[str] = frozenset()
     grants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # pack → {namespace: level}
+    # The registered, active caller apps when ENFORCE_CALLER_APP_REGISTRY is true; None: any well-formed name.
+    caller_apps: frozenset[str] | None = None
 
     def allowed(self, pack_id: str) -> dict[str, str]:
         return {**DEFAULT_GRANTS, **self.grants.get(pack_id, {})}
@@ -121,7 +124,7 @@ def _normalise_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in raw.items() if k in METADATA_KEYS and v not in (None, "")}
     if isinstance(meta.get("tags"), str):
         meta["tags"] = [t.strip() for t in meta["tags"].split(",") if t.strip()]
-    for app in ("source_app", "caller_app"):
+    for app in ("source_app", "workspace", "caller_app"):
         if app in meta and not APP_NAME_RE.match(str(meta[app])):
             raise ValueError(f"{app} {meta[app]!r} does not match ^[a-z0-9_-]{{2,64}}$")
     if "truth_level" in meta and meta["truth_level"] not in TRUTH_LEVELS:
@@ -159,6 +162,14 @@ def check_upload(key: str, size: int, raw_meta: dict[str, Any], rules: UploadRul
         meta = _normalise_metadata(raw_meta)
     except ValueError as exc:
         raise UploadRefused(INVALID_SOURCE, f"bad metadata: {exc}") from None
+    # The query service's caller_app rules: absent is `unknown`; with the registry enforced, a name
+    # that is not registered and active is refused, as the service answers 400 to it.
+    meta["caller_app"] = meta.get("caller_app", UNKNOWN_CALLER_APP)
+    if rules.caller_apps is not None and meta["caller_app"] not in rules.caller_apps:
+        raise UploadRefused(
+            INVALID_SOURCE,
+            f"caller_app {meta['caller_app']!r} is not a registered, active caller app "
+            f"(ENFORCE_CALLER_APP_REGISTRY=true); an operator registers it in the governance console")
     namespace = meta["namespace"]
     if namespace not in rules.known_namespaces:
         raise UploadRefused(

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from knowledge_plane.service.metrics import exporter, instrument
 from knowledge_plane.service.middleware import BodySizeLimit
-from knowledge_plane.service.routers import caller_apps, health, query
+from knowledge_plane.service.routers import aurora, caller_apps, health, query
 from knowledge_plane.service.state import ServiceState
 from knowledge_plane.serving.query_engine import NamespacesQuarantined, QueryEmbedder
 from knowledge_plane.settings import ServiceSettings, Settings
@@ -21,7 +21,8 @@ from knowledge_plane.storage.registry import MissingRegistryTable
 DESCRIPTION = """Read-only access to the knowledge the build plane published.
 
 Every answer comes from the index versions the `@latest` aliases point to, from the namespaces
-granted to the API key (`X-API-Key`), never from anywhere else. There is no write route."""
+granted to the caller (`X-API-Key`, or `Authorization: Bearer` with a JWT or an API key), never from
+anywhere else. `/api/…` is the same service in Aurora Nexus's terms. There is no write route."""
 
 # The service decides which forwarding headers to believe (KNOWLEDGE_TRUSTED_PROXIES); uvicorn's own
 # default would rewrite the client address from X-Forwarded-For sent by 127.0.0.1 before we see it.
@@ -35,7 +36,7 @@ _MESSAGES = {
 
 def _application(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None) -> FastAPI:
     app = FastAPI(title="Knowledge Plane query service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
-    for module in (query, health, caller_apps):
+    for module in (query, health, caller_apps, aurora):
         app.include_router(module.router)
     app.add_exception_handler(MissingRegistryTable, _missing_table)
     app.add_exception_handler(RequestValidationError, _invalid_request)

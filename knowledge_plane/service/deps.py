@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from knowledge_plane.service.ratelimit import client_address
+from knowledge_plane.service.bearer import BearerRejected, VerifierUnavailable, looks_like_jwt
+from knowledge_plane.service.ratelimit import client_address, end_user
 from knowledge_plane.service.state import ServiceState
-from knowledge_plane.serving.access import Actor, key_fingerprint
+from knowledge_plane.serving.access import Actor
 from knowledge_plane.serving.snapshot import Snapshot
 from knowledge_plane.storage.registry import get_caller_app
 
 CALLER_APP_RE = re.compile(r"[a-z0-9_-]{2,64}")
 UNKNOWN_CALLER_APP = "unknown"
+log = logging.getLogger("knowledge.query")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the caller's API key")
+bearer_scheme = HTTPBearer(auto_error=False, description="a JWT from the callers' login service, or an API key")
 
 
 def get_state(request: Request) -> ServiceState:
@@ -26,37 +30,63 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def _too_many(wait: int) -> HTTPException:
+def too_many(wait: int) -> HTTPException:
     return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "trop de requêtes, réessayez plus tard",
                          headers={"Retry-After": str(wait)})
 
 
-def current_actor(request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> Actor:
-    """The actor owning the X-API-Key; 401 without a valid key, 429 over the rate limits.
+def _unauthorized(detail: str, scheme: str = "APIKey") -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": scheme})
 
-    The key is checked first: only a failure is charged to the client address, so guesses from an
-    address (or from the proxy everyone shares) never lock out a valid key.
+
+def _authenticate(state: ServiceState, api_key: str | None,
+                  bearer: HTTPAuthorizationCredentials | None) -> tuple[Actor | None, str | None, str]:
+    """(actor, JWT subject, scheme) of the credentials; actor None when they authenticate nobody."""
+    if api_key is not None or bearer is None:
+        return state.keyring.authenticate(api_key), None, "APIKey"
+    token = bearer.credentials
+    if state.jwt_verifier is None or not looks_like_jwt(token):
+        return state.keyring.authenticate(token), None, "Bearer"  # an API key sent as a bearer token
+    try:
+        identity = state.jwt_verifier.verify(token)
+    except VerifierUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from None
+    except BearerRejected as exc:
+        log.info("bearer token refused: %s", exc)
+        return None, None, 'Bearer error="invalid_token"'
+    return identity.actor, identity.subject, "Bearer"
+
+
+def current_actor(request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_header)],
+                  bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None) -> Actor:
+    """The actor owning the X-API-Key or the bearer token; 401 without valid credentials, 429 over
+    its end user's or its own rate limit.
+
+    The credentials are checked first: only a failure is charged to the client address, so guesses
+    from an address (or from the proxy everyone shares) never lock out a valid key. The end user is
+    a JWT's subject, else the X-End-User-ID the calling backend sends, else the client address.
     """
-    actor = state.keyring.authenticate(api_key)
+    actor, subject, scheme = _authenticate(state, api_key, bearer)
     if actor is None:
         wait = state.auth_failure_limiter.hit(client_address(request, state.trusted_proxies))
         if wait:
-            raise _too_many(wait)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "clé API absente ou invalide",
-                            headers={"WWW-Authenticate": "APIKey"})
-    wait = state.key_limiter.hit(key_fingerprint(api_key or ""))
+            raise too_many(wait)
+        raise _unauthorized("clé API ou jeton absent ou invalide", scheme)
+    user = f"sub:{subject}" if subject is not None else end_user(request, state.trusted_proxies)
+    wait = state.limits.hit(actor.name, user)
     if wait:
-        raise _too_many(wait)
+        raise too_many(wait)
     return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def optional_actor(request: Request, state: StateDep,
-                   api_key: Annotated[str | None, Security(api_key_header)]) -> Actor | None:
-    """None without a key (a load balancer's probe); with one, the same checks as ``current_actor``."""
-    return None if api_key is None else current_actor(request, state, api_key)
+def optional_actor(request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_header)],
+                   bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
+                   ) -> Actor | None:
+    """None without credentials (a load balancer's probe); with some, the same checks as ``current_actor``."""
+    return None if api_key is None and bearer is None else current_actor(request, state, api_key, bearer)
 
 
 OptionalActorDep = Annotated[Actor | None, Depends(optional_actor)]

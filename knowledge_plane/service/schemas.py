@@ -22,7 +22,10 @@ class QueryBody(BaseModel):
     pack_ids: list[Annotated[str, Field(max_length=128)]] | None = Field(
         None, max_length=50, description="only passages of these packs (with pack_id: either)")
     source_app: str | None = Field(None, max_length=128, description="only passages ingested by this application")
-    workspace: str | None = Field(None, max_length=128, description="the source_app's workspace (requires source_app)")
+    source_apps: list[Annotated[str, Field(max_length=128)]] | None = Field(
+        None, max_length=50, description="only passages ingested by these applications (with source_app: either)")
+    workspace: str | None = Field(None, max_length=128, description="only passages uploaded into this workspace "
+                                                                     "of the source_app (requires source_app)")
     caller_app: str | None = Field(
         None, description="the calling application, ^[a-z0-9_-]{2,64}$; 'unknown' when absent")
     thread_id: str | None = Field(None, max_length=128, description="the conversation, for the caller's own tracing")
@@ -32,14 +35,19 @@ class QueryBody(BaseModel):
 
     @model_validator(mode="after")
     def _workspace_needs_source_app(self) -> QueryBody:
-        if self.workspace is not None and self.source_app is None:
+        if self.workspace is not None and self.source_app is None and self.source_apps is None:
             raise ValueError("workspace requires source_app")
         return self
 
     def all_pack_ids(self) -> tuple[str, ...] | None:
-        if self.pack_id is None and self.pack_ids is None:
-            return None
-        return tuple(dict.fromkeys([*([self.pack_id] if self.pack_id is not None else []), *(self.pack_ids or [])]))
+        return merged(self.pack_id, self.pack_ids)
+
+
+def merged(one: str | None, many: list[str] | None) -> tuple[str, ...] | None:
+    """A single value and a list of the same filter as one tuple (None when neither is given)."""
+    if one is None and many is None:
+        return None
+    return tuple(dict.fromkeys([*([one] if one is not None else []), *(many or [])]))
 
 
 class Passage(BaseModel):
@@ -56,6 +64,9 @@ class Passage(BaseModel):
                                      "0.7 by default): the scale the per-namespace thresholds apply to")
     truth_level: str
     index_version: str
+    pack_id: str | None = None
+    source_app: str | None = None
+    language: str | None = None
 
 
 class QueryResponse(BaseModel):
@@ -104,3 +115,60 @@ class CallerAppOut(BaseModel):
 
 class CallerAppsResponse(BaseModel):
     caller_apps: list[CallerAppOut]
+
+
+class AuroraQuery(BaseModel):
+    """Aurora Nexus's documented query payload (``POST /api/query``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"query": "Couple de serrage des roues ?", "source_app": "notes", "caller_app": "aurora_nexus_ui",
+         "thread_id": "t-42", "tenant_id": "default", "pack_id": "notes", "language": "fr"}]})
+
+    query: str = Field(min_length=1, max_length=1000, description="the user's question, 1-1000 characters")
+    source_app: Annotated[str, Field(max_length=128)] | Annotated[
+        list[Annotated[str, Field(max_length=128)]], Field(max_length=50)] | None = Field(
+        None, description="only passages ingested by this application, or by any of these")
+    workspace: str | None = Field(None, max_length=128, description="only passages uploaded into this workspace "
+                                                                     "of the source_app (requires source_app)")
+    caller_app: str | None = Field(
+        None, description="the calling application, ^[a-z0-9_-]{2,64}$; 'unknown' when absent")
+    thread_id: str | None = Field(None, max_length=128, description="the conversation; recorded in the query log")
+    tenant_id: str | None = Field(None, max_length=64, description="must be the deployment's tenant if given")
+    pack_id: str | None = Field(None, max_length=128, description="only passages of this pack")
+    pack_ids: list[Annotated[str, Field(max_length=128)]] | None = Field(
+        None, max_length=50, description="only passages of these packs (with pack_id: either)")
+    language: str | None = Field(None, min_length=2, max_length=16, description="passages in this language first")
+    language_only: bool = Field(False, description="only passages in `language`")
+    top_k: int = Field(5, ge=1, le=20, description="results returned at most")
+
+    @model_validator(mode="after")
+    def _workspace_needs_source_app(self) -> AuroraQuery:
+        if self.workspace is not None and self.source_app is None:
+            raise ValueError("workspace requires source_app")
+        return self
+
+
+class AuroraResult(BaseModel):
+    chunk_id: str
+    document_id: str
+    document_version: str
+    title: str
+    content: str
+    score: float
+    pack_id: str | None
+    source_app: str | None
+    language: str | None
+    truth_level: str
+    citation: str
+
+
+class AuroraAnswer(BaseModel):
+    """The answer in Aurora Nexus's terms: ``results`` are the passages, named as in its Qdrant payloads."""
+
+    status: Status
+    results: list[AuroraResult]
+    confidence: float = Field(ge=0, le=1)
+    suggestions: list[str]
+    message: str | None = None
+    thread_id: str | None = None
+    request_id: str

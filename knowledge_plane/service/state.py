@@ -20,8 +20,9 @@ import threading
 import time
 
 from knowledge_plane.domain.embedding_model import DIMENSION, MODEL_NAME
+from knowledge_plane.service.bearer import JwtVerifier
 from knowledge_plane.service.querylog import QueryLogWriter
-from knowledge_plane.service.ratelimit import RateLimit
+from knowledge_plane.service.ratelimit import EndUserLimits, RateLimit, open_storage
 from knowledge_plane.serving.access import ApiKeyring
 from knowledge_plane.serving.config import retrieval_config
 from knowledge_plane.serving.query_encoder import QueryEncoder
@@ -68,9 +69,13 @@ class ServiceState:
         encoder = embedder or QueryEncoder(service.threads_per_request, backend=settings.build.embedding_backend,
                                            cache_dir=settings.paths.cache_dir)
         self.engine = QueryEngine(encoder, retrieval_config(service), settings.tenant_id)
-        self.key_limiter = RateLimit("api-key", service.rate_limit_per_minute)
-        self.auth_failure_limiter = RateLimit("failed-auth", service.rate_limit_per_minute)
+        limits_storage = open_storage(service.rate_limit_storage.get_secret_value())
+        self.limits = EndUserLimits(limits_storage, service.rate_limit_per_minute,
+                                    service.rate_limit_per_actor_per_minute, service.rate_limit_block_after,
+                                    service.rate_limit_block_seconds)
+        self.auth_failure_limiter = RateLimit("failed-auth", service.rate_limit_per_minute, limits_storage)
         self.trusted_proxies = service.trusted_networks()
+        self.jwt_verifier = JwtVerifier.from_settings(service)
         self.query_log: QueryLogWriter | None = None
         self.model = MODEL_NAME
         self.dimension = DIMENSION

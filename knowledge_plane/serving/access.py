@@ -1,8 +1,12 @@
-"""Who may read what: the actors of the query service, their namespace grants and their API keys.
+"""Who may read what: the actors of the query service, their grants and their API keys.
 
-Grants are fixed in this module on purpose: neither the environment nor a request can widen
-them. The environment only says which key belongs to which actor (``KNOWLEDGE_API_KEYS``), and
-keys are compared in constant time so a caller cannot learn a key one byte at a time.
+An actor is granted namespaces, and within them the packs and the source applications whose
+passages it may read; both are closed by default (an actor granted no pack reads no passage that
+belongs to a pack, only those outside every pack, like the Git corpus; one granted no application
+reads nothing). ``EVERY`` grants them all. Grants are fixed in this module on purpose: neither
+the environment nor a request can widen them. The environment only says which key belongs to
+which actor (``KNOWLEDGE_API_KEYS``), and keys are compared in constant time so a caller cannot
+learn a key one byte at a time.
 """
 
 from __future__ import annotations
@@ -16,19 +20,30 @@ from dataclasses import dataclass, field
 API_KEYS_ENV = "KNOWLEDGE_API_KEYS"
 MIN_KEY_LENGTH = 16
 _SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+EVERY: frozenset[str] = frozenset({"*"})  # a pack or application grant holding every one
 
 
 @dataclass(frozen=True)
 class Actor:
-    """A caller of the query service and the namespaces it is granted."""
+    """A caller of the query service and what it is granted."""
 
     name: str
     namespaces: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()  # every namespace starting with one of these is granted
-    verified_sources_only: bool = False  # answers built only on L3/L4 sources are refused
+    verified_sources_only: bool = False  # only L1/L2 passages are returned; none: refused
+    packs: frozenset[str] = frozenset()  # packs whose passages it may read (EVERY: all)
+    source_apps: frozenset[str] = frozenset()  # applications whose passages it may read (EVERY: all)
 
     def may_read(self, namespace: str) -> bool:
         return namespace in self.namespaces or namespace.startswith(self.prefixes)
+
+    def readable_packs(self) -> frozenset[str] | None:
+        """The packs granted, or None for every pack."""
+        return None if "*" in self.packs else self.packs
+
+    def readable_apps(self) -> frozenset[str] | None:
+        """The source applications granted, or None for every application."""
+        return None if "*" in self.source_apps else self.source_apps
 
     def granted(self, available: Iterable[str]) -> list[str]:
         """The published namespaces this actor may read, sorted."""
@@ -42,11 +57,17 @@ ACTORS: dict[str, Actor] = {
             "chatbot_prod",
             namespaces=frozenset({"knowledge:faq", "knowledge:diagnostic", "knowledge:vehicle", "knowledge:policies",
                                   "knowledge:guides"}),
-            verified_sources_only=True,
+            verified_sources_only=True, source_apps=frozenset({"git"}),
         ),
-        Actor("support_prod", prefixes=("knowledge:",)),
-        Actor("kpi_prod", namespaces=frozenset({"knowledge:runbooks"})),
-        Actor("agents_dev", prefixes=("knowledge:", "internal:")),
+        Actor("support_prod", prefixes=("knowledge:",), packs=EVERY, source_apps=EVERY),
+        Actor("kpi_prod", namespaces=frozenset({"knowledge:runbooks"}), source_apps=frozenset({"git"})),
+        Actor("agents_dev", prefixes=("knowledge:", "internal:"), packs=EVERY, source_apps=EVERY),
+        # Aurora Nexus service users (bearer JWTs map onto these, see knowledge_plane.service.bearer):
+        # the platform's own UI reads every pack uploaded by any application; the notes app only
+        # its own pack and its own uploads.
+        Actor("aurora_nexus_ui", namespaces=frozenset({"knowledge:uploads"}), packs=EVERY, source_apps=EVERY),
+        Actor("aurora_notes", namespaces=frozenset({"knowledge:uploads"}), packs=frozenset({"notes"}),
+              source_apps=frozenset({"notes"})),
     )
 }
 
@@ -139,7 +160,3 @@ class ApiKeyring:
                 found = entry.actor
         return ACTORS[found] if found else None
 
-
-def key_fingerprint(key: str) -> str:
-    """A short, non-reversible name for a key (rate-limit buckets, logs)."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -74,9 +74,13 @@ class BackendIndex:
     def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
                    config: RetrievalConfig) -> list[Hit]:
         """The store's fused ranking of this namespace, each passage scored for the gate."""
-        allowed: dict[str, Any] = {"tenant_id": filters.tenant_id, "source_app": filters.source_app}
+        allowed: dict[str, Any] = {"tenant_id": filters.tenant_id, "unpacked": filters.unpacked}
         if filters.pack_ids is not None:
             allowed["pack_ids"] = sorted(filters.pack_ids)
+        if filters.source_apps is not None:
+            allowed["source_apps"] = sorted(filters.source_apps)
+        if filters.workspace is not None:
+            allowed["workspace"] = filters.workspace
         query = np.asarray(query_vector, dtype=np.float32).ravel()
         shares: dict[str, dict[str, float]] = {}  # per version answering: the question's terms, weighed once
         hits = []

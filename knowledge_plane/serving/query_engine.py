@@ -60,10 +60,44 @@ class QueryRequest:
     tenant_id: str | None = None
     pack_ids: tuple[str, ...] | None = None
     source_app: str | None = None
+    source_apps: tuple[str, ...] | None = None  # several applications (with source_app: either)
     workspace: str | None = None
     caller_app: str = "unknown"
     thread_id: str | None = None
     top_k: int = 5
+    language: str | None = None  # passages in this language first
+    only_language: bool = False  # only passages in ``language``
+
+    def all_source_apps(self) -> tuple[str, ...] | None:
+        if self.source_app is None and self.source_apps is None:
+            return None
+        return tuple(dict.fromkeys([*([self.source_app] if self.source_app is not None else []),
+                                    *(self.source_apps or ())]))
+
+
+def scope_filters(actor: Actor, request: QueryRequest, tenant_id: str) -> tuple[Filters, list[str]]:
+    """The row filters of a request: the packs and applications it asks for, within the actor's
+    grant; and the flags of what it asked for outside the grant.
+
+    A pack or application outside the grant is dropped exactly as one that does not exist: a
+    request naming only such ones searches an empty scope and gets the same answer either way.
+    """
+    flags = []
+    packs, apps = actor.readable_packs(), actor.readable_apps()
+    wanted_apps = request.all_source_apps()
+    if wanted_apps is None:
+        source_apps = apps
+    else:
+        source_apps = frozenset(a for a in wanted_apps if apps is None or a in apps)
+        if len(source_apps) < len(wanted_apps):
+            flags.append("source_app_not_granted")
+    if request.pack_ids is None:
+        pack_ids, unpacked = packs, True
+    else:
+        pack_ids, unpacked = frozenset(p for p in request.pack_ids if packs is None or p in packs), False
+        if len(pack_ids) < len(set(request.pack_ids)):
+            flags.append("pack_not_granted")
+    return Filters(tenant_id, pack_ids, source_apps, unpacked, request.workspace), flags
 
 
 @dataclass
@@ -78,7 +112,8 @@ class QueryOutcome:
         """The query-log row: who, from where, what was returned — a hash of the question, never its text."""
         return {
             "request_id": self.response["request_id"], "actor": actor.name, "caller_app": request.caller_app,
-            "source_app": request.source_app, "question_sha256": question_hash(request.question),
+            "source_app": ",".join(request.all_source_apps() or ())[:128] or None,
+            "question_sha256": question_hash(request.question), "thread_id": request.thread_id,
             "status": self.response["status"], "passage_ids": [p["chunk_id"] for p in self.response["passages"]],
             "index_versions": self.response["index_versions"], "latency_ms": round(latency_ms, 3),
             "flags": self.flags,
@@ -97,8 +132,17 @@ def passage(hit: Hit) -> dict[str, Any]:
         "namespace": p["namespace"], "source_path": p.get("source_path") or "",
         "location": str(p.get("location") or ""),
         "text": p.get("text") or "", "score": round(hit.score, 4), "truth_level": hit.truth_level or "",
-        "index_version": hit.index.version,
+        "index_version": hit.index.version, "pack_id": p.get("pack_id"), "source_app": p.get("source_app"),
+        "language": p.get("lang"),
     }
+
+
+def by_language(hits: Sequence[Hit], language: str | None, only: bool) -> list[Hit]:
+    """Passages in ``language`` first (in their order), or only those with ``only``."""
+    if language is None:
+        return list(hits)
+    same = [h for h in hits if h.payload.get("lang") == language]
+    return same if only else same + [h for h in hits if h.payload.get("lang") != language]
 
 
 def _as_dict(fact: Any) -> dict[str, Any]:
@@ -170,19 +214,22 @@ class QueryEngine:
         vector = self.embedder.encode_query(scan.cleaned)
         timings["embed"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        filters = Filters(self.tenant_id, frozenset(request.pack_ids) if request.pack_ids is not None else None,
-                          request.source_app)
+        filters, denied = scope_filters(actor, request, self.tenant_id)
+        flags.extend(denied)
         result = search(indexes, vector, scan.cleaned, filters, request.top_k, self.config,
                         verified_only=actor.verified_sources_only)
         timings["search"] = (time.perf_counter() - started) * 1000
+        hits = by_language(result.passages, request.language, request.only_language)
+        if result.passages and not hits:  # answered, but in no passage of the language asked for
+            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions)
         # A store's alias may have moved since the snapshot: report the version that answered.
-        versions.update({hit.index.namespace: hit.index.version for hit in result.passages})
+        versions.update({hit.index.namespace: hit.index.version for hit in hits})
         facts: list[dict[str, Any]] = []
-        if result.passages:
+        if hits:
             started = time.perf_counter()
             facts = self._facts(indexes, scan.cleaned)
             timings["facts"] = (time.perf_counter() - started) * 1000
-        return reply(result.status, result.passages, result.confidence, result.suggestions, result.message,
+        return reply(result.status, hits, result.confidence, result.suggestions, result.message,
                      versions, facts, retrieval=result)
 
     def explain(self, outcome: QueryOutcome, limit: int = 10) -> dict[str, Any]:

@@ -12,8 +12,8 @@ Two numbers per candidate passage, each with one job:
   to zero for questions whose informative words the corpus never uses. Per-namespace thresholds
   apply to this score, and it is the ``score`` a response reports.
 
-Filters (tenant, pack, source application) select rows before anything is ranked, so a filtered
-out passage can neither be returned nor push another one down.
+Filters (tenant, packs, source applications, workspace: the request's within the actor's grant)
+select rows before anything is ranked, so a filtered out passage can neither be returned nor push another one down.
 
 A namespace served by a vector store (knowledge_plane.serving.backend_index) ranks with the store's own hybrid
 fusion, but its passages are gated on the same score, computed from the stored vector and the
@@ -41,7 +41,7 @@ from knowledge_plane.storage.index_store import PAYLOADS, VECTORS, IndexVersion,
 
 log = logging.getLogger("knowledge.query")
 SEARCH_INDEX = "search_index.npz"  # optional, written by the build beside vectors.npy (write_search_index)
-SEARCH_INDEX_FORMAT = 1
+SEARCH_INDEX_FORMAT = 2  # 2: the workspace column
 
 TRUTH_WEIGHTS: dict[str, float] = {"L1": 1.0, "L2": 0.9, "L3": 0.6, "L4": 0.4}
 VERIFIED_LEVELS = frozenset({"L1", "L2"})
@@ -111,11 +111,18 @@ def parse_thresholds(value: str | None, base: Mapping[str, float] | None = None)
 
 @dataclass(frozen=True)
 class Filters:
-    """Row filters applied before ranking. None means "no constraint" except for the tenant."""
+    """Row filters applied before ranking: the request's narrowing within the actor's grant.
+
+    None means "no constraint" except for the tenant. ``pack_ids`` keeps the rows of those packs;
+    with ``unpacked`` the rows outside every pack (the Git corpus) pass too — what an actor granted
+    some packs, or none, reads when it asks for no pack.
+    """
 
     tenant_id: str
     pack_ids: frozenset[str] | None = None
-    source_app: str | None = None
+    source_apps: frozenset[str] | None = None
+    unpacked: bool = False
+    workspace: str | None = None  # rows uploaded into this workspace of their application only
 
 
 class PayloadFile:
@@ -142,7 +149,7 @@ class PayloadFile:
 class _Columns:
     """Low-cardinality payload fields as integer codes: what filters and truth weights need per row."""
 
-    NAMES = ("tenant_id", "pack_id", "source_app", "truth_level")
+    NAMES = ("tenant_id", "pack_id", "source_app", "workspace", "truth_level")
 
     def __init__(self) -> None:
         self._codes: dict[str, dict[str | None, int]] = {name: {} for name in self.NAMES}
@@ -212,9 +219,11 @@ class LoadedIndex:
         keep: np.ndarray | None = None
         wanted: dict[str, set[str | None]] = {"tenant_id": {filters.tenant_id}}
         if filters.pack_ids is not None:
-            wanted["pack_id"] = set(filters.pack_ids)
-        if filters.source_app is not None:
-            wanted["source_app"] = {filters.source_app}
+            wanted["pack_id"] = {*filters.pack_ids, *([None] if filters.unpacked else [])}
+        if filters.source_apps is not None:
+            wanted["source_app"] = set(filters.source_apps)
+        if filters.workspace is not None:
+            wanted["workspace"] = {filters.workspace}
         for name, values in wanted.items():
             column, codes = self._columns[name]
             present = [codes[v] for v in values if v in codes]
@@ -308,6 +317,8 @@ class RemoteIndex(Protocol):
     version: str
     facts: list[dict[str, Any]]
 
+    def __len__(self) -> int: ...  # the chunks of the version
+
     def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
                    config: RetrievalConfig) -> list[Hit]: ...
 
@@ -373,7 +384,8 @@ def search(
         total += len(found)
     if remote:  # each store ranked its own namespace; the fused scores use the same formula
         ranked.sort(key=lambda h: (-h.fused, -h.score))
-    return gate(ranked, total, top_k, config, verified_only)
+    narrowed = total < sum(len(index) for index in indexes)  # the filters left some rows out
+    return gate(ranked, total, top_k, config, verified_only, narrowed)
 
 
 def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, query_text: str, filters: Filters,
@@ -422,31 +434,55 @@ def gate_score(cosine: float, coverage: float, config: RetrievalConfig) -> float
     return config.dense_share * cosine + (1.0 - config.dense_share) * coverage
 
 
+def required_passages(ranked: Sequence[Hit], total: int, config: RetrievalConfig, narrowed: bool) -> int:
+    """How many passages must clear their threshold for an answer: ``min_passages``, or fewer when
+    the filters (the request's packs, applications or workspace, the actor's grant) narrowed the
+    namespaces to a scope holding fewer documents than that.
+
+    The scope's size is known only when every row of it is a candidate (fewer rows than
+    ``candidates``); whole namespaces keep the calibrated minimum, so the off-topic behaviour
+    measured on the calibration sets is unchanged.
+    """
+    if not narrowed or total >= config.candidates:
+        return config.min_passages
+    documents = {(h.index.namespace, h.payload.get("doc_id")) for h in ranked}
+    return max(1, min(config.min_passages, len(documents)))
+
+
 def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
-         verified_only: bool = False) -> RetrievalResult:
-    """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them."""
+         verified_only: bool = False, narrowed: bool = False) -> RetrievalResult:
+    """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them.
+
+    ``verified_only``: only L1/L2 passages are returned (``refused`` when none clears the gate).
+    ``narrowed``: the filters left rows of the namespaces out (see ``required_passages``).
+    """
     if not total or not ranked:
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT],
                                reason=f"no candidate passage ({total} rows passed the filters)")
     above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
     weighed = {"candidates": total, "above_threshold": len(above), "ranked": list(ranked)}
-    if len(above) < config.min_passages:
+    needed = required_passages(ranked, total, config, narrowed)
+    if len(above) < needed:
         near = sorted(ranked, key=lambda h: -h.score)[:10]
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config), **weighed,
                                reason=f"{len(above)} candidate(s) cleared their namespace's threshold, "
-                                      f"{config.min_passages} needed")
+                                      f"{needed} needed")
     passages = above[:top_k]
-    if verified_only and not any(h.truth_level in VERIFIED_LEVELS for h in passages):
-        # The best sources are community tips or drafts: better no answer than an unverified one.
-        return RetrievalResult(REFUSED, [], 0.0, [], REFUSED_MESSAGE, **weighed,
-                               reason=f"the actor reads verified sources only and none of the {len(passages)} "
-                                      f"passage(s) that cleared is {' or '.join(sorted(VERIFIED_LEVELS))}")
+    if verified_only:
+        # Only verified sources reach this caller: the unverified passages are dropped, not mixed in.
+        # Taken among the same top_k as for anyone, so the statuses (and the calibrated rates) stay.
+        unverified = len(passages)
+        passages = [h for h in passages if h.truth_level in VERIFIED_LEVELS]
+        if not passages:  # the best sources are community tips or drafts: better no answer than an unverified one
+            return RetrievalResult(REFUSED, [], 0.0, [], REFUSED_MESSAGE, **weighed,
+                                   reason=f"the actor reads verified sources only and none of the {unverified} "
+                                          f"passage(s) that cleared is {' or '.join(sorted(VERIFIED_LEVELS))}")
     confidence = _confidence(passages[: config.min_passages], config)
     status = SUCCESS if confidence >= config.low_confidence_below else LOW_CONFIDENCE
     comparison = "≥" if status == SUCCESS else "<"
     return RetrievalResult(status, passages, confidence, **weighed,
                            reason=f"{len(above)} candidate(s) cleared their namespace's threshold "
-                                  f"({config.min_passages} needed); confidence {confidence:.2f} {comparison} "
+                                  f"({needed} needed); confidence {confidence:.2f} {comparison} "
                                   f"{config.low_confidence_below:.2f}")
 
 

@@ -383,6 +383,7 @@ query_log = sa.Table(
     sa.Column("index_versions", sa.Text, nullable=False),  # JSON {namespace: version}
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("flags", sa.Text, nullable=False),  # JSON list: prompt_injection, namespace_injection, personal_data…
+    sa.Column("thread_id", sa.String(128)),  # the caller's conversation (migration 0004)
 )
 sa.Index("ix_query_log_at", query_log.c.tenant_id, query_log.c.at)
 

@@ -47,13 +47,15 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
     store.put("uploads/default/pack-b/guide.md", NOTE)
     store.put(
         "uploads/default/pack-b/guide.md.meta.json",
-        json.dumps({"source_app": "wiki", "title": "Guide atelier", "tags": "roues, couple"}).encode(),
+        json.dumps({"source_app": "wiki", "workspace": "atelier", "title": "Guide atelier",
+                    "tags": "roues, couple"}).encode(),
     )
     store.put("uploads/default/pack-b/empty.md", b"")
     store.put("uploads/default/pack-b/photo.exe", b"MZ")
     store.put("uploads/default/pack-b/big.md", b"x" * 2000)
     store.put("uploads/default/pack-c/elsewhere.md", NOTE, {"namespace": "knowledge:nowhere"})
     store.put("uploads/default/pack-c/bad-app.md", NOTE, {"source_app": "Not Valid!"})
+    store.put("uploads/default/pack-c/bad-workspace.md", NOTE, {"source_app": "notes", "workspace": "../x"})
     store.put("uploads/default/Pack C/upper.md", NOTE)
     uploads, refused = scan_uploads(store, rules(1000))
     by_key = {u.key.rsplit("/", 1)[-1]: u for u in uploads}
@@ -65,6 +67,8 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
         "max_truth_level": "L4",  # the default grant: knowledge:uploads, at L4 at the strongest
     }
     assert by_key["guide.md"].metadata["tags"] == ["roues", "couple"] and by_key["guide.md"].pack_id == "pack-b"
+    assert by_key["guide.md"].metadata["caller_app"] == "unknown"  # absent: the query service's fallback
+    assert by_key["guide.md"].metadata["workspace"] == "atelier"
     reasons = {q.path.rsplit("/", 1)[-1]: q.reason for _, q in refused}
     assert reasons == {
         "empty.md": "empty-file",
@@ -72,8 +76,26 @@ def test_scan_reads_metadata_from_the_object_and_its_sidecar(tmp_path):
         "big.md": "too-large",
         "elsewhere.md": "invalid-source",
         "bad-app.md": "invalid-source",
+        "bad-workspace.md": "invalid-source",
         "upper.md": "invalid-source",
     }
+
+
+def test_with_the_registry_enforced_an_unknown_or_inactive_caller_app_is_refused(tmp_path):
+    store = LocalObjectStore(tmp_path, "knowledge")
+    store.put("uploads/default/pack-a/known.md", NOTE, {"caller_app": "aurora_nexus_ui"})
+    store.put("uploads/default/pack-a/stranger.md", NOTE, {"caller_app": "stranger_app"})
+    store.put("uploads/default/pack-a/anonymous.md", NOTE)
+    registered = frozenset({"aurora_nexus_ui", "unknown"})
+    uploads, refused = scan_uploads(store, rules(caller_apps=registered))
+    assert sorted(u.key.rsplit("/", 1)[-1] for u in uploads) == ["anonymous.md", "known.md"]
+    [(_, stranger)] = refused
+    assert stranger.reason == "invalid-source" and "ENFORCE_CALLER_APP_REGISTRY" in stranger.detail
+    # `unknown` itself deactivated: an upload naming no caller app is refused too
+    _, refused = scan_uploads(store, rules(caller_apps=frozenset({"aurora_nexus_ui"})))
+    assert sorted(q.path.rsplit("/", 1)[-1] for _, q in refused) == ["anonymous.md", "stranger.md"]
+    # not enforced: any well-formed name goes
+    assert len(scan_uploads(store, rules())[0]) == 3
 
 
 def test_uploads_into_a_disabled_pack_are_refused(tmp_path):
@@ -88,7 +110,8 @@ def test_uploads_are_built_from_s3_with_pack_and_apps_in_the_payload(s3_settings
     from knowledge_plane.storage.registry import Registry
 
     store = S3ObjectStore(s3_client(s3_settings.object_store.endpoint_url), s3_settings.object_store.bucket)
-    store.put("uploads/default/pack-a/note.md", NOTE, {"source_app": "notes", "caller_app": "aurora_nexus_ui"})
+    store.put("uploads/default/pack-a/note.md", NOTE,
+              {"source_app": "notes", "workspace": "garage", "caller_app": "aurora_nexus_ui"})
     store.put("uploads/default/pack-b/autre.md", b"# Autre\n\nLes plaquettes avant se changent par paire.\n")
     store.put("uploads/default/../evil.md", NOTE)
     success, reports = build_corpus(s3_settings, ["knowledge:uploads"])
@@ -99,6 +122,9 @@ def test_uploads_are_built_from_s3_with_pack_and_apps_in_the_payload(s3_settings
     payloads = read_version(__import__("pathlib").Path(registry.version("knowledge:uploads", version).path)).payloads
     note = next(p for p in payloads if p["source_path"].endswith("note.md"))
     assert (note["pack_id"], note["source_app"], note["caller_app"]) == ("pack-a", "notes", "aurora_nexus_ui")
+    assert note["workspace"] == "garage"
+    other = next(p for p in payloads if p["source_path"].endswith("autre.md"))
+    assert "workspace" not in other and other["caller_app"] == "unknown"
     assert {p["pack_id"] for p in payloads} == {"pack-a", "pack-b"}
     assert {p["pack_id"] for p in Packs(registry.engine, "default").list()} == {"pack-a", "pack-b"}
 

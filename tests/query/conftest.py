@@ -101,6 +101,7 @@ def make_client(embedder, built: Path) -> Iterator[Callable[..., TestClient]]:
         values = {
             "api_keys": keys_env(),
             "rate_limit_per_minute": 100_000,
+            "rate_limit_per_actor_per_minute": 100_000,
             "enforce_caller_app_registry": False,
             "alias_poll_seconds": 0.2,
             "score_thresholds": "",

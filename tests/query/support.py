@@ -56,9 +56,11 @@ def synthetic_version(
     dimension: int = 384,
     truth_level: str = "L1",
     promote: bool = True,
+    rows: list[dict] | None = None,
     **payload_extra,
 ) -> str:
-    """Write, register and (by default) promote a small hand-made version; returns its version id."""
+    """Write, register and (by default) promote a small hand-made version; returns its version id.
+    ``rows``: payload fields of each text in turn (pack_id, source_app, lang…), over ``payload_extra``."""
     from knowledge_plane.serving.embedding import MODEL_NAME
     from knowledge_plane.storage.index_store import version_dir, write_version
 
@@ -86,6 +88,7 @@ def synthetic_version(
             "updated": "2026-01-01",
             "kind": "text",
             **payload_extra,
+            **(rows[i] if rows else {}),
         }
         for i, text in enumerate(texts)
     ]

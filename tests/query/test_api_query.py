@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 
@@ -24,6 +25,9 @@ PASSAGE_KEYS = {
     "score",
     "truth_level",
     "index_version",
+    "pack_id",
+    "source_app",
+    "language",
 }
 COMMUNITY_TIP = "astuces de la communauté non vérifiées forum"
 
@@ -69,6 +73,21 @@ def test_unverified_sources_alone_are_refused_to_the_chatbot(client, question):
     body = ask(client, "chatbot_prod", question)  # community tips are L3, the wiper-blade guide an L4 draft
     assert body["status"] == "refused"
     assert body["passages"] == [] and body["message"]
+
+
+def test_the_chatbot_never_gets_an_unverified_passage_beside_verified_ones(client):
+    from knowledge_plane.serving.calibration import load_questions
+
+    on_topic, _ = load_questions()
+    questions = [q.text for q in on_topic if q.namespace in CHATBOT_NAMESPACES]
+    mixed = 0
+    for question in questions:
+        chatbot = ask(client, "chatbot_prod", question)
+        assert {p["truth_level"] for p in chatbot["passages"]} <= {"L1", "L2"}, question
+        support = ask(client, "support_prod", question, namespaces=sorted(CHATBOT_NAMESPACES))
+        levels = {p["truth_level"] for p in support["passages"]}
+        mixed += bool(levels & {"L1", "L2"} and levels & {"L3", "L4"})
+    assert mixed  # the same questions do mix truth levels for an actor that is not verified-only
 
 
 def test_unverified_sources_are_low_confidence_for_support(client):
@@ -165,8 +184,10 @@ def test_invalid_bodies_are_422(client, body):
     assert response.status_code == 422
 
 
-def test_workspace_with_source_app_is_accepted(client):
-    assert ask(client, "support_prod", "garantie des pièces", source_app="git", workspace="w1")["status"] == "success"
+def test_a_workspace_filters_rather_than_being_ignored(client):
+    # The Git corpus was uploaded into no workspace: asking for one finds nothing there.
+    body = ask(client, "support_prod", "garantie des pièces", source_app="git", workspace="w1")
+    assert body["status"] == "needs_clarification" and body["passages"] == []
 
 
 def test_body_size_limit(client):
@@ -181,9 +202,10 @@ def test_body_size_limit(client):
 def test_no_write_route(client):
     paths = client.get("/openapi.json").json()["paths"]
     operations = {(method.upper(), path) for path, item in paths.items() for method in item}
-    assert operations == {("POST", "/knowledge/query"), ("GET", "/knowledge/health"), ("GET", "/knowledge/caller-apps")}
-    for method in ("put", "delete", "patch"):
-        assert getattr(client, method)("/knowledge/query", headers=headers("agents_dev")).status_code == 405
+    assert operations == {("POST", "/knowledge/query"), ("GET", "/knowledge/health"), ("GET", "/knowledge/caller-apps"),
+                          ("POST", "/api/query"), ("GET", "/api/caller-apps")}  # the Aurora Nexus family reads too
+    for method, path in itertools.product(("put", "delete", "patch"), ("/knowledge/query", "/api/query")):
+        assert getattr(client, method)(path, headers=headers("agents_dev")).status_code == 405
 
 
 def test_health_without_a_key_says_only_ready(client):

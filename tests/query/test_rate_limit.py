@@ -1,19 +1,27 @@
-"""Rate limits: 10 requests a minute per key; 10 failed authentications a minute per client address,
-charged only by failures; X-Forwarded-For believed only from the configured proxies."""
+"""Rate limits: 10 requests a minute per end user of an actor (X-End-User-ID, else the client
+address), a budget per actor, a block after repeated refusals, shared across uvicorn workers through
+Redis; 10 failed authentications a minute per client address, charged only by failures;
+X-Forwarded-For believed only from the configured proxies."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import uvicorn
 from starlette.requests import Request
 
-from knowledge_plane.service.ratelimit import RateLimit, client_address
+from knowledge_plane.service.ratelimit import END_USER_HEADER, RateLimit, client_address, end_user
 from knowledge_plane.settings import ServiceSettings
-from tests.query.support import headers
+from tests.query.support import PROJECT_ROOT, headers, keys_env, registry_url_of
 
 BAD_KEY = {"X-API-Key": "guess-00000000000000"}
 
@@ -23,15 +31,46 @@ def ask(client, actor=None, extra: dict[str, str] | None = None):
                        headers={**(headers(actor) if actor else BAD_KEY), **(extra or {})})
 
 
-def test_the_eleventh_request_of_a_key_in_a_minute_is_429(make_client):
-    client = make_client(rate_limit_per_minute=10)
+def user(name: str) -> dict[str, str]:
+    return {END_USER_HEADER: name}
+
+
+def test_the_eleventh_request_of_an_end_user_in_a_minute_is_429_and_nobody_elses(make_client):
+    client = make_client(rate_limit_per_minute=10, rate_limit_per_actor_per_minute=1000)
     for _ in range(10):
-        assert ask(client, "chatbot_prod").status_code == 200
-    response = ask(client, "chatbot_prod")
+        assert ask(client, "chatbot_prod", user("customer-1")).status_code == 200
+    response = ask(client, "chatbot_prod", user("customer-1"))
     assert response.status_code == 429
     assert 1 <= int(response.headers["retry-after"]) <= 60
-    # another key has its own budget
-    assert ask(client, "support_prod").status_code == 200
+    # the other customers behind the same key, and the same name under another key, have their own budgets
+    assert ask(client, "chatbot_prod", user("customer-2")).status_code == 200
+    assert ask(client, "support_prod", user("customer-1")).status_code == 200
+
+
+def test_without_an_end_user_header_the_client_address_is_the_end_user(make_client):
+    client = make_client(rate_limit_per_minute=10, rate_limit_per_actor_per_minute=1000,
+                         peer=("10.0.0.7", 41000), trusted_proxies="10.0.0.0/24")
+    for _ in range(10):
+        assert ask(client, "chatbot_prod", {"X-Forwarded-For": "203.0.113.5"}).status_code == 200
+    assert ask(client, "chatbot_prod", {"X-Forwarded-For": "203.0.113.5"}).status_code == 429
+    assert ask(client, "chatbot_prod", {"X-Forwarded-For": "203.0.113.6"}).status_code == 200
+
+
+def test_the_actor_budget_caps_all_its_end_users_together(make_client):
+    client = make_client(rate_limit_per_minute=10, rate_limit_per_actor_per_minute=5)
+    assert [ask(client, "chatbot_prod", user(f"c{i}")).status_code for i in range(6)] == [200] * 5 + [429]
+    assert ask(client, "support_prod", user("c0")).status_code == 200
+
+
+def test_repeated_refusals_block_the_end_user_for_the_block_duration(make_client):
+    client = make_client(rate_limit_per_minute=3, rate_limit_per_actor_per_minute=1000, rate_limit_block_after=2,
+                         rate_limit_block_seconds=300)
+    codes = [ask(client, "chatbot_prod", user("abuser")) for _ in range(6)]
+    assert [r.status_code for r in codes] == [200, 200, 200, 429, 429, 429]
+    assert int(codes[3].headers["retry-after"]) <= 60  # a first refusal: wait for the window
+    assert int(codes[4].headers["retry-after"]) == 300  # the second starts the block
+    assert 290 <= int(codes[5].headers["retry-after"]) <= 300  # and every later one says what is left
+    assert ask(client, "chatbot_prod", user("someone-else")).status_code == 200
 
 
 def test_failed_authentication_is_limited_per_address(make_client):
@@ -71,7 +110,7 @@ def test_rotating_forwarded_for_through_uvicorn_gets_no_fresh_budget(make_client
     # uvicorn's own default believes X-Forwarded-For from 127.0.0.1 and rewrites the client address
     # before the service sees it; the options `knowledge serve` runs uvicorn with turn that off.
     from knowledge_plane.service.app import UVICORN_OPTIONS, create_app
-    from tests.query.support import keys_env, settings_for
+    from tests.query.support import settings_for
 
     app = create_app(settings_for(built), ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=10), embedder)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **UVICORN_OPTIONS))
@@ -121,3 +160,80 @@ def test_the_limit_counts_per_key():
     assert [limit.hit("k") for _ in range(3)] == [0, 0, 0]
     assert 1 <= limit.hit("k") <= 60
     assert limit.hit("other") == 0
+
+
+def test_the_end_user_header_is_hashed_and_wins_over_the_address():
+    request = Request({"type": "http", "client": ("127.0.0.1", 1), "method": "GET", "path": "/",
+                       "headers": [(b"x-end-user-id", b"customer@example.com")]})
+    name = end_user(request, ())
+    assert name.startswith("id:") and "example" not in name
+    assert end_user(_request("127.0.0.1"), ()) == "ip:127.0.0.1"
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A redis-server of its own on loopback (Debian's package), gone after the test."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    port = _free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_end_user_limits_and_blocks_hold_across_uvicorn_workers(built, redis_url, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", "KNOWLEDGE_DATA_DIR": str(built),
+           "KNOWLEDGE_REGISTRY_URL": registry_url_of(built), "KNOWLEDGE_API_KEYS": keys_env(),
+           "KNOWLEDGE_RATE_LIMIT_STORAGE": redis_url, "KNOWLEDGE_RATE_LIMIT_PER_MINUTE": "10",
+           "KNOWLEDGE_RATE_LIMIT_BLOCK_AFTER": "2", "KNOWLEDGE_RATE_LIMIT_BLOCK_SECONDS": "300",
+           "KNOWLEDGE_VECTOR_BACKEND": "local"}
+    log = (tmp_path / "uvicorn.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "knowledge_plane.service.main:app", "--host",
+                                "127.0.0.1", "--port", str(port), "--workers", "3", "--no-proxy-headers"],
+                               env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/knowledge/caller-apps"  # behind the same limits, and needs no model
+
+    def get(name: str) -> httpx.Response:
+        # a new connection each time, so that the requests spread over the workers
+        with httpx.Client(timeout=30) as http:
+            return http.get(url, headers={**headers("chatbot_prod"), **user(name)})
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/knowledge/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "uvicorn.log").read_text()
+                time.sleep(0.2)
+        with ThreadPoolExecutor(4) as pool:  # concurrent, so that every worker takes some
+            codes = sorted(r.status_code for r in pool.map(get, ["customer-1"] * 14))
+        assert codes == [200] * 10 + [429] * 4
+        blocked = get("customer-1")
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 60  # blocked in every worker
+        assert get("customer-2").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()

@@ -93,7 +93,7 @@ def test_filters_apply_before_ranking():
     assert result.status == SUCCESS
     assert result.candidates == 3
     assert {h.payload["pack_id"] for h in result.passages} == {"p1"}
-    assert run([ix], filters=Filters("default", source_app="nope")).status == NEEDS_CLARIFICATION
+    assert run([ix], filters=Filters("default", source_apps=frozenset({"nope"}))).status == NEEDS_CLARIFICATION
     assert run([ix], filters=Filters("tenant-x")).status == NEEDS_CLARIFICATION
 
 
@@ -166,3 +166,64 @@ def test_a_precomputed_search_index_opens_to_the_same_results(tmp_path):
         assert ix.payload(3) == payloads[3] and ix.truth_level(3) == "L3"
     (tmp_path / "v1" / SEARCH_INDEX).write_bytes(b"not a zip")
     assert len(LoadedIndex.open(tmp_path / "v1")) == 12  # an unusable file falls back to the payloads
+
+
+def test_a_whole_small_namespace_keeps_the_minimum():
+    # Nothing filtered out: the namespace is small, not the scope narrowed (calibration unchanged).
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": 0.9}, {"text": "autre", "cos": 0.1}])
+    assert run([ix], filters=Filters("default", source_apps=frozenset({"git"}))).status == NEEDS_CLARIFICATION
+
+
+def test_a_narrowed_scope_smaller_than_the_minimum_answers_from_what_it_holds():
+    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"},
+            *[{"text": "freins usés", "cos": 0.2, "pack": "p2"} for _ in range(5)]]
+    ix = index("knowledge:a", rows)
+    narrowed = Filters("default", frozenset({"p1"}))
+    result = run([ix], filters=narrowed)
+    assert result.status == SUCCESS and [h.row for h in result.passages] == [0]
+    # the same single passage from an unfiltered search: the calibrated minimum of three holds
+    assert run([index("knowledge:a", rows[:1])]).status == NEEDS_CLARIFICATION
+
+
+def test_a_narrowed_scope_counts_documents_not_chunks():
+    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, {"text": "freins usés", "cos": 0.1, "pack": "p1"},
+            {"text": "autre", "cos": 0.1, "pack": "p2"}]
+    ix = index("knowledge:a", rows)
+    for payload in ix._payloads[:2]:  # two chunks of one document: one passage above the threshold answers
+        payload["doc_id"] = "same"
+    assert run([ix], filters=Filters("default", frozenset({"p1"}))).status == SUCCESS
+
+
+def test_a_large_narrowed_scope_keeps_the_minimum():
+    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, *[{"text": "autre", "cos": 0.1, "pack": "p1"}] * 60]
+    result = run([index("knowledge:a", rows)], filters=Filters("default", frozenset({"p1"})))
+    assert result.status == NEEDS_CLARIFICATION  # its size is not known from the candidates: 3 are needed
+
+
+def test_verified_only_returns_only_l1_l2_passages_never_mixed():
+    rows = [{"text": "freins usés", "cos": c, "truth": t} for c, t in ((0.95, "L4"), (0.9, "L1"), (0.85, "L3"),
+                                                                        (0.8, "L2"))]
+    ix = index("knowledge:a", rows)
+    assert {h.truth_level for h in run([ix]).passages} == {"L1", "L2", "L3", "L4"}
+    result = run([ix], verified_only=True)
+    assert [h.truth_level for h in result.passages] == ["L1", "L2"]
+    only_drafts = index("knowledge:a", [{"text": "freins usés", "cos": c, "truth": "L3"} for c in (0.9, 0.85, 0.8)])
+    assert run([only_drafts], verified_only=True).status == REFUSED
+
+
+def test_unpacked_rows_pass_beside_the_granted_packs():
+    rows = [{"text": "freins usés", "cos": 0.9}, {"text": "freins usés", "cos": 0.9, "pack": "p1"},
+            {"text": "freins usés", "cos": 0.9, "pack": "p2"}]
+    ix = index("knowledge:a", rows)
+    assert list(ix.rows(Filters("default", frozenset({"p1"}), unpacked=True))) == [0, 1]
+    assert list(ix.rows(Filters("default", frozenset(), unpacked=True))) == [0]
+    assert list(ix.rows(Filters("default", frozenset({"p1"})))) == [1]
+
+
+def test_workspace_filters_rows_before_ranking():
+    rows = [{"text": "freins usés", "cos": 0.95}, {"text": "freins usés", "cos": 0.8}]
+    ix = index("knowledge:a", rows)
+    ix._payloads[1]["workspace"] = "garage"
+    rebuilt = LoadedIndex.from_version(IndexVersion(Path("."), ix.manifest, ix.vectors, list(ix._payloads)))
+    assert list(rebuilt.rows(Filters("default", workspace="garage"))) == [1]
+    assert list(rebuilt.rows(Filters("default", workspace="elsewhere"))) == []

@@ -24,7 +24,8 @@ def live_app(built, embedder):
     from knowledge_plane.service.app import create_app
     from knowledge_plane.settings import ServiceSettings
 
-    app = create_app(settings_for(built), ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000),
+    app = create_app(settings_for(built), ServiceSettings(api_keys=keys_env(), rate_limit_per_minute=100_000,
+                                                           rate_limit_per_actor_per_minute=100_000),
                      embedder)
     service = app.state.service
     service.start()  # schemathesis runs the lifespan too; a second start is a no-op

@@ -46,7 +46,7 @@ BACKENDS = ("local", "qdrant", "weaviate")
 VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 # Point ids are derived from chunk ids, so re-publishing a version writes the same points.
 CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "knowledge-plane:chunk")
-FILTER_KEYS = ("tenant_id", "pack_ids", "source_app")
+FILTER_KEYS = ("tenant_id", "pack_ids", "unpacked", "source_app", "source_apps", "workspace")
 VERSION_INFO_ID = str(uuid.uuid5(CHUNK_NAMESPACE, "knowledge-plane:version-info"))
 VERSION_INFO_TENANT = "-"  # not a valid tenant id: the record never passes a search's tenant filter
 VERSION_INFO_FORMAT = 1
@@ -162,11 +162,15 @@ def stored_payload(payload: Mapping[str, Any], version: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """What a search may see. tenant_id is mandatory; pack_ids None means every pack."""
+    """What a search may see. tenant_id is mandatory; pack_ids None means every pack (and no pack);
+    with ``unpacked`` the passages outside every pack pass beside those of ``pack_ids``;
+    source_apps None means every application."""
 
     tenant_id: str
     pack_ids: tuple[str, ...] | None = None
-    source_app: str | None = None
+    source_apps: tuple[str, ...] | None = None
+    unpacked: bool = False
+    workspace: str | None = None
 
     @classmethod
     def parse(cls, filters: Mapping[str, Any]) -> SearchFilters:
@@ -180,7 +184,14 @@ class SearchFilters:
         packs = filters.get("pack_ids")
         if isinstance(packs, str):
             packs = [packs]
-        return cls(str(tenant_id), None if packs is None else tuple(packs), filters.get("source_app") or None)
+        apps = filters.get("source_apps")
+        if isinstance(apps, str):
+            apps = [apps]
+        one = filters.get("source_app")
+        if one:  # one application: a list of one, or narrowing the list
+            apps = [one] if apps is None else [a for a in apps if a == one]
+        return cls(str(tenant_id), None if packs is None else tuple(packs), None if apps is None else tuple(apps),
+                   bool(filters.get("unpacked")), filters.get("workspace") or None)
 
 
 def point_uuid(chunk_id: str) -> str:
@@ -331,14 +342,15 @@ class VectorBackend(ABC):
     ) -> list[StoredHit]:
         """Hybrid search through the alias, best first, with each passage's stored vector.
 
-        ``filters``: tenant_id (required), pack_ids (any of a list), source_app. They apply before
+        ``filters``: tenant_id (required), pack_ids (any of a list; with unpacked, or no pack),
+        source_apps (any of a list) or source_app, workspace. They apply before
         ranking, so top_k=1 returns the best allowed passage. The score is the store's fusion
         score (not a cosine), comparable only within one result list; the query service gates on
         the cosine of the returned vector and the lexical coverage, as for the local index.
         """
         allowed = SearchFilters.parse(filters)
-        if allowed.pack_ids == ():
-            return []  # an explicit empty list of packs grants nothing
+        if (allowed.pack_ids == () and not allowed.unpacked) or allowed.source_apps == ():
+            return []  # an explicit empty list of packs or applications grants nothing
         return self._search(namespace, np.asarray(query_vector, dtype=np.float32).ravel(), query_text, top_k, allowed)
 
     @abstractmethod

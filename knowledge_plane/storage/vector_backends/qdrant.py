@@ -49,7 +49,7 @@ from knowledge_plane.storage.vector_backends import (
 
 DENSE, SPARSE = "dense", "bm25"
 K1, B = 1.2, 0.75  # BM25 constants, the same as knowledge_plane.domain.lexical's index
-INDEXED_FIELDS = ("tenant_id", "pack_id", "source_app", "namespace", "doc_id", "chunk_id")
+INDEXED_FIELDS = ("tenant_id", "pack_id", "source_app", "workspace", "namespace", "doc_id", "chunk_id")
 UPLOAD_BATCH = 256
 MIN_CANDIDATES = 50  # per prefetch: RRF can only reorder what the prefetches found
 # Qdrant counts ranks from 0 (the best scores 1/k): k + 1 gives the local 1/(60 + rank from 1).
@@ -310,8 +310,14 @@ def _payload_filter(allowed: SearchFilters) -> models.Filter:
     must: list[models.Condition] = [
         models.FieldCondition(key="tenant_id", match=models.MatchValue(value=allowed.tenant_id))
     ]
-    if allowed.pack_ids:
-        must.append(models.FieldCondition(key="pack_id", match=models.MatchAny(any=list(allowed.pack_ids))))
-    if allowed.source_app:
-        must.append(models.FieldCondition(key="source_app", match=models.MatchValue(value=allowed.source_app)))
+    if allowed.pack_ids is not None:
+        packs: list[models.Condition] = [models.IsEmptyCondition(is_empty=models.PayloadField(key="pack_id"))] \
+            if allowed.unpacked else []
+        if allowed.pack_ids:
+            packs.append(models.FieldCondition(key="pack_id", match=models.MatchAny(any=list(allowed.pack_ids))))
+        must.append(models.Filter(should=packs))
+    if allowed.source_apps is not None:
+        must.append(models.FieldCondition(key="source_app", match=models.MatchAny(any=list(allowed.source_apps))))
+    if allowed.workspace is not None:
+        must.append(models.FieldCondition(key="workspace", match=models.MatchValue(value=allowed.workspace)))
     return models.Filter(must=must)

@@ -53,7 +53,7 @@ from knowledge_plane.storage.vector_backends import (
 MIN_SERVER_VERSION = (1, 32, 0)
 DEFAULT_ALPHA = 0.5  # equal say for vectors and keywords, like the RRF of the other backends
 DEFAULT_GRPC_PORT = 50051
-FILTER_FIELDS = ("tenant_id", "pack_id", "source_app", "namespace", "doc_id", "chunk_id")
+FILTER_FIELDS = ("tenant_id", "pack_id", "source_app", "workspace", "namespace", "doc_id", "chunk_id")
 K1, B = 1.2, 0.75
 UPLOAD_BATCH = 256
 # The collection description is the record of what a collection holds: names are lossy
@@ -228,7 +228,8 @@ class WeaviateBackend(VectorBackend):
                     vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
                 ),
                 # Stop words are already gone from search_text; Weaviate's English list must not drop more.
-                inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B,
+                # Null state: passages outside every pack are found with is_none (actors' pack grants).
+                inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B, index_null_state=True,
                                                                stopwords_preset=StopwordsPreset.NONE),
                 properties=[keyword(f) for f in FILTER_FIELDS]
                 + [
@@ -276,10 +277,15 @@ class WeaviateBackend(VectorBackend):
     def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
                 allowed: SearchFilters) -> list[StoredHit]:
         conditions = [Filter.by_property("tenant_id").equal(allowed.tenant_id)]
-        if allowed.pack_ids:
-            conditions.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
-        if allowed.source_app:
-            conditions.append(Filter.by_property("source_app").equal(allowed.source_app))
+        if allowed.pack_ids is not None:
+            packs = [Filter.by_property("pack_id").is_none(True)] if allowed.unpacked else []
+            if allowed.pack_ids:
+                packs.append(Filter.by_property("pack_id").contains_any(list(allowed.pack_ids)))
+            conditions.append(Filter.any_of(packs))
+        if allowed.source_apps is not None:
+            conditions.append(Filter.by_property("source_app").contains_any(list(allowed.source_apps)))
+        if allowed.workspace is not None:
+            conditions.append(Filter.by_property("workspace").equal(allowed.workspace))
         where = Filter.all_of(conditions)
         vector = query_vector.tolist()
         terms = " ".join(tokenize(query_text))

@@ -196,6 +196,32 @@ def test_filters_apply_before_ranking(backend, reader):
     assert len(theirs) == 20 and {h.payload["tenant_id"] for h in theirs} == {OTHER_TENANT}
 
 
+def test_grant_filters_keep_unpacked_passages_beside_the_granted_packs(backend, reader):
+    tenant = backend.tenant_id
+    data = make_version(tenant, "v1")
+    for i, p in enumerate(data.payloads):
+        if i % 7 == 0:
+            p["pack_id"] = None  # outside every pack, like the Git corpus
+        if i % 5 == 0:
+            p["workspace"] = "garage"
+    backend.publish(NAMESPACE, "v1", data.vectors, data.payloads)
+    backend.switch_alias(NAMESPACE, "v1")
+    query = data.vectors[0]
+
+    def packs(**filters) -> set:
+        hits = reader.search(NAMESPACE, query, "", 200, {"tenant_id": tenant, **filters})
+        return {h.payload["pack_id"] for h in hits}
+
+    assert packs(pack_ids=["pack-a"], unpacked=True) == {None, "pack-a"}
+    assert packs(pack_ids=[], unpacked=True) == {None}
+    assert packs(pack_ids=["pack-a"]) == {"pack-a"}
+    apps = reader.search(NAMESPACE, query, "", 200, {"tenant_id": tenant, "source_apps": ["crm", "nobody"]})
+    assert apps and {h.payload["source_app"] for h in apps} == {"crm"}
+    assert reader.search(NAMESPACE, query, "", 5, {"tenant_id": tenant, "source_apps": []}) == []
+    garage = reader.search(NAMESPACE, query, "", 200, {"tenant_id": tenant, "workspace": "garage"})
+    assert garage and {h.payload.get("workspace") for h in garage} == {"garage"}
+
+
 def test_search_filters_are_checked(reader):
     with pytest.raises(ValueError, match="tenant_id"):
         reader.search(NAMESPACE, np.ones(384, dtype=np.float32), "", 3, {"pack_ids": ["pack-a"]})

@@ -82,5 +82,7 @@ drift_every_6h = dg.ScheduleDefinition(
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    # The code location's default executor: a "Materialize" from the UI (which runs an implicit asset
+    # job, not build_knowledge) is then also one process, the model loaded once for all its steps.
     return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check],
-                          schedules=[nightly_rebuild, drift_every_6h])
+                          schedules=[nightly_rebuild, drift_every_6h], executor=dg.in_process_executor)

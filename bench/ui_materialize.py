@@ -29,14 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODES = ("knowledge_build", "ui_default_executor", "ui_multiprocess_executor")
 
 
-def _job(multiprocess: bool):
-    """The job a UI Materialize of everything runs (module-level so ``dg.reconstructable`` can rebuild it)."""
+def multiprocess_executor_job():
+    """The same assets under Dagster's stock multiprocess executor (module-level: ``dg.reconstructable``
+    rebuilds it in each step's subprocess)."""
     import dagster as dg
 
-    from definitions import defs
-
-    if not multiprocess:
-        return defs.resolve_implicit_global_asset_job_def()
     from assets import BUILD_ASSETS
     from knowledge_plane.settings import Settings
     from resources import build_resources
@@ -47,29 +44,25 @@ def _job(multiprocess: bool):
     )
 
 
-def default_executor_job():
-    return _job(multiprocess=False)
-
-
-def multiprocess_executor_job():
-    return _job(multiprocess=True)
-
-
 def child(mode: str) -> None:
     """Run one UI-equivalent materialization in this process (called as a subprocess)."""
     import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
 
     from knowledge_plane.build.triggers import range_tags
     from knowledge_plane.cli.dagster_instance import prepare_dagster_home
     from knowledge_plane.settings import Settings
 
     settings = Settings()
-    job_fn = multiprocess_executor_job if mode == "ui_multiprocess_executor" else default_executor_job
-    keys = job_fn().partitions_def.get_partition_keys()
+    if mode == "ui_multiprocess_executor":
+        job = dg.reconstructable(multiprocess_executor_job)
+    else:  # the implicit asset job of the code location, found as the run worker of a UI launch finds it
+        job = ReconstructableRepository.for_module("definitions", "defs", working_directory=str(ROOT)) \
+            .get_reconstructable_job("__ASSET_JOB")
+    keys = job.get_definition().partitions_def.get_partition_keys()
     with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
-        result = dg.execute_job(dg.reconstructable(job_fn), instance=instance,
-                                tags=range_tags(keys[0], keys[-1]), raise_on_error=False)
-        print(f"executor: {job_fn().executor_def.name}; success: {result.success}", file=sys.stderr)
+        result = dg.execute_job(job, instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False)
+        print(f"executor: {job.get_definition().executor_def.name}; success: {result.success}", file=sys.stderr)
 
 
 def measure(mode: str, work: Path) -> float:

@@ -2,25 +2,22 @@
 
 import dagster as dg
 
-from assets.metadata import per_second, table, total
-from assets.stage import stage_asset
-from knowledge_plane.build.facts import extract_namespace_facts
+from assets.metadata import per_second, table
+from assets.stage import NamespaceResult, stage_asset
+from knowledge_plane.build.facts import extract_namespace_facts, extractor_version
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.facts.store import open_fact_store
 
-NAMESPACE_COLUMNS = {
-    "namespace": "string", "documents": "int", "extracted": "int", "new_facts": "int", "by_status": "string",
-    "open_conflicts": "string",
-}
 NEW_FACT_COLUMNS = {
-    "namespace": "string", "subject": "string", "predicate": "string", "object": "string", "fact_type": "string",
-    "source": "string",
+    "subject": "string", "predicate": "string", "object": "string", "fact_type": "string", "source": "string",
 }
 
 
 @stage_asset(
     group="facts",
     kinds={"sql", "neo4j"},
+    # the rules extractor's version and a digest of ontology.yaml and rules.yaml: editing a rule marks it stale
+    code_version=extractor_version(),
     deps=["document_chunks"],
     description="Facts (subject, predicate, value, unit, validity, source) extracted by rules — front matter, "
     "'Clé : valeur' lines, key/value tables, French statements read with spaCy's fr_core_news_md (never code, "
@@ -28,33 +25,25 @@ NEW_FACT_COLUMNS = {
     "only from documents whose hash changed; stored as proposed, with CONTRADICTS / OVERRIDES / DUPLICATES / "
     "OUTDATED relations for reviewers. Approved facts are published with the next index version.",
 )
-def extracted_facts(context: dg.AssetExecutionContext, ctx: BuildContext) -> dict:
+def extracted_facts(context: dg.AssetExecutionContext, ctx: BuildContext) -> dict[str, NamespaceResult]:
     with open_fact_store(ctx.settings) as store:
         records = [extract_namespace_facts(ctx, ns, store, log=context.log.info) for ns in context.partition_keys]
-    new = [{"namespace": r.namespace, **f} for r in records for f in r.new_fact_list][:50]
     return {
-        "fact_store": ctx.settings.facts.store,
-        "documents_extracted": total(records, "documents_extracted"),
-        "documents_unchanged": total(records, "documents_unchanged"),
-        "new_facts": total(records, "new_facts"),
-        "critical_conflicts": total(records, "critical_conflicts"),
-        "llm_tokens": sum(r.llm.get("tokens", 0) or 0 for r in records),
-        "low_confidence_facts": total(records, "low_confidence_facts"),
-        "documents_per_second": per_second(total(records, "documents_extracted"), total(records, "rules_seconds")),
-        "namespaces": table(
-            (
-                {
-                    "namespace": r.namespace,
-                    "documents": r.documents,
-                    "extracted": r.documents_extracted,
-                    "new_facts": r.new_facts,
-                    "by_status": r.facts_by_status,
-                    "open_conflicts": r.open_conflicts,
-                }
-                for r in records
-            ),
-            NAMESPACE_COLUMNS,
-        ),
-        "new_fact_list": table(new, NEW_FACT_COLUMNS),
-        "seconds": round(total(records, "seconds"), 3),
+        r.namespace: NamespaceResult({
+            "fact_store": ctx.settings.facts.store,
+            "extractor_version": r.extractor_version,
+            "documents": r.documents,
+            "documents_extracted": r.documents_extracted,
+            "documents_unchanged": r.documents_unchanged,
+            "new_facts": r.new_facts,
+            "critical_conflicts": r.critical_conflicts,
+            "llm_tokens": r.llm.get("tokens", 0) or 0,
+            "low_confidence_facts": r.low_confidence_facts,
+            "documents_per_second": per_second(r.documents_extracted, r.rules_seconds),
+            "facts_by_status": dg.MetadataValue.json(r.facts_by_status),
+            "open_conflicts": dg.MetadataValue.json(r.open_conflicts),
+            "new_fact_list": table(r.new_fact_list[:50], NEW_FACT_COLUMNS),
+            "seconds": round(r.seconds, 3),
+        })
+        for r in records
     }

@@ -1,13 +1,13 @@
-"""Asset metadata a data engineer reads in the Dagster UI: typed tables (sortable there), totals, previews.
+"""Asset metadata a data engineer reads in the Dagster UI: typed tables (sortable there), rates, previews.
 
-The column lists are module constants because they are also how a run is read back: the per-namespace
-report of ``knowledge build`` comes from these tables (jobs/report.py).
+Every figure is one namespace's: each partition's materialization carries its own (assets/stage.py).
+The per-namespace report of ``knowledge build`` reads the same metadata back (jobs/report.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -16,9 +16,7 @@ from knowledge_plane.build.records import ParsedRecord, RawRecord, StageRecord
 
 Columns = dict[str, str]  # column name → Dagster table type ("string", "int", "float", "bool")
 
-QUARANTINE_COLUMNS: Columns = {
-    "namespace": "string", "path": "string", "reason": "string", "detail": "string", "stage": "string",
-}
+QUARANTINE_COLUMNS: Columns = {"path": "string", "reason": "string", "detail": "string", "stage": "string"}
 
 
 def _cell(value: Any) -> str | int | float | bool | None:
@@ -44,14 +42,9 @@ def table(rows: Iterable[Mapping[str, Any] | StageRecord], columns: Columns) -> 
     return dg.MetadataValue.table(records, schema=schema)
 
 
-def quarantine_table(records: Sequence[RawRecord | ParsedRecord]) -> dg.MetadataValue:
-    return table(({"namespace": r.namespace, **q} for r in records for q in r.quarantined),
-                 QUARANTINE_COLUMNS)
-
-
-def total(records: Iterable[StageRecord], field: str) -> int | float:
-    """The sum of one figure over the namespaces of the run."""
-    return sum(getattr(r, field) for r in records)
+def quarantine_table(record: RawRecord | ParsedRecord) -> dg.MetadataValue:
+    """The files of one namespace that were refused, with the reason."""
+    return table(record.quarantined, QUARANTINE_COLUMNS)
 
 
 def per_second(count: int | float, seconds: float) -> float | None:

@@ -1,51 +1,48 @@
-"""index_aliases: @latest and @rollback per namespace, switched atomically; the newest versions kept."""
+"""index_aliases: @latest and @rollback per namespace, switched atomically; the newest versions kept.
+
+Each namespace's alias move is its own partition's materialization. A namespace held back by a failed
+check is not materialized: the others are, then the step fails (so does the run, and CI), and Dagster
+marks only the held-back partitions failed; their ``no_namespace_held_back`` check says why.
+"""
 
 import dagster as dg
 
-from assets.metadata import table
-from assets.stage import stage_asset
+from assets.stage import CheckOutcome, NamespaceResult, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.checks import HELD_BACK_CHECK, HELD_BACK_DESCRIPTION
+from knowledge_plane.build.records import AliasRecord
 
-ALIAS_COLUMNS = {
-    "namespace": "string", "latest": "string", "rollback": "string", "promoted": "bool", "reason": "string",
-    "deleted_versions": "string",
-}
-HELD_BACK_COLUMNS = {"namespace": "string", "version": "string", "failed_checks": "string", "reason": "string"}
+
+def _outcome(r: AliasRecord) -> NamespaceResult:
+    metadata = {
+        "version": r.version or "",
+        "promoted": r.promoted,
+        "latest": r.latest or "",
+        "rollback": r.rollback or "",
+        "reason": r.reason,
+        "deleted_versions": ", ".join(r.deleted_versions),
+    }
+    check = CheckOutcome(
+        HELD_BACK_CHECK,
+        passed=not r.held_back,
+        description=r.reason,
+        metadata={**metadata, "failed_checks": ", ".join(r.failed_checks)},
+    )
+    return NamespaceResult(metadata, [check], materialized=not r.held_back, failure=r.reason)
 
 
 @stage_asset(
     group="publishing",
     kinds={"sqlite"},
     deps=["index_versions"],
-    check_specs=[dg.AssetCheckSpec(HELD_BACK_CHECK, asset="index_aliases", blocking=True,
-                                   description=HELD_BACK_DESCRIPTION)],
+    check_specs=[(HELD_BACK_CHECK, HELD_BACK_DESCRIPTION, True)],
     description="Moves @latest to the namespace's checked version (the previous @latest becomes @rollback) in "
-    "one transaction, namespace by namespace: a namespace whose version failed a check is held back, the others "
-    "are promoted. Deletes versions beyond the newest kept ones.",
+    "one transaction, namespace by namespace: a namespace whose version failed a check is held back (its "
+    "partition fails, the others are materialized). Deletes versions beyond the newest kept ones.",
 )
-def index_aliases(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dg.MaterializeResult:
+def index_aliases(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
     records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
-    held_back = [r for r in records if r.held_back]
-    for r in held_back:
-        context.log.error(f"{r.namespace}: {r.reason}")
-    return dg.MaterializeResult(
-        metadata={
-            "promoted": sum(1 for r in records if r.promoted),
-            "held_back": len(held_back),
-            "aliases": table(records, ALIAS_COLUMNS),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=HELD_BACK_CHECK,
-                passed=not held_back,
-                description="held back: " + ", ".join(r.namespace for r in held_back) if held_back else None,
-                metadata={
-                    "held_back": table(
-                        ({**r.model_dump(), "version": r.version or ""} for r in held_back), HELD_BACK_COLUMNS
-                    ),
-                    "promoted": ", ".join(r.namespace for r in records if r.promoted) or "none",
-                },
-            )
-        ],
-    )
+    for r in records:
+        if r.held_back:
+            context.log.error(f"{r.namespace}: {r.reason}")
+    return {r.namespace: _outcome(r) for r in records}

@@ -2,44 +2,34 @@
 
 import dagster as dg
 
-from assets.metadata import quarantine_table, table, total
-from assets.stage import stage_asset
+from assets.metadata import quarantine_table
+from assets.stage import NamespaceResult, stage_asset
 from knowledge_plane.build import stages as build
-
-NAMESPACE_COLUMNS = {"namespace": "string", "files": "int", "ignored": "int", "quarantined": "int", "commit": "string"}
+from knowledge_plane.build.sources import SOURCES_VERSION
 
 
 @stage_asset(
     group="sources",
     kinds={"git", "python"},
+    code_version=SOURCES_VERSION,
     reads_uploads=True,
     description="Every file of a namespace's sources with its size, SHA-256 and last Git commit; .ragignore "
     "patterns applied; empty and oversized files quarantined before anything reads them. First removes the "
     "temporary files a killed build left behind.",
 )
-def raw_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict:
+def raw_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
     leftovers = build.clean_temporaries(ctx.settings)
     if leftovers:
         context.log.info(f"removed {len(leftovers)} temporary files left by killed builds: {leftovers[:5]}")
     records = [build.raw_documents(ctx, ns) for ns in context.partition_keys]
     return {
-        "stale_temporaries_removed": len(leftovers),
-        "files": sum(len(r.files) for r in records),
-        "ignored_by_ragignore": total(records, "ignored"),
-        "quarantined": sum(len(r.quarantined) for r in records),
-        "quarantined_files": quarantine_table(records),
-        "namespaces": table(
-            (
-                {
-                    "namespace": r.namespace,
-                    "files": len(r.files),
-                    "ignored": r.ignored,
-                    "quarantined": len(r.quarantined),
-                    "commit": (r.source_commit or "")[:12],
-                }
-                for r in records
-            ),
-            NAMESPACE_COLUMNS,
-        ),
-        "seconds": round(total(records, "seconds"), 3),
+        r.namespace: NamespaceResult({
+            "files": len(r.files),
+            "ignored_by_ragignore": r.ignored,
+            "quarantined": len(r.quarantined),
+            "quarantined_files": quarantine_table(r),
+            "commit": (r.source_commit or "")[:12],
+            "seconds": round(r.seconds, 3),
+        })
+        for r in records
     }

@@ -131,6 +131,9 @@ query_log_retention = dg.ScheduleDefinition(
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    # The code location's default executor: a "Materialize" from the UI (which runs an implicit asset
+    # job, not build_knowledge) is then also one process, the model loaded once for all its steps.
     return dg.Definitions(jobs=[build_knowledge, rollback_index, fact_drift_check, backup_knowledge,
                                 query_log_retention_job],
-                          schedules=[nightly_rebuild, drift_every_6h, nightly_backup, query_log_retention])
+                          schedules=[nightly_rebuild, drift_every_6h, nightly_backup, query_log_retention],
+                          executor=dg.in_process_executor)

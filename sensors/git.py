@@ -32,7 +32,8 @@ class GitWatch(dg.ConfigurableResource):
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Watches a branch; when a new commit touches knowledge/**, builds the namespaces it touched, "
-    "tagged with the commit (recorded in each version's manifest). Cursor: the last commit seen.",
+    "tagged with the commit (recorded in each version's manifest). Cursor: the last commit seen. Its first "
+    "tick only records the branch's current commit and starts nothing: builds start from the next commit.",
 )
 def git_sensor(context: dg.SensorEvaluationContext, knowledge: KnowledgeBase, git: GitWatch):
     repository = Path(git.repository) if git.repository else None
@@ -42,6 +43,14 @@ def git_sensor(context: dg.SensorEvaluationContext, knowledge: KnowledgeBase, gi
         return dg.SkipReason(str(exc))
     if change is None:
         return dg.SkipReason(f"{git.branch} has not moved from {context.cursor}")
+    if not context.cursor:
+        # Opening the UI (or turning the sensor on) must not start builds unannounced: the current
+        # commit becomes the starting point; `knowledge build` (or Materialize) builds what is there now.
+        return dg.SensorResult(
+            skip_reason=f"first tick: started watching {git.branch} at {change.sha[:12]}; builds start from "
+            "its next commit (build the current state with `knowledge build` or the UI's Materialize)",
+            cursor=change.sha,
+        )
     keys = namespaces.get_partition_keys()
     touched = [ns for ns in change.namespaces if ns in keys]
     requests = [

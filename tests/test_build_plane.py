@@ -143,21 +143,30 @@ def test_only_the_newest_three_versions_are_kept(settings, corpus, build_corpus)
     assert registry.aliases()["knowledge:faq"] == {"latest": versions[3], "rollback": versions[2]}
 
 
-def check_evaluations(settings, run_id: str) -> dict[str, dict]:
-    """{check name: {namespace: passed}} as the Dagster instance recorded the run's check results."""
-    from dagster import DagsterEventType, DagsterInstance
+def run_events(settings, run_id: str):
+    """(check results {check name: {namespace: passed}}, materialized partitions {asset: {namespace:
+    metadata}}) as the Dagster instance recorded the run, and the partitions Dagster now marks failed."""
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
+    from assets.partitions import namespaces
+
+    checks: dict[str, dict[str, bool]] = {}
+    materialized: dict[str, dict[str, dict]] = {}
     with DagsterInstance.from_config(str(settings.paths.dagster_home)) as instance:
-        records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
-        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
-    out = {}
-    for evaluation in evaluations:
-        table = evaluation.metadata.get("namespaces") or evaluation.metadata.get("held_back")
-        out[evaluation.check_name] = {
-            "passed": evaluation.passed,
-            "rows": {row.data["namespace"]: row.data for row in table.records},
-        }
-    return out
+        for kind in (DagsterEventType.ASSET_CHECK_EVALUATION, DagsterEventType.ASSET_MATERIALIZATION):
+            for record in instance.get_records_for_run(run_id, of_type=kind).records:
+                data = record.event_log_entry.dagster_event.event_specific_data
+                if kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+                    checks.setdefault(data.check_name, {})[data.partition] = data.passed
+                else:
+                    m = data.materialization
+                    materialized.setdefault(m.asset_key.to_user_string(), {})[m.partition] = {
+                        k: v.value for k, v in m.metadata.items()
+                    }
+        status = get_and_update_asset_status_cache_value(instance, AssetKey("index_aliases"), namespaces)
+        failed = set(status.deserialize_failed_partition_subsets(namespaces).get_partition_keys())
+    return checks, materialized, failed
 
 
 def test_a_namespace_that_fails_a_check_is_held_back_and_the_others_are_promoted(settings, corpus):
@@ -179,15 +188,19 @@ def test_a_namespace_that_fails_a_check_is_held_back_and_the_others_are_promoted
     assert guides["held_back"] and not guides["promoted"] and "non_empty" in guides["failed_checks"]
     assert "held back" in guides["reason"] and "non_empty: 0 chunks" in guides["reason"]
     assert latest(settings, "knowledge:guides") == first["knowledge:guides"]["version"]
-    # The Dagster UI shows which namespace failed which check, and the run's last check names it.
-    checks = check_evaluations(settings, run_ids[0])
-    assert checks["non_empty"]["passed"] is False
-    assert {ns: row["passed"] for ns, row in checks["non_empty"]["rows"].items()} == {
-        "knowledge:faq": True, "knowledge:guides": False
-    }
-    assert checks["dimension"]["passed"] is True
-    assert checks["no_namespace_held_back"]["passed"] is False
-    assert list(checks["no_namespace_held_back"]["rows"]) == ["knowledge:guides"]
+    # The Dagster UI shows each namespace's check result on its own partition ...
+    checks, materialized, failed = run_events(settings, run_ids[0])
+    assert checks["non_empty"] == {"knowledge:faq": True, "knowledge:guides": False}
+    assert checks["dimension"] == {"knowledge:faq": True, "knowledge:guides": True}
+    assert checks["no_namespace_held_back"] == {"knowledge:faq": True, "knowledge:guides": False}
+    # ... each partition's materialization carries its own namespace's figures (the emptied one its zeros) ...
+    chunks = materialized["document_chunks"]
+    assert chunks["knowledge:faq"]["chunks"] == faq["chunks"] > 0 and chunks["knowledge:guides"]["chunks"] == 0
+    assert materialized["parsed_documents"]["knowledge:guides"]["documents"] == 0
+    assert "non_empty" in materialized["index_versions"]["knowledge:guides"]["failed_checks"].split(", ")
+    # ... and the published namespace is materialized, the held-back one is the only failed partition.
+    assert set(materialized["index_aliases"]) == {"knowledge:faq"}
+    assert failed == {"knowledge:guides"}
 
 
 def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_run(settings, corpus, build_corpus):
@@ -201,8 +214,8 @@ def test_a_version_registered_by_a_run_that_then_failed_is_promoted_by_the_next_
     data["items"].append({"question": "Livrez-vous à Monaco ?", "answer": "Oui, sous 3 jours ouvrés."})
     faq.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     stopped = build_until(settings, "knowledge:faq", "index_versions")  # ... and the run dies here
-    [stranded] = stopped.asset_materializations_for_node("index_versions")[0].metadata["versions"].records
-    stranded = stranded.data
+    [stranded] = stopped.asset_materializations_for_node("index_versions")  # the faq partition's
+    stranded = {name: value.value for name, value in stranded.metadata.items()}
     assert stranded["new"] and stranded["checks_passed"]
     assert latest(settings, "knowledge:faq") == first["knowledge:faq"]["version"]
     success, second = build_corpus(settings, ["knowledge:faq"])

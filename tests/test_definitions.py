@@ -42,6 +42,9 @@ def test_index_checks_gate_each_namespace_and_the_run_fails_when_one_is_held_bac
     checks = {k.name: spec for k, spec in ((s.key, s) for a in defs.assets for s in getattr(a, "check_specs", []))}
     assert set(checks) == set(CHECKS) | {HELD_BACK_CHECK}
     assert len(CHECKS) == 8
+    # Every check is partitioned by namespace: the UI shows each namespace's result on its own partition.
+    namespaces = discover_namespaces(Settings())
+    assert all(spec.partitions_def.get_partition_keys() == namespaces for spec in checks.values())
     # index_versions' checks judge each namespace; a blocking one would fail every namespace of the run.
     index_checks = {n: spec for n, spec in checks.items() if spec.asset_key == dg.AssetKey("index_versions")}
     assert set(index_checks) == set(CHECKS) and not any(spec.blocking for spec in index_checks.values())
@@ -49,6 +52,38 @@ def test_index_checks_gate_each_namespace_and_the_run_fails_when_one_is_held_bac
         assert spec.description.startswith(CHECKS[name]) and "Per namespace" in spec.description
     assert checks[HELD_BACK_CHECK].blocking and checks[HELD_BACK_CHECK].description == HELD_BACK_DESCRIPTION
     assert checks[HELD_BACK_CHECK].asset_key == dg.AssetKey("index_aliases")
+
+
+def test_code_versions_follow_the_versions_of_parser_chunker_model_and_extractor():
+    """Bumping one of these constants changes that asset's code_version, so the UI marks it (and what
+    is below it) stale."""
+    from knowledge_plane.build.chunking import CHUNKER_VERSION
+    from knowledge_plane.build.facts import extractor_version
+    from knowledge_plane.build.parsing import PARSER_VERSION
+    from knowledge_plane.build.sources import SOURCES_VERSION
+    from knowledge_plane.domain.embedding_model import MODEL_NAME
+    from knowledge_plane.storage.index_store import INDEX_FORMAT_VERSION
+
+    graph = defs.resolve_asset_graph()
+    versions = {name: graph.get(dg.AssetKey(name)).code_version for name in EXPECTED_ASSETS}
+    assert versions == {
+        "raw_documents": SOURCES_VERSION,
+        "parsed_documents": PARSER_VERSION,
+        "document_chunks": CHUNKER_VERSION,
+        "chunk_embeddings": f"{MODEL_NAME}@384",
+        "extracted_facts": extractor_version(),
+        "index_versions": INDEX_FORMAT_VERSION,
+        "index_aliases": None,  # moves aliases only: it follows index_versions' data versions
+    }
+    assert all(graph.get(dg.AssetKey(n)).owners == ["team:knowledge-plane"] for n in EXPECTED_ASSETS)
+    assert all(graph.get(dg.AssetKey(n)).tags.get("plane") == "build" for n in EXPECTED_ASSETS)
+
+
+def test_the_uis_materialize_runs_in_one_process():
+    """The UI's Materialize runs the code location's implicit asset job: its executor is in-process, like
+    build_knowledge's, so the model loads once for every step."""
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is dg.in_process_executor
+    assert defs.resolve_job_def("build_knowledge").executor_def is dg.in_process_executor
 
 
 def test_every_build_asset_has_the_single_run_backfill_policy_and_the_namespace_partitions():
@@ -66,21 +101,27 @@ def test_jobs_and_resources():
 
 
 def test_materialize_smoke(settings):
-    """The assets materialize with plain dg.materialize, for one namespace partition."""
+    """The assets materialize with plain dg.materialize, for one namespace partition: one materialization
+    per asset, carrying that namespace's figures, and one check result per check on that partition."""
     from assets import BUILD_ASSETS
+    from knowledge_plane.build.checks import CHECKS, HELD_BACK_CHECK
     from resources import build_resources
 
     result = dg.materialize(BUILD_ASSETS, partition_key="knowledge:faq", resources=build_resources(settings))
     assert result.success
-    aliases = result.asset_materializations_for_node("index_aliases")[0].metadata
-    assert aliases["promoted"].value == 1
-    embed = result.asset_materializations_for_node("chunk_embeddings")[0].metadata
-    assert embed["dimension"].value == 384
-    # Per-namespace tables are typed Dagster tables (sortable in the UI), not markdown.
-    [row] = aliases["aliases"].records
-    assert row.data["namespace"] == "knowledge:faq" and row.data["promoted"] is True
-    assert [(c.name, c.type) for c in aliases["aliases"].schema.columns][:4] == [
-        ("namespace", "string"), ("latest", "string"), ("rollback", "string"), ("promoted", "bool")
+    [aliases] = result.asset_materializations_for_node("index_aliases")
+    assert aliases.partition == "knowledge:faq" and aliases.metadata["promoted"].value is True
+    [embed] = result.asset_materializations_for_node("chunk_embeddings")
+    assert embed.metadata["dimension"].value == 384
+    [chunks] = result.asset_materializations_for_node("document_chunks")
+    assert isinstance(chunks.metadata["chunks"].value, int) and chunks.metadata["chunks"].value > 0
+    assert embed.metadata["chunks"].value == chunks.metadata["chunks"].value
+    # Tables stay typed Dagster tables (sortable in the UI), not markdown.
+    assert [(c.name, c.type) for c in chunks.metadata["preview"].schema.columns][:3] == [
+        ("chunk_id", "string"), ("location", "string"), ("tokens", "int")
     ]
-    [chunks] = result.asset_materializations_for_node("document_chunks")[0].metadata["namespaces"].records
-    assert isinstance(chunks.data["chunks"], int) and chunks.data["chunks"] > 0
+    evaluations = result.get_asset_check_evaluations()
+    assert {(e.check_name, e.partition) for e in evaluations} == {
+        (name, "knowledge:faq") for name in [*CHECKS, HELD_BACK_CHECK]
+    }
+    assert all(e.passed and e.target_materialization_data is not None for e in evaluations)

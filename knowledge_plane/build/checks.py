@@ -25,12 +25,13 @@ CHECKS = {
     "figure below its floor or more than the margin below @latest's.",
 }
 CHECK_NAMES = tuple(CHECKS)
-# The run-level gate after promotion: it fails the run (and CI) when any namespace was held back.
+# The gate after promotion, one result per namespace: a held-back namespace's partition fails (and the
+# run with it, so CI notices) while the sound namespaces are promoted.
 HELD_BACK_CHECK = "no_namespace_held_back"
 HELD_BACK_DESCRIPTION = (
-    "Every namespace of the run whose version was checked reached @latest or was already there. Fails, after "
-    "the sound namespaces are promoted, when a namespace was held back by a failed check, so the run (and CI) "
-    "ends failed."
+    "The namespace's checked version reached @latest or was already there. Fails for a namespace held back "
+    "by a failed check: its partition fails and the run ends failed (so CI notices), while the other "
+    "namespaces of the run are promoted."
 )
 
 

@@ -259,8 +259,8 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
     return Evaluation(CheckResult(CHECK_NAME, not problems, detail), summary)
 
 
-def evaluation_metadata(records: Sequence[IndexVersionRecord]) -> dict[str, float]:
-    """One number per namespace and figure for the asset's metadata, which the Dagster UI plots
-    across materializations (``evaluation/<namespace>/<figure>``)."""
-    return {f"{CHECK_NAME}/{r.namespace}/{name}": float(value)
-            for r in records if r.evaluation for name, value in r.evaluation["figures"].items()}
+def evaluation_metadata(record: IndexVersionRecord) -> dict[str, float]:
+    """One number per figure for the metadata of the namespace's partition, which the Dagster UI plots
+    across its materializations (``evaluation/<figure>``)."""
+    figures = record.evaluation["figures"] if record.evaluation else {}
+    return {f"{CHECK_NAME}/{name}": float(value) for name, value in figures.items()}

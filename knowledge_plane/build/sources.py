@@ -19,6 +19,9 @@ CODE_NAMESPACE = "internal:code"
 CODE_ROOTS = ("knowledge_plane", "assets", "resources", "sensors", "jobs", "definitions.py")
 SIDECAR_SUFFIX = ".meta.json"
 RAGIGNORE = ".ragignore"
+# Bump when what a namespace's sources are changes (walk, .ragignore, screening before parsing): the
+# Dagster UI then marks raw_documents and everything below it stale (the asset's code_version).
+SOURCES_VERSION = "sources-1"
 GOLDEN_FILE = "_golden.yaml"  # a namespace's evaluation questions (knowledge_plane.build.evaluation), not a document
 
 

@@ -24,6 +24,9 @@ MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 PAYLOADS = "payloads.jsonl"
 FACTS = "facts.jsonl"  # the namespace's approved facts when the version was built
+# Bump when the files of a version or what goes into them change: the Dagster UI then marks
+# index_versions (and index_aliases below it) stale (the asset's code_version).
+INDEX_FORMAT_VERSION = "index-1"
 
 
 def version_dir(indexes_dir: Path, tenant_id: str, namespace: str, version: str) -> Path:

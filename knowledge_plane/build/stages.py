@@ -27,6 +27,7 @@ import numpy as np
 
 from knowledge_plane.build.checks import conflicts_check, run_checks
 from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
+from knowledge_plane.build.data_quality import DATA_DOCS_DIR, data_quality_check
 from knowledge_plane.build.evaluation import evaluation_check
 from knowledge_plane.build.parsing import PARSER_VERSION, parse_document
 from knowledge_plane.build.records import (
@@ -519,7 +520,7 @@ def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> d
 # What a version needs of each chunk: its payload fields and the key of its vector, not embed_text.
 _VERSION_COLUMNS = [
     "chunk_id", "doc_id", "doc_version", "title", "namespace", "source_path", "heading_path", "location", "text",
-    "truth_level", "lang", "updated", "kind", "text_hash",
+    "truth_level", "lang", "updated", "kind", "text_hash", "n_tokens",
 ]
 
 
@@ -561,10 +562,12 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
     allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed.documents}
     evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
+    quality = data_quality_check(chunks, facts)
     checks = [
         *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
         conflicts_check(critical),
         evaluation.check,
+        quality.check,
     ]
     checks_passed = all(c.passed for c in checks)
     fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
@@ -608,11 +611,18 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
             "checks": [c.to_dict() for c in checks],
             "checks_passed": checks_passed,
             "evaluation": evaluation.summary,
+            "data_quality": quality.summary,
+            "data_docs": f"{DATA_DOCS_DIR}/index.html",
             "run_id": ctx.run_id,
         }
-        # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
+
+        def finish(tmp: Path) -> None:
+            # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
+            write_search_index(tmp)
+            quality.write_docs(tmp / DATA_DOCS_DIR)  # the suites' results, beside the version
+
         try:
-            write_version(path, manifest, vectors, payloads, facts, finish=write_search_index)
+            write_version(path, manifest, vectors, payloads, facts, finish=finish)
         except FileExistsError:
             # A concurrent run built the same content in the same second: same id, same files.
             if read_manifest(path).get("fingerprint") != fp:
@@ -633,6 +643,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         checks=[c.to_dict() for c in checks],
         checks_passed=checks_passed,
         evaluation=evaluation.summary,
+        data_docs=str(docs) if (docs := path / DATA_DOCS_DIR / "index.html").is_file() else None,
         seconds=round(time.perf_counter() - started, 3),
     )
 

@@ -41,7 +41,7 @@ def test_index_checks_gate_each_namespace_and_the_run_fails_when_one_is_held_bac
 
     checks = {k.name: spec for k, spec in ((s.key, s) for a in defs.assets for s in getattr(a, "check_specs", []))}
     assert set(checks) == set(CHECKS) | {HELD_BACK_CHECK}
-    assert len(CHECKS) == 8
+    assert len(CHECKS) == 9
     # index_versions' checks judge each namespace; a blocking one would fail every namespace of the run.
     index_checks = {n: spec for n, spec in checks.items() if spec.asset_key == dg.AssetKey("index_versions")}
     assert set(index_checks) == set(CHECKS) and not any(spec.blocking for spec in index_checks.values())

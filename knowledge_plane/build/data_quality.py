@@ -13,12 +13,18 @@ HTML is rendered into ``<version dir>/data_docs/`` as the version is written (``
 called through ``write_version``'s ``finish`` hook, so the pages are there once the version is).
 
 Great Expectations takes seconds to import: it is imported here only, lazily, when the check runs,
-and the query service never imports it (an import-linter contract in pyproject.toml).
+and the query service never imports it (an import-linter contract in pyproject.toml). A candidate
+whose content an existing version already holds (same fingerprint: same chunks, same facts) takes
+that version's result and Data Docs when its suites were the same (``reuse``), so a no-change
+rebuild pays neither the import nor the validation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -144,9 +150,13 @@ class DataQuality:
     check: CheckResult
     summary: dict[str, Any] = field(default_factory=dict)
     _context: Any = None
+    _docs: Path | None = None  # the Data Docs of the version the result was taken from
 
     def write_docs(self, directory: Path) -> Path:
         """Render the Data Docs site (index.html and a page per validation) into ``directory``."""
+        if self._context is None:
+            shutil.copytree(self._docs, directory)
+            return directory / "index.html"
         self._context.add_data_docs_site(site_name=_SITE, site_config={
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)},
@@ -154,6 +164,28 @@ class DataQuality:
         })
         self._context.build_data_docs(site_names=[_SITE])
         return directory / "index.html"
+
+
+def suite_digest() -> str:
+    """Identity of the suites: a stored result is reused only while they are unchanged."""
+    body = json.dumps([_gx_version(), chunk_suite(), fact_suite()], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def _gx_version() -> str:
+    from importlib.metadata import version  # the installed release, without importing GX
+
+    return version("great-expectations")
+
+
+def reuse(manifest: dict[str, Any], path: Path) -> DataQuality | None:
+    """The result a version with the same content stored, if its suites were these and its Data Docs exist."""
+    summary = manifest.get(CHECK_NAME) or {}
+    stored = next((c for c in manifest.get("checks", []) if c.get("name") == CHECK_NAME), None)
+    docs = path / DATA_DOCS_DIR
+    if stored is None or summary.get("suite") != suite_digest() or not (docs / "index.html").is_file():
+        return None
+    return DataQuality(CheckResult(CHECK_NAME, stored["passed"], stored["detail"]), summary, _docs=docs)
 
 
 def validate(tables: dict[str, tuple[Any, list[Expectation]]], name: str = "candidate") -> DataQuality:
@@ -179,7 +211,7 @@ def validate(tables: dict[str, tuple[Any, list[Expectation]]], name: str = "cand
                 failures.append(f"{table}.{_describe(outcome)}")
     detail = (f"{len(failures)} of {evaluated} expectations failed: " + "; ".join(failures) if failures
               else f"{evaluated} expectations passed")
-    summary = {"expectations": evaluated, "failed": failures,
+    summary = {"suite": suite_digest(), "expectations": evaluated, "failed": failures,
                "rows": {table: len(frame) for table, (frame, _) in tables.items()},
                "seconds": round(time.perf_counter() - started, 3)}
     return DataQuality(CheckResult(CHECK_NAME, not failures, detail), summary, context)

@@ -27,7 +27,7 @@ import numpy as np
 
 from knowledge_plane.build.checks import conflicts_check, run_checks
 from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
-from knowledge_plane.build.data_quality import DATA_DOCS_DIR, data_quality_check
+from knowledge_plane.build.data_quality import DATA_DOCS_DIR, data_quality_check, reuse
 from knowledge_plane.build.evaluation import evaluation_check
 from knowledge_plane.build.parsing import PARSER_VERSION, parse_document
 from knowledge_plane.build.records import (
@@ -562,7 +562,11 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
     allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed.documents}
     evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
-    quality = data_quality_check(chunks, facts)
+    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
+    same_content = [v for v in ctx.registry.versions(namespace) if v.fingerprint == fp]
+    # Same chunks and facts as a version already checked: its data-quality result holds (if the suites did not change).
+    quality = next((q for v in same_content if (q := reuse(v.manifest, Path(v.path))) is not None), None)
+    quality = quality or data_quality_check(chunks, facts)
     checks = [
         *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
         conflicts_check(critical),
@@ -570,8 +574,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         quality.check,
     ]
     checks_passed = all(c.passed for c in checks)
-    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
-    existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)
+    existing = next(iter(same_content), None)
     if existing is not None and existing.checks_passed == checks_passed:
         version, path, new = existing.version, Path(existing.path), False
         log(f"{namespace}: content unchanged, already built as {version}")

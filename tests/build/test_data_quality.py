@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from knowledge_plane.build import stages
 from knowledge_plane.build.data_quality import CHECK_NAME, data_quality_check
 from knowledge_plane.facts.config import load_rules
 from knowledge_plane.storage.registry import LATEST, Registry
@@ -14,7 +15,8 @@ def _check(report: dict) -> dict:
     return next(c for c in report["checks"] if c["name"] == CHECK_NAME)
 
 
-def test_an_unknown_language_holds_its_namespace_back_while_a_sound_one_is_promoted(settings, build_corpus):
+def test_an_unknown_language_holds_its_namespace_back_while_a_sound_one_is_promoted(settings, build_corpus,
+                                                                                   monkeypatch):
     # A Git corpus file's language is not validated on parsing (its truth level is): the suite catches it.
     bad = settings.paths.corpus_dir / "policies" / "consignes-echange-standard.md"
     bad.write_text(bad.read_text(encoding="utf-8").replace("lang: fr", "lang: de", 1), encoding="utf-8")
@@ -39,8 +41,17 @@ def test_an_unknown_language_holds_its_namespace_back_while_a_sound_one_is_promo
         assert {p.relative_to(docs.parent / "validations").parts[0] for p in pages} == {"chunks", "facts"}
         assert version.manifest["data_quality"]["rows"]["chunks"] == version.manifest["counts"]["chunks"]
     chunk_pages = Path(registry.versions("knowledge:policies")[-1].path) / "data_docs" / "validations" / "chunks"
-    failed_page = " ".join(re.sub(r"<[^>]+>", " ", next(chunk_pages.rglob("*.html")).read_text(encoding="utf-8")).split())
+    page = next(chunk_pages.rglob("*.html")).read_text(encoding="utf-8")
+    failed_page = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "values must belong to this set: en fr . 8 unexpected values found." in failed_page, failed_page
+
+    # A no-change rebuild takes the stored result and its Data Docs: Great Expectations does not run again.
+    def not_again(*_):
+        raise AssertionError("the suites ran again on unchanged content")
+
+    monkeypatch.setattr(stages, "data_quality_check", not_again)
+    success, again = build_corpus(settings, ["knowledge:faq"])
+    assert success and _check(again["knowledge:faq"]) == _check(sound)
 
 
 def _chunk(chunk_id: str, **changes) -> dict:

@@ -54,6 +54,8 @@ def index_versions(context: dg.AssetExecutionContext, ctx: build.BuildContext) -
                 "failed_checks": ", ".join(c["name"] for c in r.checks if not c["passed"]),
                 "seconds": round(r.seconds, 3),
                 **evaluation_metadata(r),  # evaluation/<figure>: plotted across the partition's runs
+                # the Great Expectations Data Docs of the data_quality check, beside the version
+                **({"data_docs": dg.MetadataValue.path(r.data_docs)} if r.data_docs else {}),
             },
             check_outcomes(r),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
@@ -41,7 +42,7 @@ def test_index_checks_gate_each_namespace_and_the_run_fails_when_one_is_held_bac
 
     checks = {k.name: spec for k, spec in ((s.key, s) for a in defs.assets for s in getattr(a, "check_specs", []))}
     assert set(checks) == set(CHECKS) | {HELD_BACK_CHECK}
-    assert len(CHECKS) == 8
+    assert len(CHECKS) == 9
     # Every check is partitioned by namespace: the UI shows each namespace's result on its own partition.
     namespaces = discover_namespaces(Settings())
     assert all(spec.partitions_def.get_partition_keys() == namespaces for spec in checks.values())
@@ -116,6 +117,10 @@ def test_materialize_smoke(settings):
     [chunks] = result.asset_materializations_for_node("document_chunks")
     assert isinstance(chunks.metadata["chunks"].value, int) and chunks.metadata["chunks"].value > 0
     assert embed.metadata["chunks"].value == chunks.metadata["chunks"].value
+    # The data_quality check's Data Docs are linked from the version's partition.
+    [version] = result.asset_materializations_for_node("index_versions")
+    assert Path(version.metadata["data_docs"].value).name == "index.html"
+    assert Path(version.metadata["data_docs"].value).is_file()
     # Tables stay typed Dagster tables (sortable in the UI), not markdown.
     assert [(c.name, c.type) for c in chunks.metadata["preview"].schema.columns][:3] == [
         ("chunk_id", "string"), ("location", "string"), ("tokens", "int")

@@ -139,6 +139,7 @@ class IndexVersionRecord(StageRecord):
     checks: list[dict[str, Any]] = Field(default_factory=list)
     checks_passed: bool = True
     evaluation: dict[str, Any] | None = None
+    data_docs: str | None = None  # the Data Docs of the data-quality suites: <version dir>/data_docs/index.html
     empty: bool = False  # never published and nothing to publish: no version, not a failure
     seconds: float = 0.0
 

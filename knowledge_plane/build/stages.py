@@ -27,6 +27,7 @@ import numpy as np
 
 from knowledge_plane.build.checks import conflicts_check, run_checks
 from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
+from knowledge_plane.build.data_quality import DATA_DOCS_DIR, data_quality_check, reuse
 from knowledge_plane.build.evaluation import evaluation_check
 from knowledge_plane.build.parsing import PARSER_VERSION, parse_document
 from knowledge_plane.build.records import (
@@ -524,7 +525,7 @@ def _payload(chunk: dict[str, Any], tenant_id: str, source: dict[str, Any]) -> d
 # What a version needs of each chunk: its payload fields and the key of its vector, not embed_text.
 _VERSION_COLUMNS = [
     "chunk_id", "doc_id", "doc_version", "title", "namespace", "source_path", "heading_path", "location", "text",
-    "truth_level", "lang", "updated", "kind", "text_hash",
+    "truth_level", "lang", "updated", "kind", "text_hash", "n_tokens",
 ]
 
 
@@ -566,14 +567,19 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
     allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed.documents}
     evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
+    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
+    same_content = [v for v in ctx.registry.versions(namespace) if v.fingerprint == fp]
+    # Same chunks and facts as a version already checked: its data-quality result holds (if the suites did not change).
+    quality = next((q for v in same_content if (q := reuse(v.manifest, Path(v.path))) is not None), None)
+    quality = quality or data_quality_check(chunks, facts)
     checks = [
         *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
         conflicts_check(critical),
         evaluation.check,
+        quality.check,
     ]
     checks_passed = all(c.passed for c in checks)
-    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
-    existing = next((v for v in ctx.registry.versions(namespace) if v.fingerprint == fp), None)
+    existing = next(iter(same_content), None)
     if existing is not None and existing.checks_passed == checks_passed:
         version, path, new = existing.version, Path(existing.path), False
         log(f"{namespace}: content unchanged, already built as {version}")
@@ -613,11 +619,18 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
             "checks": [c.to_dict() for c in checks],
             "checks_passed": checks_passed,
             "evaluation": evaluation.summary,
+            "data_quality": quality.summary,
+            "data_docs": f"{DATA_DOCS_DIR}/index.html",
             "run_id": ctx.run_id,
         }
-        # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
+
+        def finish(tmp: Path) -> None:
+            # The query service's BM25 and filter columns, precomputed so an alias swap opens it in a blink.
+            write_search_index(tmp)
+            quality.write_docs(tmp / DATA_DOCS_DIR)  # the suites' results, beside the version
+
         try:
-            write_version(path, manifest, vectors, payloads, facts, finish=write_search_index)
+            write_version(path, manifest, vectors, payloads, facts, finish=finish)
         except FileExistsError:
             # A concurrent run built the same content in the same second: same id, same files.
             if read_manifest(path).get("fingerprint") != fp:
@@ -638,6 +651,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         checks=[c.to_dict() for c in checks],
         checks_passed=checks_passed,
         evaluation=evaluation.summary,
+        data_docs=str(docs) if (docs := path / DATA_DOCS_DIR / "index.html").is_file() else None,
         seconds=round(time.perf_counter() - started, 3),
     )
 

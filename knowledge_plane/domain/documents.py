@@ -8,6 +8,7 @@ from typing import Any
 TRUTH_LEVELS = ("L1", "L2", "L3", "L4")  # L1 most trusted
 DEFAULT_TRUTH_LEVEL = "L3"  # a document that does not say how far it can be trusted is unverified
 CODE_TRUTH_LEVEL = "L2"
+LANGUAGES = ("en", "fr")  # the languages the lexical analysis has stop words for (domain/lexical.py)
 
 
 @dataclass

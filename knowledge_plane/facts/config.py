@@ -144,6 +144,10 @@ class Rules:
         self.medium_pct = float(thresholds.get("medium", 1))
         self.relation_severity = {str(k): str(v) for k, v in (data.get("relation_severity") or {}).items()}
         self.fact_types: list[str] = [str(t) for t in data.get("fact_types") or []]
+        self.value_bounds: dict[str, tuple[float | None, float | None]] = {
+            str(k): tuple(None if (v or {}).get(end) is None else float(v[end]) for end in ("min", "max"))
+            for k, v in (data.get("value_bounds") or {}).items()
+        }
         self.fact_type_by_unit = {str(k): str(v) for k, v in (data.get("fact_type_by_unit") or {}).items()}
         self.method_confidence = {str(k): float(v) for k, v in (data.get("method_confidence") or {}).items()}
         self.truth_level_factor = {str(k): float(v) for k, v in (data.get("truth_level_factor") or {}).items()}

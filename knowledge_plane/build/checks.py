@@ -26,7 +26,7 @@ CHECKS = {
     # knowledge_plane.build.data_quality
     "data_quality": "The Great Expectations suites pass on the chunk table (ids unique, text non-empty, within the "
     "word-piece budget, truth level L1-L4, known language) and the facts table (ids unique, dates parseable, "
-    "values within their type's bounds); Data Docs in <version dir>/data_docs.",
+    "values within their type's bounds); Data Docs in the version's data_docs folder.",
 }
 CHECK_NAMES = tuple(CHECKS)
 # The gate after promotion, one result per namespace: a held-back namespace's partition fails (and the

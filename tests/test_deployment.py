@@ -24,7 +24,7 @@ PROFILES = {
     "sapkb": {"postgres", "qdrant", "neo4j"},
 }
 APP_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon", "query", "console", "build-metrics",
-                "prometheus", "grafana"}
+                "prometheus", "grafana", "redis"}  # redis: the query service's shared rate-limit counters
 
 
 def merged() -> dict:

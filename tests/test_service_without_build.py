@@ -16,9 +16,11 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# (Not PyJWT: the service verifies callers' bearer JWTs. Not authlib: weaviate-client, a base
+# dependency, imports it.)
 REFUSED = ("dagster", "dagster_aws", "dagster_webserver", "docling", "spacy", "fr_core_news_md", "torch",
            "transformers", "sentence_transformers", "openai", "neo4j", "boto3", "dateparser", "text_to_num",
-           "detect_secrets", "pypdfium2", "pandas", "jinja2", "argon2", "jwt", "itsdangerous")
+           "detect_secrets", "pypdfium2", "pandas", "jinja2", "argon2", "itsdangerous", "great_expectations")
 
 HOOK = textwrap.dedent(f"""
     import importlib.abc, sys

@@ -110,6 +110,11 @@ class RegistrySettings(Section):
     query_log_retention_days: int = Field(
         90, ge=1, validation_alias="KNOWLEDGE_QUERY_LOG_RETENTION_DAYS",
         description="query-log rows older than this are deleted by the query_log_retention schedule")
+    query_log_end_user_key: Hidden = Field(
+        None, validation_alias="KNOWLEDGE_QUERY_LOG_END_USER_KEY",
+        description="HMAC key under which the query log records each query's end user (JWT subject, "
+                    "X-End-User-ID or client address) for `querylog erase --end-user`; unset: no end user is "
+                    "recorded")
 
 
 class BuildSettings(Section):

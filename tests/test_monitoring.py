@@ -53,7 +53,7 @@ def test_every_promised_threshold_has_a_rule_on_a_series_the_code_exports():
     promised = {"KnowledgeQueryLatencyHigh": "> 3", "KnowledgeQueryFewPassages": "< 3",
                 "KnowledgeQueryConfidenceLow": "< 0.6", "KnowledgeQueryClarificationRateHigh": "> 0.15",
                 "KnowledgeFactDriftWarning": "> 1", "KnowledgeFactDriftCritical": "> 5",
-                "KnowledgeFactsPendingReview": "> 1000"}
+                "KnowledgeFactsPendingReview": "> 1000", "KnowledgeFactStoreLatencyHigh": "> 0.1"}
     for name, threshold in promised.items():
         assert by_name[name]["expr"].rstrip().endswith(threshold), name
 

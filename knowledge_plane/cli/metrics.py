@@ -12,7 +12,12 @@ and fixed sets (fact statuses, relation kinds): bounded.
     knowledge_facts{status}                            proposed (pending review), approved, conflicted…
     knowledge_fact_relations_open{kind}                open CONTRADICTS… relations
     knowledge_fact_drift_percent{namespace}            the drift check of each @latest version
+    knowledge_fact_store_probe_seconds{backend}        histogram: one small read (a fact-id lookup) timed
+                                                       at each scrape, on the configured store (sql, neo4j)
     knowledge_exporter_errors{part}                    1 when a part could not be read (the others still are)
+
+The probe histogram accumulates across the scrapes of one ``--port`` process, so that Prometheus can
+take its p95 over a window (the "fact store p95 above 100 ms" alert); printed once, it holds one sample.
 
 The embedding cache's hit rate is per run, not in the registry: it is the ``chunk_embeddings``
 asset's metadata (chunks encoded / cached) in Dagster.
@@ -31,6 +36,9 @@ import click
 from knowledge_plane.cli.commands import command
 
 log = logging.getLogger("knowledge.metrics")
+# around the alert's 100 ms, from a local SQLite read (well under 1 ms) to a stalled server
+PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+PROBE_ID_PREFIX = "probe:"  # no fact id starts so: the lookup walks the id index and returns nothing
 
 
 def register(root: click.Group) -> None:
@@ -45,14 +53,21 @@ class BuildPlaneCollector:
     """Reads the figures at each collection (a prometheus_client custom collector)."""
 
     def __init__(self, settings: Any):
+        from prometheus_client import Histogram
+
         self.settings = settings
+        # not registered anywhere: collect() yields it after observing, so each scrape carries its own probe
+        self.probe = Histogram("knowledge_fact_store_probe_seconds",
+                               "Time of a small read on the fact store (a fact-id lookup), one per scrape",
+                               labelnames=["backend"], buckets=PROBE_BUCKETS, registry=None)
 
     def collect(self) -> Iterable[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         errors = GaugeMetricFamily("knowledge_exporter_errors", "1 when a part of the figures could not be read",
                                    labels=["part"])
-        for part, read in (("registry", self._registry), ("facts", self._facts), ("drift", self._drift)):
+        for part, read in (("registry", self._registry), ("facts", self._facts), ("drift", self._drift),
+                           ("fact_store_probe", self._probe)):
             try:
                 families = list(read(GaugeMetricFamily, CounterMetricFamily))
             except Exception:  # one unreachable store must not hide the others' figures
@@ -129,6 +144,17 @@ class BuildPlaneCollector:
         for report in drift_check(self.settings):
             drift.add_metric([report["namespace"]], report["drift_pct"])
         yield drift
+
+
+    def _probe(self, _gauge: Any, _counter: Any) -> Iterable[Any]:
+        from knowledge_plane.facts.store import open_fact_store
+
+        with open_fact_store(self.settings) as store:
+            store.match_ids(self.settings.tenant_id, PROBE_ID_PREFIX, limit=1)  # connects (not timed)
+            started = time.perf_counter()
+            store.match_ids(self.settings.tenant_id, PROBE_ID_PREFIX, limit=1)
+            self.probe.labels(self.settings.facts.store).observe(time.perf_counter() - started)
+        yield from self.probe.collect()
 
 
 def cmd_metrics(args: SimpleNamespace) -> int:

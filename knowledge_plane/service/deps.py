@@ -10,11 +10,12 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from knowledge_plane.service.bearer import BearerRejected, VerifierUnavailable, looks_like_jwt
-from knowledge_plane.service.ratelimit import client_address, end_user
+from knowledge_plane.service.ratelimit import client_address, end_user, end_user_id
 from knowledge_plane.service.state import ServiceState
 from knowledge_plane.serving.access import Actor
 from knowledge_plane.serving.snapshot import Snapshot
 from knowledge_plane.storage.registry import get_caller_app
+from knowledge_plane.storage.retention import end_user_hash
 
 CALLER_APP_RE = re.compile(r"[a-z0-9_-]{2,64}")
 UNKNOWN_CALLER_APP = "unknown"
@@ -76,10 +77,23 @@ def current_actor(request: Request, state: StateDep, api_key: Annotated[str | No
     wait = state.limits.hit(actor.name, user)
     if wait:
         raise too_many(wait)
+    request.state.end_user_id = subject if subject is not None else end_user_id(request, state.trusted_proxies)
     return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def logged_end_user(request: Request, state: StateDep, _actor: ActorDep) -> str | None:
+    """The end user as the query log records them: the keyed hash of their id (the JWT subject, else
+    X-End-User-ID, else the client address), or None when no KNOWLEDGE_QUERY_LOG_END_USER_KEY is set."""
+    key = state.settings.registry.query_log_end_user_key
+    if key is None or not key.get_secret_value():
+        return None
+    return end_user_hash(key.get_secret_value(), request.state.end_user_id)
+
+
+EndUserDep = Annotated[str | None, Depends(logged_end_user)]
 
 
 def optional_actor(request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_header)],

@@ -94,6 +94,12 @@ def end_user(request: Request, proxies: Sequence[Network]) -> str:
     return "ip:" + client_address(request, proxies)
 
 
+def end_user_id(request: Request, proxies: Sequence[Network]) -> str:
+    """The end user's id as sent (``X-End-User-ID``, else the client address), for the query log's
+    keyed hash; the rate limits keep their own key (``end_user``)."""
+    return request.headers.get(END_USER_HEADER) or client_address(request, proxies)
+
+
 def _trusted(address: str, proxies: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -384,8 +384,10 @@ query_log = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("flags", sa.Text, nullable=False),  # JSON list: prompt_injection, namespace_injection, personal_data…
     sa.Column("thread_id", sa.String(128)),  # the caller's conversation (migration 0004)
+    sa.Column("end_user_hash", sa.String(64)),  # keyed hash of the end user (migration 0006, retention.py)
 )
 sa.Index("ix_query_log_at", query_log.c.tenant_id, query_log.c.at)
+sa.Index("ix_query_log_end_user", query_log.c.tenant_id, query_log.c.end_user_hash)
 
 
 class MissingRegistryTable(RuntimeError):

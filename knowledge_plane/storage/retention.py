@@ -9,13 +9,21 @@ so a login that holds the retention role and nothing else can run it.
 
 ``purge_query_log`` deletes the tenant's rows older than a cut-off (``KNOWLEDGE_QUERY_LOG_RETENTION_DAYS``
 applied by the ``query_log_retention`` schedule); ``erase_query_log`` deletes the rows of one
-question (its hash, as logged) or of one request id, whatever their age. The log records no end
-user (actors are API keys, the thread id is not logged), so there is nothing to erase per end user.
+question (its hash, as logged), of one request id or of one end user, whatever their age.
+
+The end user is logged as ``end_user_hash``: HMAC-SHA256 under ``KNOWLEDGE_QUERY_LOG_END_USER_KEY``
+of the id the service knows them by (a bearer JWT's subject, else the ``X-End-User-ID`` header,
+else the client address). Keyed, because a plain hash of a short id (a customer number, an IPv4
+address) is reversed by hashing every candidate; without the key nobody can test a guess, and with
+it the erasure command finds the rows from the id alone. The id is hashed as given, whatever the
+channel it came by, so one erasure covers a user whether the chatbot named them by header or by token.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,12 +64,22 @@ def purge_query_log(url: str, tenant_id: str, days: int, now: dt.datetime | None
                                                    query_log.c.at < cutoff)).rowcount
 
 
+def end_user_hash(key: str, end_user: str) -> str:
+    """What the query log holds for ``end_user`` (see the module docstring): 32 hex digits of an HMAC."""
+    if not key:
+        raise ValueError("no key to hash end users with: set KNOWLEDGE_QUERY_LOG_END_USER_KEY")
+    return hmac.new(key.encode("utf-8"), end_user.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:32]
+
+
 def erase_query_log(url: str, tenant_id: str, question_sha256: str | None = None,
-                    request_id: str | None = None) -> int:
-    """Delete the tenant's query-log rows of one question hash or one request id; returns how many."""
-    if (question_sha256 is None) == (request_id is None):
-        raise ValueError("give a question hash or a request id (one of them)")
-    column, value = ((query_log.c.question_sha256, question_sha256) if question_sha256 is not None
-                     else (query_log.c.request_id, request_id))
+                    request_id: str | None = None, end_user_sha: str | None = None) -> int:
+    """Delete the tenant's query-log rows of one question hash, one request id or one end user's hash
+    (``end_user_hash``); returns how many."""
+    given = {name: value for name, value in (("question_sha256", question_sha256), ("request_id", request_id),
+                                             ("end_user_hash", end_user_sha)) if value is not None}
+    if len(given) != 1:
+        raise ValueError("give a question hash, a request id or an end user's hash (one of them)")
+    [(name, value)] = given.items()
+    column = query_log.c[name]
     with _retention(url) as db:
         return db.execute(query_log.delete().where(query_log.c.tenant_id == tenant_id, column == value)).rowcount

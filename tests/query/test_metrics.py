@@ -97,7 +97,8 @@ def test_the_build_plane_exporter_reads_the_registry_and_the_facts(built, monkey
         for sample in family.samples:
             samples.setdefault(sample.name, []).append((sample.labels, sample.value))
     assert {labels["part"]: v for labels, v in samples["knowledge_exporter_errors"]} == {
-        "registry": 0, "facts": 0, "drift": 0}
+        "registry": 0, "facts": 0, "drift": 0, "fact_store_probe": 0}
+    assert value(samples, "knowledge_fact_store_probe_seconds_count", backend="sql") == 1
     registry = Registry(registry_url_of(built), "default")
     aliases = registry.aliases()
     for namespace, named in aliases.items():

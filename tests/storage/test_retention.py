@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from knowledge_plane.cli.main import main
 from knowledge_plane.serving.query_engine import question_hash
 from knowledge_plane.storage.registry import Registry, append_query_log, query_log
-from knowledge_plane.storage.retention import ROLE, erase_query_log, purge_query_log
+from knowledge_plane.storage.retention import ROLE, end_user_hash, erase_query_log, purge_query_log
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -46,6 +46,11 @@ def test_purge_deletes_the_tenants_rows_older_than_the_retention_and_nothing_els
 
 
 def test_erasure_by_question_or_request_id_whatever_its_age(logged, registry_url):
+    append_query_log(logged, [{**entry("alice", 400), "end_user_hash": end_user_hash("k", "42")}])
+    assert erase_query_log(registry_url, "default", end_user_sha=end_user_hash("other-key", "42")) == 0
+    assert erase_query_log(registry_url, "default", end_user_sha=end_user_hash("k", "42")) == 1
+    with pytest.raises(ValueError, match="one of them"):
+        erase_query_log(registry_url, "default", request_id="new", end_user_sha=end_user_hash("k", "42"))
     assert erase_query_log(registry_url, "default", question_sha256=question_hash("secret")) == 1
     assert erase_query_log(registry_url, "default", request_id="new") == 1
     assert erase_query_log(registry_url, "default", request_id="theirs") == 0, "another tenant's row stays"
@@ -99,4 +104,8 @@ def test_on_postgres_only_members_of_the_retention_role_may_delete(logged, regis
         engine.dispose()
     assert purge_query_log(janitor_url, "default", 90, now=NOW) == 1
     assert erase_query_log(janitor_url, "default", request_id="new") == 1
+    append_query_log(logged, [{**entry("alice", 1), "end_user_hash": end_user_hash("k", "42")}])
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as db:  # the column changed nothing
+        db.execute(query_log.delete().where(query_log.c.request_id == "alice"))
+    assert erase_query_log(janitor_url, "default", end_user_sha=end_user_hash("k", "42")) == 1
     assert len(request_ids(logged)) == 3

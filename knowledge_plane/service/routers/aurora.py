@@ -15,7 +15,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checked_caller_app, too_many
+from knowledge_plane.service.deps import (
+    ActorDep,
+    EndUserDep,
+    SnapshotDep,
+    StateDep,
+    checked_caller_app,
+    too_many,
+)
 from knowledge_plane.service.ratelimit import client_address
 from knowledge_plane.service.routers.query import ERRORS, answer
 from knowledge_plane.service.schemas import (
@@ -34,7 +41,8 @@ router = APIRouter(prefix="/api", tags=["aurora-nexus"])
 
 
 @router.post("/query", response_model=AuroraAnswer, responses=ERRORS)
-def aurora_query(body: AuroraQuery, actor: ActorDep, snapshot: SnapshotDep, state: StateDep) -> Response:
+def aurora_query(body: AuroraQuery, actor: ActorDep, snapshot: SnapshotDep, state: StateDep,
+                 end_user: EndUserDep) -> Response:
     """Aurora Nexus's query: the documented payload, answered from the actor's grant like `/knowledge/query`."""
     started = time.perf_counter()
     caller_app = checked_caller_app(state, body.caller_app)
@@ -46,7 +54,8 @@ def aurora_query(body: AuroraQuery, actor: ActorDep, snapshot: SnapshotDep, stat
         thread_id=body.thread_id,
         top_k=body.top_k, language=body.language, only_language=body.language_only,
     )
-    return answer(state, actor, snapshot, request, started, lambda reply: in_aurora_terms(reply, body.thread_id))
+    return answer(state, actor, snapshot, request, started, lambda reply: in_aurora_terms(reply, body.thread_id),
+                  end_user)
 
 
 def in_aurora_terms(reply: dict[str, Any], thread_id: str | None) -> str:

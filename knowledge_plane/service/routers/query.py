@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from knowledge_plane.service.deps import ActorDep, SnapshotDep, StateDep, checked_caller_app
+from knowledge_plane.service.deps import ActorDep, EndUserDep, SnapshotDep, StateDep, checked_caller_app
 from knowledge_plane.service.metrics import note_answer
 from knowledge_plane.service.schemas import ErrorResponse, QueryBody, QueryResponse
 from knowledge_plane.service.state import ServiceState
@@ -30,7 +30,7 @@ ERRORS = {
 
 
 def answer(state: ServiceState, actor: Actor, snapshot: Snapshot, request: QueryRequest, started: float,
-           render: Callable[[dict[str, Any]], str]) -> Response:
+           render: Callable[[dict[str, Any]], str], end_user: str | None = None) -> Response:
     """Run the engine, render its answer in the route's shape, log the query off the request path."""
     request_id = uuid.uuid4().hex
     outcome = state.engine.answer(snapshot, actor, request, request_id)
@@ -40,14 +40,14 @@ def answer(state: ServiceState, actor: Actor, snapshot: Snapshot, request: Query
     timings = {**outcome.timings_ms, "serialise": (time.perf_counter() - serialise_started) * 1000}
     latency_ms = (time.perf_counter() - started) * 1000
     if state.query_log is not None:
-        state.query_log.write(outcome.log_entry(actor, request, latency_ms))
+        state.query_log.write({**outcome.log_entry(actor, request, latency_ms), "end_user_hash": end_user})
     server_timing = ", ".join(f"{name};dur={value:.2f}" for name, value in {**timings, "total": latency_ms}.items())
     return Response(content, media_type="application/json",
                     headers={"X-Request-ID": request_id, "Server-Timing": server_timing})
 
 
 @router.post("/query", response_model=QueryResponse, responses=ERRORS)
-def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateDep) -> Response:
+def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateDep, end_user: EndUserDep) -> Response:
     """Answer a question from the namespaces granted to the API key.
 
     Searches only the versions the @latest aliases point to. `status` is `success`,
@@ -68,4 +68,4 @@ def query(body: QueryBody, actor: ActorDep, snapshot: SnapshotDep, state: StateD
         thread_id=body.thread_id, top_k=body.top_k,
     )
     return answer(state, actor, snapshot, request, started,
-                  lambda reply: QueryResponse.model_validate(reply).model_dump_json())
+                  lambda reply: QueryResponse.model_validate(reply).model_dump_json(), end_user)

@@ -155,6 +155,7 @@ SECRET_VALUES = {
     "console_secret": "s" * 40,
     "console_oidc_client_secret": "oidc-client-secret",
     "grafana_admin_password": "grafana-admin-password",
+    "query_log_end_user_key": "end-user-hmac-key",
 }
 
 

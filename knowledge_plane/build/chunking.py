@@ -17,7 +17,7 @@ from knowledge_plane.domain.documents import ParsedDocument, Section
 from knowledge_plane.domain.ids import chunk_id, text_hash
 from knowledge_plane.serving.embedding import MAX_SEQ_TOKENS, model_dir
 
-CHUNKER_VERSION = "chunk-2"  # chunk-2: heading prefix capped at HEADER_BUDGET
+CHUNKER_VERSION = "chunk-3"  # chunk-2: heading prefix capped at HEADER_BUDGET; chunk-3: splits at word starts
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 # A title or heading path longer than this is cut (and counted): with no cap, a 254-piece title
 # left a budget of 0 for the text and a longer one a negative budget, i.e. no chunk at all.
@@ -71,12 +71,22 @@ class TokenCounter:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 
     def split(self, text: str, max_tokens: int) -> list[str]:
-        """Cut text into pieces of at most max_tokens word pieces, at token boundaries."""
-        offsets = self._tok.encode(text, add_special_tokens=False).offsets
-        pieces = []
-        for start in range(0, len(offsets), max_tokens):
-            window = offsets[start : start + max_tokens]
-            pieces.append(text[window[0][0] : window[-1][1]].strip())
+        """Cut text into pieces of at most max_tokens word pieces, at word starts.
+
+        A piece that began inside a word would be tokenised afresh (its first "##" piece becomes a
+        word of its own, often longer), so it could exceed max_tokens; only a single word longer than
+        max_tokens is cut inside."""
+        encoding = self._tok.encode(text, add_special_tokens=False)
+        offsets, words = encoding.offsets, encoding.word_ids
+        pieces, start = [], 0
+        while start < len(offsets):
+            end = min(start + max_tokens, len(offsets))
+            cut = end
+            while end < len(offsets) and cut > start and words[cut] == words[cut - 1]:
+                cut -= 1
+            end = cut if cut > start else end
+            pieces.append(text[offsets[start][0] : offsets[end - 1][1]].strip())
+            start = end
         return [p for p in pieces if p]
 
     def truncate(self, text: str, max_tokens: int) -> str:

@@ -42,6 +42,19 @@ def test_every_chunk_fits_the_model_and_long_units_are_counted_not_cut():
     assert all(f"Phrase numéro {i} " in joined for i in range(120))
 
 
+def test_a_block_of_long_words_is_split_at_word_starts_and_every_piece_fits():
+    """Found on debian-reference-fr: a cut inside a word made the next piece re-tokenise one word
+    piece longer, so a chunk had 257 word pieces and the version failed its data_quality check."""
+    counter = token_counter()
+    text = "Interopérabilité des systèmes hétérogènes anticonstitutionnellement " * 150
+    pieces = counter.split(text, 100)
+    assert max(counter.count(p) for p in pieces) <= 100
+    assert " ".join(pieces).split() == text.split()  # no word lost, none cut in two
+    doc = make_doc([Section(["Réseau"], text.replace(" ", "") * 3 + " " + text, "§ Réseau")])
+    chunks, _ = chunk_document(doc, counter)
+    assert max(c.n_tokens for c in chunks) <= MAX_SEQ_TOKENS
+
+
 def test_chunk_ids_come_from_content_not_position():
     a, b = Section(["A"], "Premier paragraphe.", "§ A"), Section(["B"], "Second paragraphe.", "§ B")
     first, _ = chunk_document(make_doc([a, b]))

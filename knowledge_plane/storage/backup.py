@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,11 +206,13 @@ def restore(registry: Registry, store: ObjectStore, indexes_dir: Path, backup_id
     rows = {name: [json.loads(line) for line in blobs[f"registry/{name}.jsonl"].decode("utf-8").splitlines()]
             for name in tables if f"registry/{name}.jsonl" in blobs}
     with registry.engine.connect() as db:
-        held = db.execute(sa.select(sa.func.count()).select_from(index_versions)
-                          .where(index_versions.c.tenant_id == registry.tenant_id)).scalar_one()
+        held = {name: n for name, table in tables.items() if "tenant_id" in table.c and (n := db.execute(
+            sa.select(sa.func.count()).select_from(table).where(table.c.tenant_id == registry.tenant_id)
+        ).scalar_one())}
     if held:
-        raise BackupError(f"the registry already holds {held} index versions of tenant {registry.tenant_id}; "
-                          "restore into a fresh registry database")
+        raise BackupError(f"the registry already holds rows of tenant {registry.tenant_id} "
+                          f"({', '.join(f'{n} in {name}' for name, n in sorted(held.items()))}); "
+                          "restore into a fresh registry database (or one holding other tenants only)")
     versions = [r for r in rows.get(index_versions.name, []) if not r["deleted"]]
     tenant = registry.tenant_id
     targets = {(r["namespace"], r["version"]): version_dir(indexes_dir, tenant, r["namespace"], r["version"])
@@ -244,28 +245,22 @@ def _write_files(target: Path, prefix: str, blobs: dict[str, bytes]) -> None:
 
 
 def _insert(registry: Registry, tables: dict[str, sa.Table], rows: dict[str, list[dict[str, Any]]]) -> None:
-    """All rows in one transaction; rows a migration seeds (the caller apps every deployment has)
-    are replaced by the backup's."""
+    """All rows in one transaction. The tenant's tables are empty (``restore`` checked): their rows
+    are inserted, those keyed by a serial id (audit, alias events) under new ids, in their order, so
+    another tenant's rows of the same id are never touched. A table shared by every tenant (the
+    caller apps, which a migration seeds) takes the backup's row in place of one of the same key."""
     with registry.engine.begin() as db:
         for name, table in tables.items():
             table_rows = rows.get(name)
             if not table_rows:
                 continue
-            keys = list(table.primary_key.columns)
-            for row in table_rows:
-                db.execute(table.delete().where(*(k == _decode(k, row[k.name]) for k in keys)))
-            db.execute(table.insert(), [{c.name: _decode(c, r.get(c.name)) for c in table.c} for r in table_rows])
-        if db.dialect.name == "postgresql":
-            _advance_sequences(db, tables.values())
-
-
-def _advance_sequences(db: sa.Connection, tables: Iterable[sa.Table]) -> None:
-    """Rows inserted with their ids leave a serial's sequence behind: move it past the largest id."""
-    for table in tables:
-        for column in table.primary_key.columns:
-            if column.autoincrement is True:
-                db.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                                   f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"))
+            serial = {c.name for c in table.primary_key.columns if c.autoincrement is True}
+            if "tenant_id" not in table.c:
+                keys = list(table.primary_key.columns)
+                for row in table_rows:
+                    db.execute(table.delete().where(*(k == _decode(k, row[k.name]) for k in keys)))
+            db.execute(table.insert(), [{c.name: _decode(c, r.get(c.name)) for c in table.c if c.name not in serial}
+                                        for r in table_rows])
 
 
 def publish_aliases(registry: Registry, settings: Any) -> list[str]:

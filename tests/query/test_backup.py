@@ -6,13 +6,17 @@ mode, which has no snapshot API: the restore publishes the aliased versions from
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 
 import pytest
+import sqlalchemy as sa
 
 from knowledge_plane.cli.main import main
+from knowledge_plane.storage import schema
 from knowledge_plane.storage.object_store import S3ObjectStore, s3_client
+from knowledge_plane.storage.registry import Registry
 from tests.query.support import registry_url_of
 from tests.s3 import fresh_bucket_name
 
@@ -84,6 +88,12 @@ def test_a_restore_on_a_fresh_data_dir_answers_byte_for_byte_alike(taken, new_da
     assert any(v.startswith("knowledge:faq@") for v in report["versions"])
 
     fresh = new_data_dir(tmp_path / "fresh")
+    # Another tenant already lives in the fresh registry, its alias events under the ids the backup's use.
+    other = Registry(registry_url_of(fresh), "other")
+    events = next(t for t in schema.target_metadata().sorted_tables if t.name == "alias_events")
+    with other.engine.begin() as db:
+        db.execute(events.insert(), [{"id": i, "tenant_id": "other", "namespace": "knowledge:hr", "action": "promote",
+                                      "at": dt.datetime(2026, 1, 1)} for i in (1, 2, 3)])
     use(monkeypatch, fresh, s3_url, bucket, vector_store=True)
     assert run(capsys, "backup", "--list")[1] == {"backups": [report["backup_id"]]}
     code, restored = run(capsys, "restore")  # the newest backup
@@ -94,10 +104,14 @@ def test_a_restore_on_a_fresh_data_dir_answers_byte_for_byte_alike(taken, new_da
     if os.environ.get("KNOWLEDGE_TEST_VECTOR_BACKEND") == "qdrant":
         assert restored["published"], "the aliased versions are published into the fresh Qdrant"
     assert answers(capsys) == before
+    with other.engine.connect() as db:  # the other tenant's rows are untouched, and only them
+        kept = db.execute(sa.select(events.c.id, events.c.namespace).where(events.c.tenant_id == "other")).all()
+    assert sorted(kept) == [(1, "knowledge:hr"), (2, "knowledge:hr"), (3, "knowledge:hr")]
+    other.engine.dispose()
 
     # A second restore into the now populated registry is refused: a restore never merges.
     code, refused = run(capsys, "restore", report["backup_id"])
-    assert code == 1 and "fresh registry" in refused["error"]
+    assert code == 1 and "fresh registry" in refused["error"] and "index_versions" in refused["error"]
 
 
 def test_a_corrupted_or_incomplete_backup_is_refused_before_anything_is_written(taken, new_data_dir, tmp_path,

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from knowledge_plane.domain.documents import TRUTH_LEVELS
+from knowledge_plane.domain.documents import LANGUAGES, TRUTH_LEVELS
 from knowledge_plane.domain.ids import DOC_ID_RE
 from knowledge_plane.domain.quarantine import INVALID_FRONT_MATTER, QuarantineError
 
@@ -65,6 +65,9 @@ def validate_metadata(meta: dict[str, Any]) -> dict[str, Any]:
         raise QuarantineError(
             INVALID_FRONT_MATTER, f"'truth_level' must be one of {', '.join(TRUTH_LEVELS)}, got {meta['truth_level']!r}"
         )
+    if "lang" in meta and meta["lang"] not in LANGUAGES:
+        raise QuarantineError(INVALID_FRONT_MATTER,
+                              f"'lang' must be one of {', '.join(LANGUAGES)}, got {meta['lang']!r}")
     for key in _DATE_KEYS:
         if meta.get(key) is not None:
             meta[key] = _as_date(key, meta[key])

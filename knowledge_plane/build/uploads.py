@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from knowledge_plane.build.parsing import SUPPORTED_SUFFIXES
-from knowledge_plane.domain.documents import TRUTH_LEVELS
+from knowledge_plane.domain.documents import LANGUAGES, TRUTH_LEVELS
 from knowledge_plane.domain.ids import NAMESPACE_RE, sha256_hex
 from knowledge_plane.domain.quarantine import (
     EMPTY_FILE,
@@ -129,6 +129,8 @@ def _normalise_metadata(raw: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{app} {meta[app]!r} does not match ^[a-z0-9_-]{{2,64}}$")
     if "truth_level" in meta and meta["truth_level"] not in TRUTH_LEVELS:
         raise ValueError(f"truth_level must be one of {', '.join(TRUTH_LEVELS)}, got {meta['truth_level']!r}")
+    if "language" in meta and meta["language"] not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {meta['language']!r}")
     namespace = meta.get("namespace", DEFAULT_UPLOAD_NAMESPACE)
     if not NAMESPACE_RE.match(str(namespace)) or not str(namespace).startswith("knowledge:"):
         raise ValueError(f"namespace {namespace!r} is not a knowledge:<name> namespace")

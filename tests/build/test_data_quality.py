@@ -15,11 +15,25 @@ def _check(report: dict) -> dict:
     return next(c for c in report["checks"] if c["name"] == CHECK_NAME)
 
 
-def test_an_unknown_language_holds_its_namespace_back_while_a_sound_one_is_promoted(settings, build_corpus,
-                                                                                   monkeypatch):
-    # A Git corpus file's language is not validated on parsing (its truth level is): the suite catches it.
+def test_an_unknown_language_is_quarantined_on_parsing_and_the_rest_is_published(settings, build_corpus):
+    """The suite is the second line of defence: one file in a language nobody serves is refused with its
+    reason when it is parsed, and its namespace is published without it."""
     bad = settings.paths.corpus_dir / "policies" / "consignes-echange-standard.md"
     bad.write_text(bad.read_text(encoding="utf-8").replace("lang: fr", "lang: de", 1), encoding="utf-8")
+    success, reports = build_corpus(settings, ["knowledge:policies"])
+    report = reports["knowledge:policies"]
+    assert success and report["promoted"] and _check(report)["passed"], report
+    [quarantined] = report["quarantined"]
+    assert quarantined["path"].endswith("consignes-echange-standard.md")
+    assert "'lang' must be one of en, fr, got 'de'" in quarantined["detail"], quarantined
+
+
+def test_a_language_the_suite_refuses_holds_its_namespace_back_while_a_sound_one_is_promoted(settings, build_corpus,
+                                                                                             monkeypatch):
+    # A French-only deployment's suite (the parser accepts en and fr): one English file reaches the chunks.
+    monkeypatch.setattr("knowledge_plane.build.data_quality.LANGUAGES", ("fr",))
+    bad = settings.paths.corpus_dir / "policies" / "consignes-echange-standard.md"
+    bad.write_text(bad.read_text(encoding="utf-8").replace("lang: fr", "lang: en", 1), encoding="utf-8")
     success, reports = build_corpus(settings, ["knowledge:faq", "knowledge:policies"])
     assert not success  # a namespace was held back: the run fails
 
@@ -27,7 +41,7 @@ def test_an_unknown_language_holds_its_namespace_back_while_a_sound_one_is_promo
     assert sound["promoted"] and _check(sound)["passed"], sound
     detail = _check(broken)["detail"]
     assert not _check(broken)["passed"]
-    assert "expect_column_values_to_be_in_set(lang)" in detail and "(e.g. 'de'" in detail, detail
+    assert "expect_column_values_to_be_in_set(lang)" in detail and "(e.g. 'en'" in detail, detail
     assert broken["held_back"] and not broken["promoted"]
     assert CHECK_NAME in broken["reason"], broken["reason"]
 
@@ -43,7 +57,7 @@ def test_an_unknown_language_holds_its_namespace_back_while_a_sound_one_is_promo
     chunk_pages = Path(registry.versions("knowledge:policies")[-1].path) / "data_docs" / "validations" / "chunks"
     page = next(chunk_pages.rglob("*.html")).read_text(encoding="utf-8")
     failed_page = " ".join(re.sub(r"<[^>]+>", " ", page).split())
-    assert "values must belong to this set: en fr . 8 unexpected values found." in failed_page, failed_page
+    assert "values must belong to this set: fr . 8 unexpected values found." in failed_page, failed_page
 
     # A no-change rebuild takes the stored result and its Data Docs: Great Expectations does not run again.
     def not_again(*_):

@@ -187,6 +187,18 @@ def test_a_truth_level_asked_in_the_metadata_is_held_to_the_grant(tmp_path, gran
     assert len(uploads) == (0 if reason else 1)
 
 
+@pytest.mark.parametrize(("language", "reason"), [("fr", None), ("en", None), ("fr-FR", "invalid-source"),
+                                                  ("de", "invalid-source")])
+def test_an_upload_in_a_language_nobody_serves_is_refused_with_its_reason(tmp_path, language, reason):
+    store = LocalObjectStore(tmp_path, "knowledge")
+    store.put("uploads/default/pack-a/note.md", NOTE, {"language": language})
+    uploads, refused = scan_uploads(store, rules())
+    assert [q.reason for _, q in refused] == ([reason] if reason else [])
+    if reason:
+        assert f"language must be one of en, fr, got {language!r}" in refused[0][1].detail
+    assert len(uploads) == (0 if reason else 1)
+
+
 def test_metadata_is_capped_in_size_before_it_is_read(tmp_path):
     store = LocalObjectStore(tmp_path, "knowledge")
     store.put("uploads/default/pack-a/sidecar.md", NOTE)

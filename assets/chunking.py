@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.metadata import preview, table
-from assets.stage import NamespaceResult, stage_asset
+from assets.stage import NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.chunking import CHUNKER_VERSION
 
@@ -19,8 +19,8 @@ PREVIEW_COLUMNS = {"chunk_id": "string", "location": "string", "tokens": "int", 
     "function or class for Python; units longer than the model's 256 word pieces are split, never truncated.",
 )
 def document_chunks(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
-    records = [build.document_chunks(ctx, ns) for ns in context.partition_keys]
-    return {
+    records, failed = each_namespace(context, lambda ns: build.document_chunks(ctx, ns))
+    return failed | {
         r.namespace: NamespaceResult({
             "documents": r.documents,
             "chunks": len(r.chunks),
@@ -42,5 +42,5 @@ def document_chunks(context: dg.AssetExecutionContext, ctx: build.BuildContext) 
             ),
             "seconds": round(r.seconds, 3),
         })
-        for r in records
+        for r in records.values()
     }

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.stage import NamespaceResult, stage_asset
+from assets.stage import NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.domain.embedding_model import DIMENSION, MODEL_NAME
 
@@ -17,13 +17,14 @@ from knowledge_plane.domain.embedding_model import DIMENSION, MODEL_NAME
 )
 def chunk_embeddings(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
     # One call for the whole run: the encode is batched across namespaces; only the figures are split.
-    result = build.chunk_embeddings(ctx, list(context.partition_keys), log=context.log.info)
+    chunks, failed = each_namespace(context, lambda ns: build.embedding_input(ctx, ns))
+    result = build.chunk_embeddings(ctx, chunks, log=context.log.info)
     context.log.info(f"one encode for {len(result.namespaces)} namespace(s): {result.summary}")
     # The encode is shared: its rate and size go only on the partitions whose chunks it encoded, labelled
     # as the shared encode's, so an unchanged or empty namespace never shows another namespace's figures.
     shared = {f"shared_encode/{name}": result.summary[name]
               for name in ("chunks_embedded", "encode_seconds", "chunks_per_second", "tokens_per_second")}
-    return {
+    return failed | {
         ns: NamespaceResult({
             "chunks": r.chunks,
             "chunks_embedded": r.chunks_embedded,

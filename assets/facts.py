@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.metadata import per_second, table
-from assets.stage import NamespaceResult, stage_asset
+from assets.stage import NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build.facts import extract_namespace_facts, extractor_version
 from knowledge_plane.build.stages import BuildContext
 from knowledge_plane.facts.store import open_fact_store
@@ -27,8 +27,10 @@ NEW_FACT_COLUMNS = {
 )
 def extracted_facts(context: dg.AssetExecutionContext, ctx: BuildContext) -> dict[str, NamespaceResult]:
     with open_fact_store(ctx.settings) as store:
-        records = [extract_namespace_facts(ctx, ns, store, log=context.log.info) for ns in context.partition_keys]
-    return {
+        records, failed = each_namespace(
+            context, lambda ns: extract_namespace_facts(ctx, ns, store, log=context.log.info)
+        )
+    return failed | {
         r.namespace: NamespaceResult({
             "fact_store": ctx.settings.facts.store,
             "extractor_version": r.extractor_version,
@@ -45,5 +47,5 @@ def extracted_facts(context: dg.AssetExecutionContext, ctx: BuildContext) -> dic
             "new_fact_list": table(r.new_fact_list[:50], NEW_FACT_COLUMNS),
             "seconds": round(r.seconds, 3),
         })
-        for r in records
+        for r in records.values()
     }

@@ -8,7 +8,7 @@ succeeds, and index_aliases promotes exactly the namespaces whose version passed
 
 import dagster as dg
 
-from assets.stage import CheckOutcome, NamespaceResult, stage_asset
+from assets.stage import CheckOutcome, NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.checks import CHECKS
 from knowledge_plane.build.evaluation import evaluation_metadata
@@ -42,8 +42,8 @@ def check_outcomes(record: IndexVersionRecord) -> list[CheckOutcome]:
     "by index_aliases, the others are promoted.",
 )
 def index_versions(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
-    records = [build.index_versions(ctx, ns, log=context.log.info) for ns in context.partition_keys]
-    return {
+    records, failed = each_namespace(context, lambda ns: build.index_versions(ctx, ns, log=context.log.info))
+    return failed | {
         r.namespace: NamespaceResult(
             {
                 "version": r.version or "",
@@ -59,5 +59,5 @@ def index_versions(context: dg.AssetExecutionContext, ctx: build.BuildContext) -
             },
             check_outcomes(r),
         )
-        for r in records
+        for r in records.values()
     }

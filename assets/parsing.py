@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.metadata import per_second, quarantine_table
-from assets.stage import NamespaceResult, stage_asset
+from assets.stage import NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.parsing import PARSER_VERSION
 
@@ -18,8 +18,8 @@ from knowledge_plane.build.parsing import PARSER_VERSION
     "a file whose hash is unchanged is taken from the parse cache; bad input is quarantined with its reason.",
 )
 def parsed_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
-    records = [build.parsed_documents(ctx, ns, log=context.log.warning) for ns in context.partition_keys]
-    return {
+    records, failed = each_namespace(context, lambda ns: build.parsed_documents(ctx, ns, log=context.log.warning))
+    return failed | {
         r.namespace: NamespaceResult({
             "documents": len(r.documents),
             "parsed_now": r.parsed,
@@ -31,5 +31,5 @@ def parsed_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext)
             "parser_notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in r.notes) or "_none_"),
             "seconds": round(r.seconds, 3),
         })
-        for r in records
+        for r in records.values()
     }

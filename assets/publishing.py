@@ -7,7 +7,7 @@ marks only the held-back partitions failed; their ``no_namespace_held_back`` che
 
 import dagster as dg
 
-from assets.stage import CheckOutcome, NamespaceResult, stage_asset
+from assets.stage import CheckOutcome, NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.checks import HELD_BACK_CHECK, HELD_BACK_DESCRIPTION
 from knowledge_plane.build.records import AliasRecord
@@ -41,8 +41,9 @@ def _outcome(r: AliasRecord) -> NamespaceResult:
     "partition fails, the others are materialized). Deletes versions beyond the newest kept ones.",
 )
 def index_aliases(context: dg.AssetExecutionContext, ctx: build.BuildContext) -> dict[str, NamespaceResult]:
-    records = [build.index_aliases(ctx, ns, log=context.log.info) for ns in context.partition_keys]
-    for r in records:
+    records, failed = each_namespace(context, lambda ns: build.index_aliases(ctx, ns, log=context.log.info),
+                                     final=True)
+    for r in records.values():
         if r.held_back:
             context.log.error(f"{r.namespace}: {r.reason}")
-    return {r.namespace: _outcome(r) for r in records}
+    return failed | {ns: _outcome(r) for ns, r in records.items()}

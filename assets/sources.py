@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.metadata import quarantine_table
-from assets.stage import NamespaceResult, stage_asset
+from assets.stage import NamespaceResult, each_namespace, stage_asset
 from knowledge_plane.build import stages as build
 from knowledge_plane.build.sources import SOURCES_VERSION
 
@@ -21,8 +21,8 @@ def raw_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) ->
     leftovers = build.clean_temporaries(ctx.settings)
     if leftovers:
         context.log.info(f"removed {len(leftovers)} temporary files left by killed builds: {leftovers[:5]}")
-    records = [build.raw_documents(ctx, ns) for ns in context.partition_keys]
-    return {
+    records, failed = each_namespace(context, lambda ns: build.raw_documents(ctx, ns))
+    return failed | {
         r.namespace: NamespaceResult({
             "files": len(r.files),
             "ignored_by_ragignore": r.ignored,
@@ -31,5 +31,5 @@ def raw_documents(context: dg.AssetExecutionContext, ctx: build.BuildContext) ->
             "commit": (r.source_commit or "")[:12],
             "seconds": round(r.seconds, 3),
         })
-        for r in records
+        for r in records.values()
     }

@@ -23,7 +23,7 @@ Dagster marks only the held-back partitions failed.
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -54,12 +54,38 @@ class CheckOutcome:
 @dataclass(frozen=True)
 class NamespaceResult:
     """What a stage reports for one namespace: the metadata of its partition's materialization, its checks,
-    and whether it is materialized at all (False: the partition fails, with ``failure`` as the reason)."""
+    and whether it is materialized at all (False: the partition fails, with ``failure`` as the reason; a
+    materialized namespace's ``failure`` is an error shown in its metadata, see ``each_namespace``)."""
 
     metadata: Mapping[str, Any]
     checks: Sequence[CheckOutcome] = ()
     materialized: bool = True
     failure: str = ""
+
+
+R = TypeVar("R")
+
+
+def each_namespace(
+    context: dg.AssetExecutionContext, stage_one: Callable[[str], R], *, final: bool = False
+) -> tuple[dict[str, R], dict[str, NamespaceResult]]:
+    """Run one namespace's stage for each namespace of the run, each on its own: an error in one is
+    logged with its traceback and becomes that namespace's result, and the others go on — one
+    namespace's failure never holds back another. Returns (records by namespace, results of the
+    namespaces that failed). Before the last stage a failed namespace is still materialized, with
+    its ``error``, so the step succeeds and the next stages run for the others (the failed one has no
+    record for them to read, so it fails there too); at the last stage (``final``) its partition fails.
+    """
+    records: dict[str, R] = {}
+    failed: dict[str, NamespaceResult] = {}
+    for ns in context.partition_keys:
+        try:
+            records[ns] = stage_one(ns)
+        except Exception as exc:  # noqa: BLE001 — any error is this namespace's, reported as such
+            context.log.exception(f"{ns}: {context.asset_key.to_user_string()} failed")
+            why = f"{type(exc).__name__}: {exc}"
+            failed[ns] = NamespaceResult({"error": why}, materialized=not final, failure=why)
+    return records, failed
 
 
 # (context, BuildContext) → {namespace: NamespaceResult}, one per partition key of the run.

@@ -14,6 +14,10 @@ import dagster as dg
 
 from knowledge_plane.build.checks import CHECK_NAMES, HELD_BACK_CHECK
 
+# The build's assets in the job's order: the first that failed on a namespace is its reason.
+STAGE_ORDER = ("raw_documents", "parsed_documents", "document_chunks", "chunk_embeddings", "extracted_facts",
+               "index_versions", "index_aliases")
+
 
 def _rows(value: dg.MetadataValue | None) -> list[dict[str, Any]]:
     return [dict(record.data) for record in value.records] if isinstance(value, dg.TableMetadataValue) else []
@@ -30,8 +34,9 @@ def namespace_reports(result: dg.ExecuteInProcessResult, namespaces: list[str]) 
         # one materialization per namespace partition, each with that namespace's metadata
         return {e.partition: dict(e.metadata) for e in result.asset_materializations_for_node(asset) if e.partition}
 
-    parsed, chunks, embedded = (materialized(a) for a in ("parsed_documents", "document_chunks", "chunk_embeddings"))
-    versions, aliases = materialized("index_versions"), materialized("index_aliases")
+    stages = {asset: materialized(asset) for asset in STAGE_ORDER}
+    parsed, chunks, embedded = stages["parsed_documents"], stages["document_chunks"], stages["chunk_embeddings"]
+    versions, aliases = stages["index_versions"], stages["index_aliases"]
     evaluations: dict[str, dict[str, dg.AssetCheckEvaluation]] = {}
     for e in result.get_asset_check_evaluations():
         evaluations.setdefault(e.partition or "", {})[e.check_name] = e
@@ -44,6 +49,9 @@ def namespace_reports(result: dg.ExecuteInProcessResult, namespaces: list[str]) 
         # a held-back namespace has no alias materialization: its check result holds the same fields
         alias = _plain(aliases[ns]) if ns in aliases else (_plain(held.metadata) if held else None)
         version = _plain(versions.get(ns, {}))
+        # the first stage that failed on this namespace (an exception, not a check: see assets.stage)
+        error = next((f"{asset} failed: {by_ns[ns]['error'].value}" for asset, by_ns in stages.items()
+                      if "error" in by_ns.get(ns, {})), None)
         reports.append(
             {
                 "namespace": ns,
@@ -51,7 +59,7 @@ def namespace_reports(result: dg.ExecuteInProcessResult, namespaces: list[str]) 
                 "promoted": bool(alias and alias["promoted"]),
                 "held_back": held is not None,
                 "failed_checks": alias["failed_checks"].split(", ") if held and alias["failed_checks"] else [],
-                "reason": alias["reason"] if alias else (
+                "reason": alias["reason"] if alias else error or (
                     "not promoted: the run stopped before index_aliases" if version
                     else "not built: the run stopped early"
                 ),

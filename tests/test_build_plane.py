@@ -295,6 +295,29 @@ def test_the_report_of_a_run_that_stopped_says_where_from_the_runs_own_metadata(
     success, reports = build_corpus(settings, ["knowledge:faq"])
     faq = reports["knowledge:faq"]
     assert not success and not faq["promoted"] and not faq["held_back"]
-    assert faq["reason"] == "not built: the run stopped early" and faq["version"] is None
+    # the stage's error is the namespace's reason (the run itself goes on for any other namespace)
+    assert faq["reason"].startswith("index_versions failed: NotADirectoryError") and faq["version"] is None
     assert faq["documents"] > 0 and faq["chunks"] > 0 and faq["checks"] == []
     assert latest(settings, "knowledge:faq") is None
+
+
+def test_an_error_in_one_namespace_fails_its_partition_only_and_the_others_are_promoted(settings, corpus):
+    """Not a failed check but an exception (here: the namespace's version folder cannot be made): the
+    stage reports it for that namespace, the run goes on for the others, and only that partition fails."""
+    from knowledge_plane.cli.build import run_build
+    from knowledge_plane.domain.ids import namespace_slug
+
+    blocked = settings.paths.indexes_dir / settings.tenant_id / namespace_slug("knowledge:guides")
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a directory")
+    success, reports, run_ids = run_build(settings, ["knowledge:faq", "knowledge:guides"])
+    by_namespace = {r["namespace"]: r for r in reports}
+    assert not success and len(run_ids) == 1
+    faq, guides = by_namespace["knowledge:faq"], by_namespace["knowledge:guides"]
+    assert faq["promoted"] and latest(settings, "knowledge:faq") == faq["version"]
+    assert not guides["promoted"] and latest(settings, "knowledge:guides") is None
+    assert guides["reason"].startswith("index_versions failed: ") and "Error" in guides["reason"], guides
+    _, materialized, failed = run_events(settings, run_ids[0])
+    assert "Error" in materialized["index_versions"]["knowledge:guides"]["error"]
+    assert set(materialized["index_aliases"]) == {"knowledge:faq"}
+    assert failed == {"knowledge:guides"}

@@ -425,10 +425,17 @@ def chunk_documents(ctx: BuildContext, parsed: ParsedRecord) -> ChunksRecord:
 _EMBED_COLUMNS = ["text_hash", "embed_text", "n_tokens"]
 
 
-def chunk_embeddings(ctx: BuildContext, namespaces: list[str], log: Log = _quiet) -> EmbeddingsRun:
-    """The stage: this run's chunks of every namespace in (only the columns it needs), a
-    chunk_embeddings record per namespace out."""
-    run = embed_chunks(ctx, {ns: ctx.stages.rows(ChunksRecord, ns, _EMBED_COLUMNS) for ns in namespaces}, log)
+def embedding_input(ctx: BuildContext, namespace: str) -> list[dict[str, Any]]:
+    """This run's chunks of one namespace, only the columns the embedding stage needs."""
+    return ctx.stages.rows(ChunksRecord, namespace, _EMBED_COLUMNS)
+
+
+def chunk_embeddings(ctx: BuildContext, namespaces: list[str] | dict[str, list[dict[str, Any]]],
+                     log: Log = _quiet) -> EmbeddingsRun:
+    """The stage: this run's chunks of every namespace in (the namespaces, or their ``embedding_input``
+    already read), one batched encode, a chunk_embeddings record per namespace out."""
+    chunks = namespaces if isinstance(namespaces, dict) else {ns: embedding_input(ctx, ns) for ns in namespaces}
+    run = embed_chunks(ctx, chunks, log)
     return run.model_copy(update={"namespaces": {ns: ctx.stages.write(r) for ns, r in run.namespaces.items()}})
 
 

@@ -227,7 +227,11 @@ class QueryEngine:
         facts: list[dict[str, Any]] = []
         if hits:
             started = time.perf_counter()
-            facts = self._facts(indexes, scan.cleaned)
+            # A request narrowed to packs, applications or a workspace (by itself or by the actor's grant)
+            # gets only the facts of the documents that answered it, never those of a pack it may not read.
+            narrowed = filters.pack_ids is not None or filters.source_apps is not None or filters.workspace
+            sources = {h.payload["doc_id"] for h in hits} if narrowed else None
+            facts = self._facts(indexes, scan.cleaned, sources)
             timings["facts"] = (time.perf_counter() - started) * 1000
         return reply(result.status, hits, result.confidence, result.suggestions, result.message,
                      versions, facts, retrieval=result)
@@ -265,9 +269,11 @@ class QueryEngine:
             "best_candidates": [candidate(h) for h in best],
         }
 
-    def _facts(self, indexes: Sequence[Any], question: str) -> list[dict[str, Any]]:
+    def _facts(self, indexes: Sequence[Any], question: str, sources: set[str] | None = None) -> list[dict[str, Any]]:
+        """The published facts the question matches; with ``sources``, only those of these documents."""
         candidates = [f for index in indexes for f in index.facts
-                      if f.get("tenant_id", self.tenant_id) == self.tenant_id]
+                      if f.get("tenant_id", self.tenant_id) == self.tenant_id
+                      and (sources is None or str(f.get("source", "")).partition("@")[0] in sources)]
         if not candidates:
             return []
         try:

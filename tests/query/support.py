@@ -57,10 +57,12 @@ def synthetic_version(
     truth_level: str = "L1",
     promote: bool = True,
     rows: list[dict] | None = None,
+    facts: list[dict] | None = None,
     **payload_extra,
 ) -> str:
     """Write, register and (by default) promote a small hand-made version; returns its version id.
-    ``rows``: payload fields of each text in turn (pack_id, source_app, lang…), over ``payload_extra``."""
+    ``rows``: payload fields of each text in turn (pack_id, source_app, lang…), over ``payload_extra``;
+    ``facts``: the approved facts the version publishes (snapshot rows)."""
     from knowledge_plane.serving.embedding import MODEL_NAME
     from knowledge_plane.storage.index_store import version_dir, write_version
 
@@ -103,7 +105,8 @@ def synthetic_version(
         "checks_passed": True,
     }
     path = version_dir(data_dir / "indexes", registry.tenant_id, namespace, version)
-    write_version(path, manifest, np.asarray(vectors, dtype=np.float32).reshape(len(texts), dimension), payloads)
+    write_version(path, manifest, np.asarray(vectors, dtype=np.float32).reshape(len(texts), dimension), payloads,
+                  facts)
     registry.add_version(namespace, version, path, manifest)
     if promote:
         registry.promote(namespace, version)

@@ -32,6 +32,15 @@ QUESTION = "Quel est le couple de serrage des roues ?"
 AURORA_KEYS = {"aurora_nexus_ui": "aurora-ui-test-key-000000005", "aurora_notes": "aurora-notes-test-key-00006"}
 
 
+def fact(doc_id: str) -> dict:
+    """An approved fact each note states, so a leak of facts across packs would show."""
+    return {"id": f"fact-{doc_id}", "subject": "roues", "predicate": "couple de serrage", "object": "90 N·m",
+            "value": 90.0, "unit": "N·m", "value_type": "number", "fact_type": "SPECIFICATION", "valid_from": None,
+            "valid_until": None, "source": f"{doc_id}@upl001", "source_path": f"uploads/{doc_id}.md",
+            "source_chunk_id": None, "confidence": 0.9, "approved_by": "account:rita", "approved_at": None,
+            "subject_key": "roues", "predicate_key": "couple de serrage"}
+
+
 def keys() -> str:
     return ",".join(f"{a}={k}" for a, k in {**KEYS, **AURORA_KEYS}.items())
 
@@ -46,7 +55,7 @@ def uploads(make_client, new_data_dir, build_embedder, tmp_path: Path):
     registry = Registry(registry_url_of(data), "default")
     texts = [text for text, _ in NOTES]
     synthetic_version(registry, data, NAMESPACE, texts, tag="upl001", vectors=build_embedder.encode(texts),
-                      rows=[fields for _, fields in NOTES])
+                      rows=[fields for _, fields in NOTES], facts=[fact(fields["doc_id"]) for _, fields in NOTES])
     return make_client(data, api_keys=keys())
 
 
@@ -86,9 +95,14 @@ def test_no_passage_outside_the_grant_for_any_field_combination(uploads):
         if workspace is not None and app is None:
             continue  # 422: a workspace belongs to an application
         asked += 1
-        for passage in ask(uploads, actor, **body(pack, app, workspace))["passages"]:
+        answer = ask(uploads, actor, **body(pack, app, workspace))
+        for passage in answer["passages"]:
             if not allowed(actor, passage):
                 leaks.append((actor, pack, app, workspace, passage["chunk_id"]))
+        readable = {f["doc_id"] for _, f in NOTES if allowed(actor, {"namespace": NAMESPACE, **f})}
+        for f in answer["facts"]:  # a fact travels with its document: none from outside the grant either
+            if f["source"].partition("@")[0] not in readable:
+                leaks.append((actor, pack, app, workspace, f["id"]))
     assert leaks == [] and asked == len(ACTORS) * len(PACKS) * (len(APPS) + 2 * (len(APPS) - 1))
 
 
@@ -96,6 +110,7 @@ def test_each_note_reaches_its_readers(uploads):
     """The isolation above is meaningful: what an actor may read, it does get."""
     notes_app = ask(uploads, "aurora_notes")
     assert {p["doc_id"] for p in notes_app["passages"]} == {"note.clio"}
+    assert [f["id"] for f in notes_app["facts"]] == ["fact-note.clio"]
     everything = ask(uploads, "aurora_nexus_ui")
     assert {p["doc_id"] for p in everything["passages"]} == {"note.clio", "wiki.208.fr", "atelier.serrage"}
     english = ask(uploads, "aurora_nexus_ui", question="couple de serrage roues Peugeot 208", source_app="wiki")

@@ -13,10 +13,11 @@ HTML is rendered into ``<version dir>/data_docs/`` as the version is written (``
 called through ``write_version``'s ``finish`` hook, so the pages are there once the version is).
 
 Great Expectations takes seconds to import: it is imported here only, lazily, when the check runs,
-and the query service never imports it (an import-linter contract in pyproject.toml). A candidate
-whose content an existing version already holds (same fingerprint: same chunks, same facts) takes
-that version's result and Data Docs when its suites were the same (``reuse``), so a no-change
-rebuild pays neither the import nor the validation.
+and the query service never imports it (an import-linter contract in pyproject.toml). A result and
+its Data Docs are kept in the content cache under the candidate's fingerprint (same chunks, same
+facts) and the suites' digest (``cached``), so a rebuild of content already checked by these suites
+pays neither the import nor the validation — including content an older version holds, whose
+result is not thrown away and recomputed at every rebuild.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -178,14 +180,35 @@ def _gx_version() -> str:
     return version("great-expectations")
 
 
-def reuse(manifest: dict[str, Any], path: Path) -> DataQuality | None:
-    """The result a version with the same content stored, if its suites were these and its Data Docs exist."""
-    summary = manifest.get(CHECK_NAME) or {}
-    stored = next((c for c in manifest.get("checks", []) if c.get("name") == CHECK_NAME), None)
-    docs = path / DATA_DOCS_DIR
-    if stored is None or summary.get("suite") != suite_digest() or not (docs / "index.html").is_file():
+def _cache_entry(cache_dir: Path, fingerprint: str) -> Path:
+    key = hashlib.sha256(f"{fingerprint}:{suite_digest()}".encode()).hexdigest()
+    return cache_dir / CHECK_NAME / key[:2] / key
+
+
+def cached(cache_dir: Path, fingerprint: str) -> DataQuality | None:
+    """The result these suites gave on this content (fingerprint) before, with its Data Docs, if kept."""
+    entry = _cache_entry(cache_dir, fingerprint)
+    if not (entry / DATA_DOCS_DIR / "index.html").is_file():
         return None
-    return DataQuality(CheckResult(CHECK_NAME, stored["passed"], stored["detail"]), summary, _docs=docs)
+    stored = json.loads((entry / "result.json").read_text(encoding="utf-8"))
+    return DataQuality(CheckResult(CHECK_NAME, stored["passed"], stored["detail"]), stored["summary"],
+                       _docs=entry / DATA_DOCS_DIR)
+
+
+def keep(cache_dir: Path, fingerprint: str, quality: DataQuality) -> DataQuality:
+    """Store a fresh result and its Data Docs in the cache; returns it read back from there."""
+    entry = _cache_entry(cache_dir, fingerprint)
+    tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    quality.write_docs(tmp / DATA_DOCS_DIR)
+    check = quality.check
+    (tmp / "result.json").write_text(json.dumps({"passed": check.passed, "detail": check.detail,
+                                                 "summary": quality.summary}), encoding="utf-8")
+    try:
+        os.replace(tmp, entry)
+    except OSError:  # another build kept the same result first: theirs is as good
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cached(cache_dir, fingerprint) or quality
 
 
 def validate(tables: dict[str, tuple[Any, list[Expectation]]], name: str = "candidate") -> DataQuality:

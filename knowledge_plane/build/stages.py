@@ -27,7 +27,7 @@ import numpy as np
 
 from knowledge_plane.build.checks import conflicts_check, run_checks
 from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
-from knowledge_plane.build.data_quality import DATA_DOCS_DIR, data_quality_check, reuse
+from knowledge_plane.build.data_quality import DATA_DOCS_DIR, cached, data_quality_check, keep
 from knowledge_plane.build.evaluation import evaluation_check
 from knowledge_plane.build.parsing import PARSER_VERSION, parse_document
 from knowledge_plane.build.records import (
@@ -576,9 +576,9 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
     evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
     fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
     same_content = [v for v in ctx.registry.versions(namespace) if v.fingerprint == fp]
-    # Same chunks and facts as a version already checked: its data-quality result holds (if the suites did not change).
-    quality = next((q for v in same_content if (q := reuse(v.manifest, Path(v.path))) is not None), None)
-    quality = quality or data_quality_check(chunks, facts)
+    # Content these suites already checked (this namespace's or another's, any version): that result holds.
+    cache_dir = settings.paths.cache_dir
+    quality = cached(cache_dir, fp) or keep(cache_dir, fp, data_quality_check(chunks, facts))
     checks = [
         *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
         conflicts_check(critical),

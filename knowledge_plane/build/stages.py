@@ -640,7 +640,8 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
             write_version(path, manifest, vectors, payloads, facts, finish=finish)
         except FileExistsError:
             # A concurrent run built the same content in the same second: same id, same files.
-            if read_manifest(path).get("fingerprint") != fp:
+            manifest = read_manifest(path)  # theirs: the registry must describe the files on disk
+            if manifest.get("fingerprint") != fp:
                 raise
             new = False
         ctx.registry.add_version(namespace, version, path, manifest)

@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from knowledge_plane.service.bearer import BearerRejected, VerifierUnavailable, looks_like_jwt
+from knowledge_plane.service.metrics import note_actor
 from knowledge_plane.service.ratelimit import client_address, end_user, end_user_id
 from knowledge_plane.service.state import ServiceState
 from knowledge_plane.serving.access import Actor
@@ -73,6 +74,7 @@ def current_actor(request: Request, state: StateDep, api_key: Annotated[str | No
         if wait:
             raise too_many(wait)
         raise _unauthorized("clé API ou jeton absent ou invalide", scheme)
+    note_actor(actor)  # a 429 below is counted against the actor it refuses
     user = f"sub:{subject}" if subject is not None else end_user(request, state.trusted_proxies)
     wait = state.limits.hit(actor.name, user)
     if wait:

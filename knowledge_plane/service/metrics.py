@@ -45,6 +45,13 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("knowledge_request", default=None)
 
 
+def note_actor(actor: Actor) -> None:
+    """The request's actor, as soon as its credentials are known: a 429 is then counted against it."""
+    noted = _request.get()
+    if noted is not None:
+        noted["actor"] = actor.name
+
+
 def note_answer(actor: Actor, caller_app: str, response: dict[str, Any], flags: Iterable[str] = ()) -> None:
     """Attach an answer's figures to the current request (a no-op outside ``RequestMetrics``)."""
     noted = _request.get()
@@ -181,7 +188,13 @@ def exporter(metrics: ServiceMetrics, port: int | None, address: str = "0.0.0.0"
     if port is None:
         yield None
         return
-    server, thread = start_http_server(port, address, registry=metrics.registry)
+    try:
+        server, thread = start_http_server(port, address, registry=metrics.registry)
+    except OSError as exc:  # another uvicorn worker of this process group serves the port already
+        log.warning("metrics port %s is taken (%s): this worker's series are not exported; run one worker "
+                    "per container, or scrape each replica", port, exc.strerror)
+        yield None
+        return
     try:
         yield server
     finally:

@@ -461,7 +461,9 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
                                reason=f"no candidate passage ({total} rows passed the filters)")
     above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
     weighed = {"candidates": total, "above_threshold": len(above), "ranked": list(ranked)}
-    needed = required_passages(ranked, total, config, narrowed)
+    # The scope-aware minimum reads candidates' payloads: only worth it when the usual minimum is not met.
+    needed = config.min_passages if len(above) >= config.min_passages else required_passages(
+        ranked, total, config, narrowed)
     if len(above) < needed:
         near = sorted(ranked, key=lambda h: -h.score)[:10]
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config), **weighed,

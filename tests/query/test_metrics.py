@@ -48,6 +48,8 @@ def test_requests_answers_and_served_versions_are_counted_with_bounded_labels(ma
     assert value(samples, "knowledge_http_requests_total", route=route, status="200", actor="support_prod") == 3
     assert value(samples, "knowledge_http_requests_total", route=route, status="401", actor="-") == 1
     assert value(samples, "knowledge_rate_limited_requests_total", route=route) == 1
+    # counted against the actor it refused, not as an anonymous request
+    assert value(samples, "knowledge_rate_limited_requests_total", route=route, actor="support_prod") == 1
     assert value(samples, "knowledge_http_request_duration_seconds_count", route=route, status="200") == 3
     statuses = {r.json()["status"] for r in answered}
     assert sum(value(samples, "knowledge_query_answers_total", actor="support_prod", caller_app="aurora_nexus_ui",
@@ -111,3 +113,14 @@ def test_the_build_plane_exporter_reads_the_registry_and_the_facts(built, monkey
         assert [labels for labels, _ in samples["knowledge_fact_drift_percent"] if labels["namespace"] == namespace]
     assert {labels["status"] for labels, _ in samples["knowledge_facts"]} == {
         "proposed", "approved", "rejected", "conflicted"}
+
+
+def test_a_second_worker_whose_metrics_port_is_taken_still_starts(caplog):
+    """Several uvicorn workers share one KNOWLEDGE_METRICS_PORT: the first serves it; the others start
+    all the same (their series are not exported) instead of failing at start-up."""
+    from knowledge_plane.service.metrics import ServiceMetrics, exporter
+
+    with exporter(ServiceMetrics(), 0, "127.0.0.1") as first:
+        with exporter(ServiceMetrics(), first.server_port, "127.0.0.1") as second:
+            assert second is None
+    assert "is taken" in caplog.text

@@ -1,9 +1,11 @@
 """Bearer authentication: ``Authorization: Bearer <JWT>`` from the callers' own login service, or
 an API key sent as a bearer token.
 
-A JWT is verified against the keys of ``KNOWLEDGE_JWT_JWKS_URL`` (fetched once, cached, refetched
-for an unknown ``kid``), with its issuer and audience checked and ``exp``, ``iss``, ``aud`` and
-``sub`` required. Its application claim (``KNOWLEDGE_JWT_ACTOR_CLAIM``, ``azp`` by default) is
+A JWT is verified against the keys of ``KNOWLEDGE_JWT_JWKS_URL``: fetched once, cached, and
+refetched for an unknown ``kid`` at most once a minute, so forged tokens cannot make the service
+fetch the JWKS for each of them while a rotated key is picked up within the minute. Its issuer and
+audience are checked and ``exp``, ``iss``, ``aud`` and ``sub`` required. Its application claim
+(``KNOWLEDGE_JWT_ACTOR_CLAIM``, ``azp`` by default) is
 mapped by ``KNOWLEDGE_JWT_ACTORS`` to one of the actors fixed in ``knowledge_plane.serving.access``:
 a token never names namespaces, packs or applications itself, so its grant is always one the code
 defines. Its ``sub`` is the end user the rate limits count.
@@ -11,6 +13,8 @@ defines. Its ``sub`` is the end user the rate limits count.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -19,6 +23,7 @@ from knowledge_plane.serving.access import ACTORS, Actor
 from knowledge_plane.settings import ServiceSettings
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]  # asymmetric only: no shared secret
+REFETCH_AFTER_S = 60.0  # an unknown kid refetches the JWKS no more often than this
 
 
 class BearerRejected(Exception):
@@ -64,19 +69,39 @@ class JwtVerifier:
         self.audience = service.jwt_audience
         self.claim = service.jwt_actor_claim
         self.actors = parse_actor_map(service.jwt_actors)
-        self._keys = jwt.PyJWKClient(service.jwt_jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._jwks = jwt.PyJWKClient(service.jwt_jwks_url, cache_jwk_set=False, timeout=5)
+        self._by_kid: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()  # one fetch at a time; routes run in a thread pool
 
     @classmethod
     def from_settings(cls, service: ServiceSettings) -> JwtVerifier | None:
         return cls(service) if service.jwt_jwks_url else None
 
-    def verify(self, token: str) -> TokenIdentity:
+    def _signing_key(self, token: str) -> jwt.PyJWK:
         try:
-            key = self._keys.get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise VerifierUnavailable(f"the JWKS could not be fetched: {exc}") from None
-        except (jwt.PyJWKClientError, jwt.DecodeError, jwt.PyJWKError) as exc:
-            raise BearerRejected(f"no key of the JWKS verifies this token ({type(exc).__name__})") from None
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError as exc:
+            raise BearerRejected(f"not a JWT ({type(exc).__name__})") from None
+        if not kid:
+            raise BearerRejected("the token names no key of the JWKS (no kid)")
+        with self._lock:
+            if kid not in self._by_kid and time.monotonic() - self._fetched_at >= REFETCH_AFTER_S:
+                try:
+                    keys = self._jwks.get_signing_keys()
+                except jwt.PyJWKClientConnectionError as exc:
+                    raise VerifierUnavailable(f"the JWKS could not be fetched: {exc}") from None
+                except (jwt.PyJWKClientError, jwt.PyJWKError) as exc:
+                    raise VerifierUnavailable(f"the JWKS holds no usable signing key ({type(exc).__name__})") from None
+                self._by_kid = {k.key_id: k for k in keys if k.key_id}
+                self._fetched_at = time.monotonic()
+            key = self._by_kid.get(kid)
+        if key is None:
+            raise BearerRejected("no key of the JWKS has this token's kid")
+        return key
+
+    def verify(self, token: str) -> TokenIdentity:
+        key = self._signing_key(token)
         try:
             claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
                                 options={"require": ["exp", "iss", "aud", "sub"]})

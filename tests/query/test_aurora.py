@@ -23,6 +23,9 @@ PAYLOAD = {"query": QUESTION, "source_app": "notes", "workspace": "garage", "cal
            "thread_id": "thread-42", "tenant_id": "default", "pack_id": "notes", "language": "fr"}
 
 
+JWKS_FETCHES: list[float] = []  # each GET of the loopback JWKS
+
+
 class Keys:
     """An RSA key pair whose public half a loopback JWKS endpoint serves."""
 
@@ -53,6 +56,7 @@ def jwks_url(signer):
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+            JWKS_FETCHES.append(time.monotonic())
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -174,3 +178,17 @@ def test_caller_apps_is_public_and_lists_active_apps_only(aurora):
     assert response.status_code == 200
     names = [a["name"] for a in response.json()["caller_apps"]]
     assert "aurora_nexus_ui" in names and "retired_app" not in names
+
+
+def test_forged_tokens_do_not_make_the_service_fetch_the_jwks_for_each(make_aurora, signer):
+    """An unknown kid refetches the key set at most once a minute: a flood of forged tokens costs one
+    fetch, not one outbound request (and a thread) each; a genuine token still authenticates."""
+    client = make_aurora()
+    assert client.post("/api/query", json=PAYLOAD, headers=bearer(signer.token())).status_code == 200
+    before = len(JWKS_FETCHES)
+    forger = Keys("forged")
+    for _ in range(5):
+        response = client.post("/api/query", json=PAYLOAD, headers=bearer(forger.token()))
+        assert response.status_code == 401, response.text
+    assert len(JWKS_FETCHES) - before <= 1
+    assert client.post("/api/query", json=PAYLOAD, headers=bearer(signer.token())).status_code == 200

@@ -95,11 +95,12 @@ Summary = Callable[[dg.AssetExecutionContext, BuildContext], "dict[str, Namespac
 def _latest_materialization(
     context: dg.AssetExecutionContext, key: dg.AssetKey, partition: str
 ) -> AssetCheckEvaluationTargetMaterializationData | None:
-    """The materialization a namespace's check result refers to (the one this step just recorded)."""
+    """The materialization a namespace's check result refers to: the one this step just recorded, or none
+    (a held-back namespace has none in this run: its result must not point at another run's)."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
     ).records
-    if not records:
+    if not records or records[0].run_id != context.run_id:
         return None
     r = records[0]
     return AssetCheckEvaluationTargetMaterializationData(
@@ -160,7 +161,7 @@ def stage_asset(
                         yield dg.AssetMaterialization(asset_key=key, partition=ns, metadata=dict(r.metadata))
             selected = {k.name for k in context.selected_asset_check_keys}
             for ns, r in results.items():
-                target = _latest_materialization(context, key, ns) if r.checks else None
+                target = _latest_materialization(context, key, ns) if r.checks and r.materialized else None
                 for c in r.checks:
                     if c.name in selected:
                         yield dg.AssetCheckEvaluation(

@@ -351,8 +351,10 @@ def correct(store: FactStore, tenant_id: str, fact_id: str, written: str, reason
         extraction_method=CORRECTION, extraction_model=None, prompt_id=None, status=PROPOSED, confidence=1.0,
         created_at=now, updated_at=now, approved_by=None, approved_at=None, reason=None, merged_into=None)
     why = reason.strip()
-    reject(store, tenant_id, [fact_id], f"{CORRECTED}{new_id}: {why}", by)
+    # The new fact first: should the store fail in between, the old one is not left rejected in favour
+    # of a fact that does not exist. Rejected before conflicts are looked for, so it is not one.
     store.upsert_facts(tenant_id, [new])
+    reject(store, tenant_id, [fact_id], f"{CORRECTED}{new_id}: {why}", by)
     store.append_audit(tenant_id, [
         _audit(tenant_id, "corrected", by, old, superseded_by=new_id, before=old.object, after=text, reason=why),
         _audit(tenant_id, "created", by, new, method=CORRECTION, corrects=fact_id, source=new.source, object=text,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from types import SimpleNamespace
 from typing import Any
 
@@ -64,18 +65,31 @@ class BuildPlaneCollector:
     def collect(self) -> Iterable[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+        from knowledge_plane.facts.store import open_fact_store
+
         errors = GaugeMetricFamily("knowledge_exporter_errors", "1 when a part of the figures could not be read",
                                    labels=["part"])
-        for part, read in (("registry", self._registry), ("facts", self._facts), ("drift", self._drift),
-                           ("fact_store_probe", self._probe)):
-            try:
-                families = list(read(GaugeMetricFamily, CounterMetricFamily))
-            except Exception:  # one unreachable store must not hide the others' figures
-                log.exception("could not read the %s figures", part)
-                errors.add_metric([part], 1)
-                continue
-            errors.add_metric([part], 0)
-            yield from families
+        with ExitStack() as stack:
+            # One fact store per scrape, opened by the first part that needs it (a Neo4j driver's handshake
+            # costs seconds) and shared by the others; a store that cannot be opened fails each of them.
+            opened: list[Any] = []
+
+            def store() -> Any:
+                if not opened:
+                    opened.append(stack.enter_context(open_fact_store(self.settings)))
+                return opened[0]
+
+            self._store = store
+            for part, read in (("registry", self._registry), ("facts", self._facts), ("drift", self._drift),
+                               ("fact_store_probe", self._probe)):
+                try:
+                    families = list(read(GaugeMetricFamily, CounterMetricFamily))
+                except Exception:  # one unreachable store must not hide the others' figures
+                    log.exception("could not read the %s figures", part)
+                    errors.add_metric([part], 1)
+                    continue
+                errors.add_metric([part], 0)
+                yield from families
         yield errors
 
     def _registry(self, gauge: Any, counter: Any) -> Iterable[Any]:
@@ -105,7 +119,7 @@ class BuildPlaneCollector:
                 failed.add_metric([namespace], 0 if newest.checks_passed else 1)
                 quarantined.add_metric([namespace], newest.manifest.get("counts", {}).get("quarantined", 0))
                 latest = aliases.get(namespace, {}).get(LATEST)
-                record = registry.version(namespace, latest) if latest else None
+                record = next((v for v in versions if v.version == latest), None)
                 if record is not None:
                     chunks.add_metric([namespace], record.chunks)
                     documents.add_metric([namespace], record.documents)
@@ -123,17 +137,16 @@ class BuildPlaneCollector:
 
     def _facts(self, gauge: Any, _counter: Any) -> Iterable[Any]:
         from knowledge_plane.facts.model import OPEN, RELATION_KINDS, STATUSES
-        from knowledge_plane.facts.store import open_fact_store
 
         facts = gauge("knowledge_facts", "Facts by status (proposed: pending review)", labels=["status"])
         relations = gauge("knowledge_fact_relations_open", "Open relations between facts", labels=["kind"])
-        with open_fact_store(self.settings) as store:
-            counts = store.count_facts(self.settings.tenant_id, "status")
-            for status in STATUSES:
-                facts.add_metric([status], counts.get(status, 0))
-            open_relations = store.list_relations(self.settings.tenant_id, status=OPEN)
-            for kind in RELATION_KINDS:
-                relations.add_metric([kind], sum(1 for r in open_relations if r.kind == kind))
+        store = self._store()
+        counts = store.count_facts(self.settings.tenant_id, "status")
+        for status in STATUSES:
+            facts.add_metric([status], counts.get(status, 0))
+        open_relations = store.list_relations(self.settings.tenant_id, status=OPEN)
+        for kind in RELATION_KINDS:
+            relations.add_metric([kind], sum(1 for r in open_relations if r.kind == kind))
         yield from (facts, relations)
 
     def _drift(self, gauge: Any, _counter: Any) -> Iterable[Any]:
@@ -141,19 +154,17 @@ class BuildPlaneCollector:
 
         drift = gauge("knowledge_fact_drift_percent", "Drift between @latest's fact references and the fact store",
                       labels=["namespace"])
-        for report in drift_check(self.settings):
+        for report in drift_check(self.settings, store=self._store()):
             drift.add_metric([report["namespace"]], report["drift_pct"])
         yield drift
 
 
     def _probe(self, _gauge: Any, _counter: Any) -> Iterable[Any]:
-        from knowledge_plane.facts.store import open_fact_store
-
-        with open_fact_store(self.settings) as store:
-            store.match_ids(self.settings.tenant_id, PROBE_ID_PREFIX, limit=1)  # connects (not timed)
-            started = time.perf_counter()
-            store.match_ids(self.settings.tenant_id, PROBE_ID_PREFIX, limit=1)
-            self.probe.labels(self.settings.facts.store).observe(time.perf_counter() - started)
+        store = self._store()
+        store.match_ids(self.settings.tenant_id, PROBE_ID_PREFIX, limit=1)  # warms the connection (not timed)
+        started = time.perf_counter()
+        store.match_ids(self.settings.tenant_id, PROBE_ID_PREFIX, limit=1)
+        self.probe.labels(self.settings.facts.store).observe(time.perf_counter() - started)
         yield from self.probe.collect()
 
 

@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from knowledge_plane.console.config import ROLES, ConsoleSettings
+from knowledge_plane.service.bearer import BearerRejected, JwksKeys, VerifierUnavailable
 
 SESSION_COOKIE = "kp_console"
 CSRF_FIELD = "csrf_token"
@@ -117,13 +118,17 @@ class BearerTokens:
 
     def __init__(self, settings: ConsoleSettings):
         self.oidc = settings.oidc
-        self._keys = jwt.PyJWKClient(self.oidc.jwks_url, cache_keys=True, lifespan=300) if self.oidc else None
+        self._keys = JwksKeys(self.oidc.jwks_url) if self.oidc else None
 
     def signing_key(self, token: str) -> Any:
-        """The provider's key that signed ``token`` (by its ``kid``), from the cached JWKS."""
+        """The provider's key that signed ``token`` (by its ``kid``), from the cached JWKS (refetched for
+        an unknown kid at most once a minute: forged tokens do not each cost a fetch)."""
         if self._keys is None:
             raise AuthError("no OIDC provider is configured")
-        return self._keys.get_signing_key_from_jwt(token).key
+        try:
+            return self._keys.key_for(token).key
+        except (BearerRejected, VerifierUnavailable) as exc:
+            raise AuthError(f"invalid bearer token: {exc}") from None
 
     def principal(self, token: str) -> Principal:
         if self.oidc is None or self._keys is None:

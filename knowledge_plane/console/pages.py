@@ -58,17 +58,20 @@ def login(request: Request, username: Annotated[str, Form(max_length=128)],
     if not csrf_matches(request.state.session.get("csrf"), csrf_token):
         raise Forbidden("the form's CSRF token is missing or does not match this session: reload the page")
     limit, address = request.app.state.signin_limit, client_address(request, request.app.state.trusted_proxies)
-    wait = limit.wait(username, address)
+    with limit.lock:
+        wait = limit.wait(username, address)
+        principal = None if wait else request.app.state.accounts.authenticate(username, password)
+        if not wait and principal is None:
+            limit.failed(username, address)
+        elif principal is not None:
+            limit.succeeded(username)
     if wait:
         response = render(request, "login.html", status_code=429, error=(
             f"too many failed sign-ins for this name or from this address: try again in {wait} seconds"))
         response.headers["Retry-After"] = str(wait)
         return response
-    principal = request.app.state.accounts.authenticate(username, password)
     if principal is None:
-        limit.failed(username, address)
         return render(request, "login.html", status_code=401, error="unknown name or wrong password")
-    limit.succeeded(username)
     # a new session (and CSRF token) at sign-in: a token planted before sign-in is worthless after it
     request.state.session = {"csrf": new_csrf_token(), "user": principal.name,
                              "flash": f"signed in as {principal.name} ({principal.role})"}

@@ -12,6 +12,7 @@ address's. The client address is the query service's ``client_address`` (trusted
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from limits import RateLimitItemPerSecond
@@ -26,6 +27,9 @@ class SignInLimit:
         self.account = RateLimitItemPerSecond(per_account, window_seconds)
         self.address = RateLimitItemPerSecond(per_address, window_seconds)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())  # one process, like the sessions' key
+        # Held from the test to the count (around the password check): parallel guesses, which the sync
+        # route runs in a thread pool, could otherwise all pass the test before any failure is counted.
+        self.lock = threading.Lock()
 
     def wait(self, name: str, address: str) -> int:
         """0 if this name may be tried from this address now, else the whole seconds until it may."""

@@ -61,24 +61,19 @@ def parse_actor_map(value: str) -> dict[str, str]:
     return mapping
 
 
-class JwtVerifier:
-    def __init__(self, service: ServiceSettings):
-        if not service.jwt_issuer or not service.jwt_audience:
-            raise ValueError("KNOWLEDGE_JWT_JWKS_URL needs KNOWLEDGE_JWT_ISSUER and KNOWLEDGE_JWT_AUDIENCE")
-        self.issuer = service.jwt_issuer
-        self.audience = service.jwt_audience
-        self.claim = service.jwt_actor_claim
-        self.actors = parse_actor_map(service.jwt_actors)
-        self._jwks = jwt.PyJWKClient(service.jwt_jwks_url, cache_jwk_set=False, timeout=5)
+class JwksKeys:
+    """The signing keys a JWKS URL publishes, by ``kid``: fetched once, refetched for an unknown ``kid``
+    at most every ``REFETCH_AFTER_S`` (the query service's callers' tokens and the console's OIDC)."""
+
+    def __init__(self, url: str, timeout: float = 5):
+        self._jwks = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
         self._by_kid: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()  # one fetch at a time; routes run in a thread pool
 
-    @classmethod
-    def from_settings(cls, service: ServiceSettings) -> JwtVerifier | None:
-        return cls(service) if service.jwt_jwks_url else None
-
-    def _signing_key(self, token: str) -> jwt.PyJWK:
+    def key_for(self, token: str) -> jwt.PyJWK:
+        """The key that signed ``token``; BearerRejected when none has its kid, VerifierUnavailable when
+        the JWKS cannot be fetched."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.DecodeError as exc:
@@ -100,8 +95,23 @@ class JwtVerifier:
             raise BearerRejected("no key of the JWKS has this token's kid")
         return key
 
+
+class JwtVerifier:
+    def __init__(self, service: ServiceSettings):
+        if not service.jwt_issuer or not service.jwt_audience:
+            raise ValueError("KNOWLEDGE_JWT_JWKS_URL needs KNOWLEDGE_JWT_ISSUER and KNOWLEDGE_JWT_AUDIENCE")
+        self.issuer = service.jwt_issuer
+        self.audience = service.jwt_audience
+        self.claim = service.jwt_actor_claim
+        self.actors = parse_actor_map(service.jwt_actors)
+        self._keys = JwksKeys(service.jwt_jwks_url)
+
+    @classmethod
+    def from_settings(cls, service: ServiceSettings) -> JwtVerifier | None:
+        return cls(service) if service.jwt_jwks_url else None
+
     def verify(self, token: str) -> TokenIdentity:
-        key = self._signing_key(token)
+        key = self._keys.key_for(token)
         try:
             claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
                                 options={"require": ["exp", "iss", "aud", "sub"]})

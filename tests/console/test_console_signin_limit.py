@@ -76,3 +76,14 @@ def test_the_limits_come_from_the_settings(tmp_path, seeded):
     assert sign_in(app, "rita", "guess").status_code == 401
     assert sign_in(app, "rita", PASSWORDS["rita"], address="192.0.2.77").status_code == 429
     assert sign_in(app, "vera", PASSWORDS["vera"], address="10.0.0.5", forwarded="198.51.100.1").status_code == 303
+
+
+def test_parallel_guesses_get_no_more_tries_than_the_limit(limited_app):
+    """The sign-in route runs in a thread pool: ten guesses at once must not all pass the limit's test
+    before the first failure is counted (each password check takes an argon2 verification)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = list(pool.map(lambda n: sign_in(limited_app, "rita", f"guess-{n}", address=f"192.0.2.{50 + n}")
+                              .status_code, range(10)))
+    assert sorted(codes) == [401] * 3 + [429] * 7, codes

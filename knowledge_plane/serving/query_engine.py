@@ -137,14 +137,6 @@ def passage(hit: Hit) -> dict[str, Any]:
     }
 
 
-def by_language(hits: Sequence[Hit], language: str | None, only: bool) -> list[Hit]:
-    """Passages in ``language`` first (in their order), or only those with ``only``."""
-    if language is None:
-        return list(hits)
-    same = [h for h in hits if h.payload.get("lang") == language]
-    return same if only else same + [h for h in hits if h.payload.get("lang") != language]
-
-
 def _as_dict(fact: Any) -> dict[str, Any]:
     if isinstance(fact, dict):
         return fact
@@ -217,11 +209,10 @@ class QueryEngine:
         filters, denied = scope_filters(actor, request, self.tenant_id)
         flags.extend(denied)
         result = search(indexes, vector, scan.cleaned, filters, request.top_k, self.config,
-                        verified_only=actor.verified_sources_only)
+                        verified_only=actor.verified_sources_only, language=request.language,
+                        only_language=request.only_language)
         timings["search"] = (time.perf_counter() - started) * 1000
-        hits = by_language(result.passages, request.language, request.only_language)
-        if result.passages and not hits:  # answered, but in no passage of the language asked for
-            return reply(NEEDS_CLARIFICATION, suggestions=[CLARIFY_HINT], versions=versions)
+        hits = result.passages
         # A store's alias may have moved since the snapshot: report the version that answered.
         versions.update({hit.index.namespace: hit.index.version for hit in hits})
         facts: list[dict[str, Any]] = []

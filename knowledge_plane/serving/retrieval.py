@@ -373,8 +373,10 @@ def search(
     top_k: int,
     config: RetrievalConfig,
     verified_only: bool = False,
+    language: str | None = None,
+    only_language: bool = False,
 ) -> RetrievalResult:
-    """Rank, gate and weigh the passages of ``indexes`` for one question."""
+    """Rank, gate and weigh the passages of ``indexes`` for one question (``language``: see ``gate``)."""
     local = [index for index in indexes if isinstance(index, LoadedIndex)]
     ranked, total = _local_candidates(local, query_vector, query_text, filters, config)
     remote = [index for index in indexes if not isinstance(index, LoadedIndex)]
@@ -385,7 +387,7 @@ def search(
     if remote:  # each store ranked its own namespace; the fused scores use the same formula
         ranked.sort(key=lambda h: (-h.fused, -h.score))
     narrowed = total < sum(len(index) for index in indexes)  # the filters left some rows out
-    return gate(ranked, total, top_k, config, verified_only, narrowed)
+    return gate(ranked, total, top_k, config, verified_only, narrowed, language, only_language)
 
 
 def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, query_text: str, filters: Filters,
@@ -450,16 +452,28 @@ def required_passages(ranked: Sequence[Hit], total: int, config: RetrievalConfig
 
 
 def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
-         verified_only: bool = False, narrowed: bool = False) -> RetrievalResult:
+         verified_only: bool = False, narrowed: bool = False, language: str | None = None,
+         only_language: bool = False) -> RetrievalResult:
     """Keep the candidates (in fused order) that clear their namespace's threshold, and weigh them.
 
     ``verified_only``: only L1/L2 passages are returned (``refused`` when none clears the gate).
     ``narrowed``: the filters left rows of the namespaces out (see ``required_passages``).
+    ``language``: the passages in that language first, before the minimum and ``top_k`` are applied,
+    so the status and confidence describe what is returned; with ``only_language`` it is a filter like
+    the others: the scope is that language's passages.
     """
+    if language is not None and only_language:
+        kept = [h for h in ranked if h.payload.get("lang") == language]
+        narrowed = narrowed or len(kept) < len(ranked)
+        if total < config.candidates:  # every row of the scope was a candidate: the filtered scope is exact
+            total = len(kept)
+        ranked = kept
     if not total or not ranked:
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT],
                                reason=f"no candidate passage ({total} rows passed the filters)")
     above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
+    if language is not None and not only_language:
+        above = sorted(above, key=lambda h: h.payload.get("lang") != language)  # stable: fused order kept
     weighed = {"candidates": total, "above_threshold": len(above), "ranked": list(ranked)}
     # The scope-aware minimum reads candidates' payloads: only worth it when the usual minimum is not met.
     needed = config.min_passages if len(above) >= config.min_passages else required_passages(

@@ -126,6 +126,8 @@ def test_language_puts_its_passages_first_or_keeps_only_them(aurora, signer):
     assert languages() == ["fr", "en"]  # the French passage ranks first on its own
     assert languages(language="en") == ["en", "fr"]
     assert languages(language="en", language_only=True) == ["en"]
+    # before top_k, not after: the one passage asked for is the English one although the French ranks first
+    assert languages(language="en", top_k=1) == ["en"]
 
 
 @pytest.mark.parametrize("claims", [

@@ -148,7 +148,7 @@ def stage_asset(
         )
         def stage(context: dg.AssetExecutionContext) -> Iterator[Any]:
             objects = context.resources.objects if reads_uploads else None
-            ctx = context.resources.knowledge.build_context(context.run, objects)
+            ctx = context.resources.knowledge.build_context(context.run, objects, context.instance)
             results = summarize(context, ctx)
             failed = {ns: r.failure for ns, r in results.items() if not r.materialized}
             if not failed:

@@ -83,16 +83,31 @@ class KnowledgeBase(dg.ConfigurableResource):
             values["registry"] = {"url": self.registry_url}
         return Settings(**values)
 
-    def build_context(self, run: dg.DagsterRun, objects: KnowledgeObjects | None = None) -> BuildContext:
+    def build_context(self, run: dg.DagsterRun, objects: KnowledgeObjects | None = None,
+                      instance: dg.DagsterInstance | None = None) -> BuildContext:
         return BuildContext(
             self.settings(),
             run_id=run.run_id,
             embedder=_shared_embedder(self.embedding_batch_size, self.embedding_backend, self.cache_dir),
             object_store=objects.store() if objects else None,
             run_tags=dict(run.tags),
-            # a re-execution reads the records of the steps it did not re-run from the run it re-executes
-            run_lineage=tuple(dict.fromkeys(r for r in (run.parent_run_id, run.root_run_id) if r)),
+            # a re-execution reads the records of the steps it did not re-run from the runs it re-executes
+            run_lineage=_lineage(run, instance),
         )
+
+
+def _lineage(run: dg.DagsterRun, instance: dg.DagsterInstance | None) -> tuple[str, ...]:
+    """The run's parents, nearest first, up to its root: a re-execution of a re-execution reads each
+    step's records from the nearest run that wrote them (Dagster loads outputs along the same chain)."""
+    chain: list[str] = []
+    parent = run.parent_run_id
+    while parent and parent not in chain:
+        chain.append(parent)
+        found = instance.get_run_by_id(parent) if instance is not None else None
+        parent = found.parent_run_id if found is not None else None
+    if run.root_run_id and run.root_run_id not in chain:
+        chain.append(run.root_run_id)
+    return tuple(chain)
 
 
 class KnowledgeObjects(dg.ConfigurableResource):

@@ -130,3 +130,18 @@ def test_materialize_smoke(settings):
         (name, "knowledge:faq") for name in [*CHECKS, HELD_BACK_CHECK]
     }
     assert all(e.passed and e.target_materialization_data is not None for e in evaluations)
+
+
+def test_a_reexecution_of_a_reexecution_reads_records_along_its_whole_lineage():
+    """r4 re-executes r3, which re-executed r2, which re-executed r1: a step r4 does not re-run reads its
+    records from the nearest of r3, r2, r1 that wrote them — not from r1 past r2's newer ones."""
+    from resources import _lineage
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        parents = {"r2": "r1", "r3": "r2", "r4": "r3"}
+        runs = {r: dg.DagsterRun(job_name="build_knowledge", run_id=r, parent_run_id=parents.get(r),
+                                 root_run_id="r1" if r != "r1" else None) for r in ("r1", "r2", "r3", "r4")}
+        for run_id in ("r1", "r2", "r3"):
+            instance.add_run(runs[run_id])
+        assert _lineage(runs["r4"], instance) == ("r3", "r2", "r1")
+        assert _lineage(runs["r1"], instance) == ()

@@ -88,6 +88,7 @@ class StageStore:
         """Only the table rows of this run's record, with only ``columns``: what a stage that needs
         three fields of every chunk reads instead of the whole record."""
         path = self.path(model, namespace, self._owner(model, namespace))
+        _validate(model, path)  # the JSON beside the table is small: a record of another format is refused
         return _table_rows(path.with_suffix(".arrow"), columns)
 
     def _owner(self, model: type[StageRecord], namespace: str) -> str:
@@ -166,10 +167,10 @@ def _validate(model: type[R], path: Path) -> R:
 
 
 def _table_rows(path: Path, columns: list[str] | None) -> list[dict]:
+    table = feather.read_table(path, memory_map=True)  # mapped, not read: only the columns used are touched
     if columns is not None:  # a column the rows never had (e.g. no rows at all) is simply absent
-        present = set(feather.read_table(path, memory_map=True).column_names)
-        columns = [c for c in columns if c in present]
-    return feather.read_table(path, columns=columns, memory_map=True).to_pylist()
+        table = table.select([c for c in columns if c in table.column_names])
+    return table.to_pylist()
 
 
 def _rmdir_if_empty(path: Path) -> None:

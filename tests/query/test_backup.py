@@ -91,9 +91,14 @@ def test_a_restore_on_a_fresh_data_dir_answers_byte_for_byte_alike(taken, new_da
     # Another tenant already lives in the fresh registry, its alias events under the ids the backup's use.
     other = Registry(registry_url_of(fresh), "other")
     events = next(t for t in schema.target_metadata().sorted_tables if t.name == "alias_events")
+    # Inserted through the id sequence as the registry does (explicit ids would leave a Postgres sequence
+    # behind them), so they take the first ids, the ones the backup's events carry too.
     with other.engine.begin() as db:
-        db.execute(events.insert(), [{"id": i, "tenant_id": "other", "namespace": "knowledge:hr", "action": "promote",
-                                      "at": dt.datetime(2026, 1, 1)} for i in (1, 2, 3)])
+        for _ in range(3):
+            db.execute(events.insert().values(tenant_id="other", namespace="knowledge:hr", action="promote",
+                                              at=dt.datetime(2026, 1, 1)))
+        other_ids = sorted(db.execute(sa.select(events.c.id).where(events.c.tenant_id == "other")).scalars())
+    assert other_ids == [1, 2, 3]
     use(monkeypatch, fresh, s3_url, bucket, vector_store=True)
     assert run(capsys, "backup", "--list")[1] == {"backups": [report["backup_id"]]}
     code, restored = run(capsys, "restore")  # the newest backup
@@ -106,7 +111,7 @@ def test_a_restore_on_a_fresh_data_dir_answers_byte_for_byte_alike(taken, new_da
     assert answers(capsys) == before
     with other.engine.connect() as db:  # the other tenant's rows are untouched, and only them
         kept = db.execute(sa.select(events.c.id, events.c.namespace).where(events.c.tenant_id == "other")).all()
-    assert sorted(kept) == [(1, "knowledge:hr"), (2, "knowledge:hr"), (3, "knowledge:hr")]
+    assert sorted(kept) == [(i, "knowledge:hr") for i in other_ids]
     other.engine.dispose()
 
     # A second restore into the now populated registry is refused: a restore never merges.

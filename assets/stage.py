@@ -100,7 +100,7 @@ def _latest_materialization(
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
     ).records
-    if not records or records[0].run_id != context.run_id:
+    if not records or records[0].run_id != context.run.run_id:
         return None
     r = records[0]
     return AssetCheckEvaluationTargetMaterializationData(

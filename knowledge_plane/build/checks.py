@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from knowledge_plane.build.secrets import find_secrets
+from knowledge_plane.build.secrets import find_secrets, scanner_identity
+from knowledge_plane.domain.ids import sha256_hex
+from knowledge_plane.storage.processes import tmp_path
 
 NORM_TOLERANCE = 1e-3
 # Every gate on an index version, by name, with what it asserts: the one definition the Dagster
@@ -59,16 +64,49 @@ class CheckResult:
         return asdict(self)
 
 
-def served_secrets(payload: dict[str, Any], allowed: set[str]) -> list[str]:
-    """Kinds of the secrets in any field of a payload that is served (text, title, heading path,
-    location, source path, ids, applications), minus the reviewed ones."""
+# A served field's name, the kind of secret found in it and the finding's fingerprint.
+PayloadFinding = tuple[str, str, str]
+
+
+def payload_secrets(payload: dict[str, Any]) -> list[PayloadFinding]:
+    """Every secret-looking value in a field of a payload that is served (text, title, heading path,
+    location, source path, ids, applications)."""
     found = []
     for name, value in payload.items():
         if isinstance(value, list):
             value = " > ".join(str(v) for v in value)
         if isinstance(value, str) and value:
-            found += [f"{name}: {f.kind}" for f in find_secrets(value) if f.fingerprint not in allowed]
+            found += [(name, f.kind, f.fingerprint) for f in find_secrets(value)]
     return found
+
+
+class PayloadScanCache:
+    """The scans of one namespace's payloads, kept from one build to the next (a JSON file in the
+    content cache, keyed by the payload's content and the scanner's identity): a rebuild scans only the
+    chunks it has not scanned before — a no-change rebuild none, which was most of its checks' time."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.identity = scanner_identity()
+        stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self._known: dict[str, list[PayloadFinding]] = (
+            {k: [tuple(f) for f in v] for k, v in stored.get("scans", {}).items()}
+            if stored.get("scanner") == self.identity else {}
+        )
+        self._used: dict[str, list[PayloadFinding]] = {}
+
+    def __call__(self, payload: dict[str, Any]) -> list[PayloadFinding]:
+        key = sha256_hex(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
+        if key not in self._used:
+            self._used[key] = self._known[key] if key in self._known else payload_secrets(payload)
+        return self._used[key]
+
+    def save(self) -> None:
+        """Keep this build's scans only, so the file follows the namespace instead of growing."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(self.path)
+        tmp.write_text(json.dumps({"scanner": self.identity, "scans": self._used}), encoding="utf-8")
+        tmp.replace(self.path)
 
 
 def run_checks(
@@ -77,9 +115,11 @@ def run_checks(
     payloads: list[dict[str, Any]],
     dimension: int,
     allowed: dict[str, set[str]] | None = None,
+    scan: Callable[[dict[str, Any]], list[PayloadFinding]] = payload_secrets,
 ) -> list[CheckResult]:
     """Every gate on one assembled version; ``allowed`` holds, per doc_id, the fingerprints of the
-    reviewed findings its document was let through with (the no_secrets check honours them)."""
+    reviewed findings its document was let through with (the no_secrets check honours them); ``scan``
+    finds the secrets of one payload (a ``PayloadScanCache`` remembers them across builds)."""
     results = [CheckResult("non_empty", len(payloads) > 0, f"{len(payloads)} chunks")]
     dim = vectors.shape[1] if vectors.ndim == 2 else -1
     results.append(CheckResult("dimension", dim == dimension, f"vectors have dimension {dim}, the model {dimension}"))
@@ -100,9 +140,10 @@ def run_checks(
         # finding here means a field escaped it.
         allowed = allowed or {}
         leaks = [
-            f"{p['source_path']} ({kind})"
+            f"{p['source_path']} ({name}: {kind})"
             for p in payloads
-            for kind in served_secrets(p, allowed.get(p["doc_id"], set()))
+            for name, kind, found in scan(p)
+            if found not in allowed.get(p["doc_id"], set())
         ]
         detail = f"{len(leaks)} chunks with a secret" + (f": {', '.join(leaks[:5])}" if leaks else "")
         results.append(CheckResult("no_secrets", not leaks, detail))

@@ -19,6 +19,7 @@ from knowledge_plane.build.screening import screen_document
 from knowledge_plane.build.secrets import Allowlist
 from knowledge_plane.domain.documents import CODE_TRUTH_LEVEL, DEFAULT_TRUTH_LEVEL, ParsedDocument, Section
 from knowledge_plane.domain.ids import doc_id_from_path
+from knowledge_plane.domain.imports import hidden
 from knowledge_plane.domain.quarantine import (
     BINARY_CONTENT,
     CORRUPT_DOCUMENT,
@@ -146,34 +147,68 @@ def parse_document(
     return doc
 
 
-@lru_cache(maxsize=1)
-def _converter():  # Docling's import costs seconds: only pay it when a document needs it
-    from docling.datamodel.base_models import InputFormat
-    from docling.document_converter import DocumentConverter
+# Docling is imported without these (see knowledge_plane.domain.imports): it imports transformers for a
+# type annotation of its vision-language options and torch to look for Apple's GPU for its speech model,
+# ~1.8 s and hundreds of MB that no format of ours needs (the PDF layout models import torch themselves).
+_NOT_FOR_DOCLING = ("transformers", "torch")
 
-    return DocumentConverter(
-        allowed_formats=[
-            InputFormat.MD,
-            InputFormat.HTML,
-            InputFormat.DOCX,
-            InputFormat.PPTX,
-            InputFormat.XLSX,
-            InputFormat.CSV,
-        ]
-    )
+
+@lru_cache(maxsize=1)
+def _declarative_backends() -> dict[str, tuple[Any, Any]]:
+    """Suffix → (Docling input format, its backend) for the formats Docling converts without a model.
+
+    These are the backends Docling's ``DocumentConverter`` picks by default, called the way its
+    ``SimplePipeline`` calls them; going through the converter itself would import its speech and
+    vision pipelines, hence torch, whatever the document. Imported only when a document needs them.
+    """
+    with hidden(*_NOT_FOR_DOCLING):
+        from docling.backend.csv_backend import CsvDocumentBackend
+        from docling.backend.html_backend import HTMLDocumentBackend
+        from docling.backend.md_backend import MarkdownDocumentBackend
+        from docling.backend.msexcel_backend import MsExcelDocumentBackend
+        from docling.backend.mspowerpoint_backend import MsPowerpointDocumentBackend
+        from docling.backend.msword_backend import MsWordDocumentBackend
+        from docling.datamodel.base_models import InputFormat
+
+    return {
+        ".md": (InputFormat.MD, MarkdownDocumentBackend),
+        ".html": (InputFormat.HTML, HTMLDocumentBackend),
+        ".htm": (InputFormat.HTML, HTMLDocumentBackend),
+        ".docx": (InputFormat.DOCX, MsWordDocumentBackend),
+        ".pptx": (InputFormat.PPTX, MsPowerpointDocumentBackend),
+        ".xlsx": (InputFormat.XLSX, MsExcelDocumentBackend),
+        ".csv": (InputFormat.CSV, CsvDocumentBackend),
+    }
+
+
+def _convert(data: bytes, name: str) -> Any:
+    """The DoclingDocument of a Markdown, HTML, Office or CSV file."""
+    with hidden(*_NOT_FOR_DOCLING):
+        from docling.datamodel.document import InputDocument
+
+    input_format, backend = _declarative_backends()[PurePosixPath(name).suffix.lower()]
+    document = InputDocument(path_or_stream=BytesIO(data), format=input_format, backend=backend, filename=name)
+    if not document.valid or not document._backend.is_valid():
+        rejection = getattr(document, "_rejection", None)
+        raise ValueError(rejection.message if rejection is not None else "the backend refused the file")
+    try:
+        return document._backend.convert()
+    finally:
+        document._backend.unload()
 
 
 def _docling_sections(data: bytes, name: str, converter: Any = None) -> tuple[str | None, list[Section]]:
-    from docling.datamodel.base_models import DocumentStream
-    from docling_core.types.doc import ListItem, SectionHeaderItem, TableItem, TextItem, TitleItem
+    with hidden(*_NOT_FOR_DOCLING):
+        from docling.datamodel.base_models import DocumentStream
+        from docling_core.types.doc import ListItem, SectionHeaderItem, TableItem, TextItem, TitleItem
 
     try:
-        result = (converter or _converter()).convert(
-            DocumentStream(name=name, stream=BytesIO(data)), raises_on_error=True
-        )
+        if converter is None:
+            doc = _convert(data, name)
+        else:
+            doc = converter.convert(DocumentStream(name=name, stream=BytesIO(data)), raises_on_error=True).document
     except Exception as exc:  # Docling raises many types for corrupt or truncated files
         raise QuarantineError(CORRUPT_DOCUMENT, f"Docling could not read {name}: {str(exc)[:200]}") from exc
-    doc = result.document
     title: str | None = None
     headings: list[tuple[int, str]] = []
     sections: list[Section] = []
@@ -286,9 +321,10 @@ def _pdf_sections(data: bytes, docling_artifacts_path: str | None) -> tuple[str 
 
 
 def _docling_pdf_sections(data: bytes, artifacts_path: str) -> tuple[str | None, list[Section]]:
-    from docling.datamodel.base_models import InputFormat
-    from docling.datamodel.pipeline_options import PdfPipelineOptions
-    from docling.document_converter import DocumentConverter, PdfFormatOption
+    with hidden(*_NOT_FOR_DOCLING):
+        from docling.datamodel.base_models import InputFormat
+        from docling.datamodel.pipeline_options import PdfPipelineOptions
+        from docling.document_converter import DocumentConverter, PdfFormatOption
 
     if not os.path.isdir(artifacts_path):
         raise RuntimeError(f"DOCLING_ARTIFACTS_PATH={artifacts_path!r} is not a directory")

@@ -174,6 +174,16 @@ def fingerprint(value: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def scanner_identity() -> str:
+    """What a scan's result depends on: this module's rules and detect-secrets' version. Part of the key
+    of every cached scan result, so a new pattern or a new detect-secrets re-scans everything."""
+    from importlib.metadata import version
+
+    rules = Path(__file__).read_bytes() + version("detect-secrets").encode()
+    return hashlib.sha256(rules).hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
 def _plugins() -> tuple[Any, ...]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString

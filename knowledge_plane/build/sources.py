@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -126,36 +127,51 @@ def _link_quarantine(link: Path, source_path: str, what: str = "") -> Quarantine
 
 
 def git_commits(root: Path, paths: list[Path]) -> dict[str, str]:
-    """Last commit touching each path, from one ``git log`` pass (absolute path → SHA)."""
+    """Last commit touching each path, from one ``git log`` pass (absolute path → SHA).
+
+    The log is read as it streams, newest first, and stopped once every path has its commit: on a
+    corpus with a long history a rebuild reads the few newest commits, not all of them. Paths are
+    compared as git prints them (relative to the top level), so no log line is resolved on disk.
+    """
     if not paths:
         return {}
     try:
-        top = subprocess.run(
+        top = Path(subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--show-toplevel"],
             capture_output=True,
             text=True,
             check=True,
             timeout=30,
-        ).stdout.strip()
-        log = subprocess.run(
-            ["git", "-C", top, "log", "--format=%x00%H", "--name-only", "--", str(root)],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        ).stdout
+        ).stdout.strip()).resolve()
     except (OSError, subprocess.SubprocessError):
         return {}
-    wanted = {str(p.resolve()) for p in paths}
+    wanted: dict[str, str] = {}
+    for path in paths:
+        absolute = str(path.resolve())
+        with contextlib.suppress(ValueError):  # outside the repository: no commit
+            wanted[Path(absolute).relative_to(top).as_posix()] = absolute
     commits: dict[str, str] = {}
-    sha = ""
-    for line in log.splitlines():
-        if line.startswith("\x00"):
-            sha = line[1:]
-        elif line:
-            absolute = str((Path(top) / line).resolve())
-            if absolute in wanted and absolute not in commits:
-                commits[absolute] = sha
+    try:
+        log = subprocess.Popen(
+            ["git", "-C", str(top), "-c", "core.quotePath=false", "log", "--format=%x00%H", "--name-only",
+             "--", str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+    except OSError:
+        return {}
+    with log:
+        sha = ""
+        for line in log.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("\x00"):
+                sha = line[1:]
+            elif line in wanted and wanted[line] not in commits:
+                commits[wanted[line]] = sha
+                if len(commits) == len(wanted):
+                    break
+        log.kill()  # a no-op once git has finished; stops the rest of the history otherwise
     return commits
 
 

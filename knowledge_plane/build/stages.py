@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_plane.build.checks import conflicts_check, run_checks
+from knowledge_plane.build.checks import PayloadScanCache, conflicts_check, run_checks
 from knowledge_plane.build.chunking import CHUNKER_VERSION, ChunkStats, chunk_document
 from knowledge_plane.build.data_quality import DATA_DOCS_DIR, cached, data_quality_check, keep
 from knowledge_plane.build.evaluation import evaluation_check
@@ -39,7 +39,7 @@ from knowledge_plane.build.records import (
     ParsedRecord,
     RawRecord,
 )
-from knowledge_plane.build.secrets import Allowlist
+from knowledge_plane.build.secrets import Allowlist, scanner_identity
 from knowledge_plane.build.sources import (
     CODE_NAMESPACE,
     SIDECAR_SUFFIX,
@@ -53,7 +53,7 @@ from knowledge_plane.build.stage_store import StageMissing, StageStore
 from knowledge_plane.build.triggers import COMMIT_TAG
 from knowledge_plane.build.uploads import UploadRules, check_metadata_size, scan_uploads, upload_truth_level
 from knowledge_plane.domain.documents import ParsedDocument
-from knowledge_plane.domain.ids import sha256_hex
+from knowledge_plane.domain.ids import namespace_slug, sha256_hex
 from knowledge_plane.domain.quarantine import (
     DELETED_DURING_RUN,
     DUPLICATE_DOC_ID,
@@ -249,10 +249,11 @@ def list_documents(ctx: BuildContext, namespace: str) -> RawRecord:
 # -- parsed_documents -----------------------------------------------------------------------
 def _parse_one(ctx: BuildContext, source: SourceFile) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
     """(parsed document, quarantine, came_from_cache) for one file; failures are cached too."""
-    # The reviewed findings of this file are part of the key: allowing one re-parses only this file.
+    # The reviewed findings of this file are part of the key: allowing one re-parses only this file; the
+    # secret scanner's identity too, so a new detection rule screens every document again.
     allowed = ",".join(sorted(ctx.allowlist.for_path(source.source_path)))
     key = sha256_hex(
-        f"{PARSER_VERSION}|{_INJECTION_SCAN}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}"
+        f"{PARSER_VERSION}|{_INJECTION_SCAN}|{scanner_identity()}|{source.namespace}|{source.source_path}|{source.content_hash}|{allowed}"
     )
     limit = ctx.settings.build.max_text_chars
     sidecar_path = None
@@ -579,12 +580,16 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
     # Content these suites already checked (this namespace's or another's, any version): that result holds.
     cache_dir = settings.paths.cache_dir
     quality = cached(cache_dir, fp) or keep(cache_dir, fp, data_quality_check(chunks, facts))
+    scans = PayloadScanCache(
+        settings.paths.cache_dir / "secret_scans" / settings.tenant_id / f"{namespace_slug(namespace)}.json"
+    )
     checks = [
-        *run_checks(namespace, vectors, payloads, DIMENSION, allowed),
+        *run_checks(namespace, vectors, payloads, DIMENSION, allowed, scans),
         conflicts_check(critical),
         evaluation.check,
         quality.check,
     ]
+    scans.save()
     checks_passed = all(c.passed for c in checks)
     existing = next(iter(same_content), None)
     if existing is not None and existing.checks_passed == checks_passed:

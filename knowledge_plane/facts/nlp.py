@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from knowledge_plane.domain.imports import hidden
 from knowledge_plane.facts.config import DOCUMENT_SUBJECT, Ontology, Rules
 from knowledge_plane.facts.normalize import NUMBER_RE, Quantity, fold, parse_number
 
@@ -108,19 +109,12 @@ def french_pipeline() -> Any:
     """spaCy's French pipeline, loaded once per process (installed as a package: no download).
 
     spaCy's thinc imports torch whenever it is installed, though this CNN pipeline never uses it: a
-    build that embeds with ONNX Runtime would load torch (1.4 s, hundreds of MB) for nothing. So
-    torch is hidden while spaCy is imported (thinc then runs without it) and visible again after.
+    build that embeds with ONNX Runtime would load torch (1.4 s, hundreds of MB) for nothing, so torch
+    is hidden while spaCy is imported (thinc then runs without it).
     """
-    import sys
-
-    hide_torch = "torch" not in sys.modules
-    if hide_torch:
-        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
-    try:
+    with hidden("torch"):
         import spacy
-    finally:
-        if hide_torch:
-            del sys.modules["torch"]
+
     return spacy.load(MODEL)
 
 

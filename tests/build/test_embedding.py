@@ -154,6 +154,10 @@ def test_builds_import_torch_only_to_export_the_model_and_docling_only_for_docum
     imported, report = imports_of_a_build(private, "knowledge:faq")
     # Nothing changed: no model, no runtime, no parser.
     assert report["namespaces"][0]["chunks_embedded"] == 0 and imported == []
+    imported, report = imports_of_a_build(private, "knowledge:policies")
+    # Markdown needs Docling, which would import transformers and torch through its converter.
+    assert report["namespaces"][0]["chunks_embedded"] > 0
+    assert "docling" in imported and "torch" not in imported and "transformers" not in imported
 
 
 KILLED_BUILD = """

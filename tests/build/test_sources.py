@@ -53,3 +53,31 @@ def test_content_hash_is_stable_and_code_namespace_covers_the_application(settin
     paths = {f.source_path for f in first}
     assert "knowledge_plane/build/chunking.py" in paths and "definitions.py" in paths
     assert not any(p.startswith(("tests/", "bench/")) for p in paths)
+
+
+def test_each_file_carries_the_last_commit_that_touched_it(settings, corpus: Path):
+    """From the newest commits of one ``git log`` read as it streams; names git would quote (accents)
+    included, an uncommitted file has none."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(corpus.parent), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    accented = corpus / "faq" / "société-livraison.md"
+    accented.write_text("# Livraison\n\nLa société livre en 48 heures.\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "corpus")
+    first = git("rev-parse", "HEAD")
+    accented.write_text("# Livraison\n\nLa société livre en 24 heures.\n")
+    git("commit", "-q", "-am", "faster")
+    second = git("rev-parse", "HEAD")
+    (corpus / "faq" / "brouillon.md").write_text("# Brouillon\n\nPas encore versionné.\n")
+
+    commits = {f.source_path.rsplit("/", 1)[-1]: f.commit for f in scan_namespace(settings, "knowledge:faq")[0]}
+    assert commits.pop("société-livraison.md") == second
+    assert commits.pop("brouillon.md") is None
+    assert commits and set(commits.values()) == {first}

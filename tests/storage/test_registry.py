@@ -97,6 +97,33 @@ def test_no_secrets_gate_applies_to_knowledge_namespaces_only():
     assert {c.name: c.passed for c in run_checks("internal:code", vec, leaked, 384)}["no_secrets"]
 
 
+def test_a_rebuild_reuses_the_payload_scans_and_still_refuses_the_leak(tmp_path, monkeypatch):
+    """The no_secrets check reads remembered scans for payloads it has seen (a no-change rebuild scans
+    nothing) and gives the same verdict; a changed payload, or a new scanner, is scanned again."""
+    from knowledge_plane.build import checks
+
+    leaked = [_payload("clé : " + fake_secrets()["AWS access key id"]), _payload("rien ici", 1)]
+    vec = np.eye(2, 384, dtype=np.float32)
+    first = checks.PayloadScanCache(tmp_path / "scans.json")
+    verdict = {c.name: c for c in run_checks("knowledge:faq", vec, leaked, 384, scan=first)}["no_secrets"]
+    assert not verdict.passed and "text: AWS access key id" in verdict.detail
+    first.save()
+
+    scanned = []
+    real_scan = checks.payload_secrets
+    monkeypatch.setattr(checks, "payload_secrets", lambda p: scanned.append(p["chunk_id"]) or real_scan(p))
+    again = checks.PayloadScanCache(tmp_path / "scans.json")
+    assert {c.name: c for c in run_checks("knowledge:faq", vec, leaked, 384, scan=again)}["no_secrets"] == verdict
+    assert scanned == []
+    changed = [leaked[0], _payload("autre texte", 1)]
+    run_checks("knowledge:faq", vec, changed, 384, scan=again)
+    assert scanned == ["c1"]
+
+    monkeypatch.setattr(checks, "scanner_identity", lambda: "a newer scanner")
+    run_checks("knowledge:faq", vec, leaked, 384, scan=checks.PayloadScanCache(tmp_path / "scans.json"))
+    assert scanned == ["c1", "c0", "c1"]
+
+
 def test_the_registry_refuses_a_version_whose_manifest_records_a_failed_check(registry, tmp_path):
     manifest = {
         "fingerprint": "f", "counts": {"chunks": 1, "documents": 1}, "checks_passed": True,

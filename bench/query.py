@@ -104,13 +104,16 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "KNOWLEDGE_DATA_DIR": str(data_dir),
                "KNOWLEDGE_API_KEYS": f"support_prod={KEY}", "KNOWLEDGE_RATE_LIMIT_PER_MINUTE": "1000000000",
+               "KNOWLEDGE_RATE_LIMIT_PER_ACTOR_PER_MINUTE": "1000000000",
                "KNOWLEDGE_SCORE_THRESHOLDS": "knowledge:*=-1", "KNOWLEDGE_ALIAS_POLL_SECONDS": "1",
                "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         env.pop("KNOWLEDGE_REGISTRY_URL", None)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "knowledge_plane.service.main:app", "--host", "127.0.0.1", "--port",
-             str(self.port), "--log-level", "warning"], cwd=PROJECT_ROOT, env=env)
+             str(self.port), "--log-level", "warning"], cwd=PROJECT_ROOT, env=env,
+            # one JSON line per request: kept beside the data, not on the benchmark's output
+            stdout=(data_dir / "service.log").open("ab"), stderr=subprocess.STDOUT)
 
     def wait_serving(self, timeout: float = 600) -> float:
         while time.perf_counter() - self.started < timeout:

@@ -498,8 +498,19 @@ class Settings(BaseSettings):
             _ENVIRON.reset(token)
 
     def updated(self, **sections: Any) -> Settings:
-        """A copy with some fields changed (``build={"max_file_bytes": 1000}``), validated again."""
+        """A copy with some fields changed (``build={"max_file_bytes": 1000}``), validated again.
+
+        A new ``paths.data_dir`` takes along what followed the old one (the cache, the Dagster home,
+        the SQLite registry) unless they were set elsewhere or are given here too."""
         values = self.model_dump()  # every field given: the environment cannot change any
+        paths = sections.get("paths")
+        if isinstance(paths, dict) and "data_dir" in paths:
+            old = self.paths.data_dir
+            for name, derived in (("cache_dir", old / "cache"), ("dagster_home", old / "dagster")):
+                if values["paths"][name] == derived:
+                    values["paths"][name] = None  # derived again from the new data dir
+            if self.registry.url.get_secret_value() == _sqlite_registry(old):
+                values["registry"]["url"] = ""
         for key, value in sections.items():
             values[key] = {**values[key], **value} if isinstance(value, dict) else value
         return type(self)(**values)
@@ -513,7 +524,7 @@ class Settings(BaseSettings):
             registry = data.get("registry")
             registry = registry.model_dump() if isinstance(registry, RegistrySettings) else dict(registry or {})
             data = {**data, "paths": paths,
-                    "registry": {**registry, "url": f"sqlite:///{paths.data_dir / 'registry.db'}"}}
+                    "registry": {**registry, "url": _sqlite_registry(paths.data_dir)}}
         return data
 
     @field_validator("tenant_id")
@@ -521,6 +532,11 @@ class Settings(BaseSettings):
     def _tenant(cls, value: str) -> str:
         validate_tenant_id(value)
         return value
+
+
+def _sqlite_registry(data_dir: Path) -> str:
+    """The embedded default registry of a data dir."""
+    return f"sqlite:///{data_dir / 'registry.db'}"
 
 
 def _given(section: Any, field: str) -> bool:

@@ -178,6 +178,20 @@ def test_updated_validates_again():
         settings.updated(build={"keep_versions": 1})
 
 
+def test_a_new_data_dir_takes_along_what_followed_the_old_one(tmp_path):
+    settings = Settings.from_environ({"KNOWLEDGE_DATA_DIR": str(tmp_path / "a")})
+    moved = settings.updated(paths={"data_dir": tmp_path / "b"})
+    assert moved.paths.cache_dir == tmp_path / "b" / "cache" and moved.paths.dagster_home == tmp_path / "b" / "dagster"
+    assert moved.registry.url.get_secret_value() == f"sqlite:///{tmp_path}/b/registry.db"
+    # What was set on its own stays where it was.
+    pinned = Settings.from_environ({"KNOWLEDGE_DATA_DIR": str(tmp_path / "a"),
+                                    "KNOWLEDGE_CACHE_DIR": str(tmp_path / "shared-cache"),
+                                    "KNOWLEDGE_REGISTRY_URL": "postgresql+psycopg://kp@db/kp"})
+    moved = pinned.updated(paths={"data_dir": tmp_path / "b"})
+    assert moved.paths.cache_dir == tmp_path / "shared-cache" and moved.paths.dagster_home == tmp_path / "b" / "dagster"
+    assert moved.registry.url.get_secret_value() == "postgresql+psycopg://kp@db/kp"
+
+
 def test_settings_are_frozen():
     settings = Settings.from_environ({})
     with pytest.raises(ValueError):

@@ -5,6 +5,14 @@ unit too long for the model is split (at paragraphs, then sentences, then tokens
 being silently truncated by the encoder, and counted so the build can report it. The heading
 prefix the model reads (title > headings) gets at most half the window, so a title of any length
 leaves room for the text under it.
+
+Consecutive small prose and table sections under the same parent heading are packed into one
+chunk while it fits the window (``pack_sections``): the chunk reads the parent's heading path, each
+section's own headings lead its text. Reference pages have many sections of a sentence or two, and
+one chunk each made 48 % more chunks than LlamaIndex's 256-token splitter on the same pages (issue 15).
+Tables are read without the padding Docling's Markdown export aligns columns with: every dash of a
+``|------|`` rule is a word piece, so a wide table's rule alone could fill the window and its rows
+were cut into fragments such as ``/BIOS) |``.
 """
 
 from __future__ import annotations
@@ -17,13 +25,17 @@ from knowledge_plane.domain.documents import ParsedDocument, Section
 from knowledge_plane.domain.ids import chunk_id, text_hash
 from knowledge_plane.serving.embedding import MAX_SEQ_TOKENS, model_dir
 
-CHUNKER_VERSION = "chunk-3"  # chunk-2: heading prefix capped at HEADER_BUDGET; chunk-3: splits at word starts
+# chunk-2: heading prefix capped at HEADER_BUDGET; chunk-3: splits at word starts;
+# chunk-4: packs small sibling sections, tables without their column padding
+CHUNKER_VERSION = "chunk-4"
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 # A title or heading path longer than this is cut (and counted): with no cap, a 254-piece title
 # left a budget of 0 for the text and a longer one a negative budget, i.e. no chunk at all.
 HEADER_BUDGET = (MAX_SEQ_TOKENS - _SPECIAL_TOKENS) // 2
 _ELLIPSIS = " …"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+_TABLE_RULE = re.compile(r"[|:\- ]*-[|:\- ]*")
+_PACKED_KINDS = frozenset({"prose", "table"})  # a FAQ entry or a code symbol stays one chunk
 
 
 @dataclass
@@ -112,6 +124,15 @@ def _header(doc: ParsedDocument, section: Section, counter: TokenCounter, stats:
     return counter.truncate(header, HEADER_BUDGET - counter.count(_ELLIPSIS)) + _ELLIPSIS
 
 
+def compact_table(text: str) -> str:
+    """A Markdown table without alignment padding: runs of spaces made one, a rule's dashes three."""
+    lines = []
+    for line in text.splitlines():
+        line = re.sub(r" {2,}", " ", line)
+        lines.append(re.sub(r"-{4,}", "---", line) if _TABLE_RULE.fullmatch(line) else line)
+    return "\n".join(lines)
+
+
 # Word pieces never span white space, so the count of pieces joined by new lines is the sum of
 # their counts: packing keeps running sums instead of re-tokenizing the growing text (quadratic).
 
@@ -187,12 +208,60 @@ def section_texts(
     return out
 
 
+def pack_sections(doc: ParsedDocument, sections: list[Section], counter: TokenCounter) -> list[Section]:
+    """Merge runs of consecutive prose and table sections under one parent heading while the merged section,
+    with its heading prefix, fits the model's window; a run of one section is left as it is.
+
+    The parent of a run is its first section's heading path less the last heading; a later section
+    joins when its path lies under that parent (a sibling, or a sibling's subsection)."""
+    out: list[Section] = []
+    run: list[Section] = []
+    parent: list[str] = []
+    used = 0
+
+    def close() -> None:
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            text = "\n\n".join(_labelled(s, parent) for s in run)
+            kind = "table" if all(s.kind == "table" for s in run) else "prose"
+            out.append(Section(list(parent), text, run[0].location, kind))
+        run.clear()
+
+    for section in sections:
+        if section.kind == "table":
+            section = Section(section.heading_path, compact_table(section.text), section.location, section.kind)
+        if section.kind not in _PACKED_KINDS or not section.heading_path:  # pages and paragraphs keep their location
+            close()
+            out.append(section)
+            continue
+        if run and section.heading_path[: len(parent)] == parent:
+            tokens = counter.count(_labelled(section, parent))
+            if used + tokens <= MAX_SEQ_TOKENS - _SPECIAL_TOKENS:
+                run.append(section)
+                used += tokens
+                continue
+        close()
+        parent = section.heading_path[:-1]
+        header = _header(doc, Section(parent, "", ""), counter, ChunkStats())
+        used = counter.count(header + "\n") + counter.count(_labelled(section, parent))
+        run.append(section)
+    close()
+    return out
+
+
+def _labelled(section: Section, parent: list[str]) -> str:
+    """A packed section's text led by its headings below the run's parent (none: the text alone)."""
+    own = " > ".join(h for h in section.heading_path[len(parent):] if h)
+    return f"{own}\n{section.text}" if own else section.text
+
+
 def chunk_document(doc: ParsedDocument, counter: TokenCounter | None = None) -> tuple[list[Chunk], ChunkStats]:
     counter = counter or token_counter()
     stats = ChunkStats()
     chunks: list[Chunk] = []
     seen: set[str] = set()
-    for section in doc.sections:
+    for section in pack_sections(doc, doc.sections, counter):
         for text, embed_text in section_texts(doc, section, counter, stats):
             cid = chunk_id(doc.doc_id, doc.doc_version, embed_text)
             if cid in seen:  # the same text twice in one document version would collide

@@ -75,7 +75,10 @@ class RetrievalConfig:
     candidates: int = 50  # taken from each ranking before fusion
     dense_share: float = 0.7  # score = dense_share × cosine + (1 − dense_share) × lexical coverage
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    min_passages: int = 3  # fewer passages above threshold → needs_clarification
+    min_passages: int = 3  # fewer passages above threshold → needs_clarification...
+    # ...unless the best one clears its threshold by this much (None: the minimum always applies). 0.15
+    # keeps every calibration set's turned-away rate; 0.05 let near-topic questions through (docs/quality.md).
+    lone_margin: float | None = 0.15
     strong_margin: float = 0.15  # a passage scoring threshold + margin counts fully in confidence
     low_confidence_below: float = 0.65  # so that unverified (L3/L4) sources alone are never a plain success
     suggestion_margin: float = 0.08  # near misses within this of the threshold are offered as suggestions
@@ -478,7 +481,8 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
     # The scope-aware minimum reads candidates' payloads: only worth it when the usual minimum is not met.
     needed = config.min_passages if len(above) >= config.min_passages else required_passages(
         ranked, total, config, narrowed)
-    if len(above) < needed:
+    lone = _lone_answer(above, config) if len(above) < needed else None
+    if len(above) < needed and lone is None:
         near = sorted(ranked, key=lambda h: -h.score)[:10]
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, _suggestions(near, config), **weighed,
                                reason=f"{len(above)} candidate(s) cleared their namespace's threshold, "
@@ -496,10 +500,22 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
     confidence = _confidence(passages[: config.min_passages], config)
     status = SUCCESS if confidence >= config.low_confidence_below else LOW_CONFIDENCE
     comparison = "≥" if status == SUCCESS else "<"
+    cleared = f"({needed} needed)" if lone is None else f"({needed} needed, or one by {config.lone_margin:.2f}: {lone})"
     return RetrievalResult(status, passages, confidence, **weighed,
                            reason=f"{len(above)} candidate(s) cleared their namespace's threshold "
-                                  f"({needed} needed); confidence {confidence:.2f} {comparison} "
+                                  f"{cleared}; confidence {confidence:.2f} {comparison} "
                                   f"{config.low_confidence_below:.2f}")
+
+
+def _lone_answer(above: Sequence[Hit], config: RetrievalConfig) -> str | None:
+    """The score and threshold of the best passage when it clears its threshold by ``lone_margin``:
+    one passage that plainly answers is worth answering with, however few others come close."""
+    if config.lone_margin is None or not above:
+        return None
+    best = max(above, key=lambda h: h.score - config.threshold(h.index.namespace))
+    threshold = config.threshold(best.index.namespace)
+    return f"{best.score:.2f} ≥ {threshold:.2f} + {config.lone_margin:.2f}" if (
+        best.score >= threshold + config.lone_margin) else None
 
 
 def _confidence(hits: Sequence[Hit], config: RetrievalConfig) -> float:

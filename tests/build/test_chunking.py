@@ -56,7 +56,8 @@ def test_a_block_of_long_words_is_split_at_word_starts_and_every_piece_fits():
 
 
 def test_chunk_ids_come_from_content_not_position():
-    a, b = Section(["A"], "Premier paragraphe.", "§ A"), Section(["B"], "Second paragraphe.", "§ B")
+    # under two parents, so they are never packed into one chunk
+    a, b = Section(["A", "a"], "Premier paragraphe.", "§ A"), Section(["B", "b"], "Second paragraphe.", "§ B")
     first, _ = chunk_document(make_doc([a, b]))
     swapped, _ = chunk_document(make_doc([b, a]))
     assert {c.chunk_id for c in first} == {c.chunk_id for c in swapped}
@@ -122,3 +123,79 @@ def test_a_long_heading_prefix_is_cut_with_a_mark_and_a_short_one_is_not():
     assert header.startswith("brake brake") and header.endswith(" …") and stats.headers_truncated == 1
     [short], stats = chunk_document(make_doc([Section(["Freins"], BODY, "§ Freins")]))
     assert short.embed_text == f"Guide > Freins\n{BODY}" and stats.headers_truncated == 0
+
+
+# -- packing small sibling sections ----------------------------------------------------------
+
+
+def test_small_sibling_sections_are_packed_under_their_parent_heading():
+    doc = make_doc([
+        Section(["Freins"], "Introduction aux freins.", "§ Freins"),
+        Section(["Freins", "Plaquettes"], "Changez-les par paire.", "§ Freins > Plaquettes"),
+        Section(["Freins", "Disques"], "Mesurez l'épaisseur.", "§ Freins > Disques"),
+        Section(["Freins", "Disques", "Voile"], "Un disque voilé vibre.", "§ Freins > Disques > Voile"),
+        Section(["Batterie"], "Chargez-la.", "§ Batterie"),
+    ])
+    chunks, stats = chunk_document(doc)
+    # Freins opens a run whose parent is the document: everything after it lies under it
+    [chunk] = chunks
+    assert chunk.heading_path == [] and chunk.location == "§ Freins"
+    assert chunk.text == ("Freins\nIntroduction aux freins.\n\nFreins > Plaquettes\nChangez-les par paire.\n\n"
+                          "Freins > Disques\nMesurez l'épaisseur.\n\nFreins > Disques > Voile\nUn disque voilé vibre."
+                          "\n\nBatterie\nChargez-la.")
+    assert chunk.embed_text == f"Guide\n{chunk.text}" and stats.units == 1
+
+    siblings = doc.sections[1:4]  # a run opened under Freins stays under Freins
+    chunks, _ = chunk_document(make_doc([*siblings, Section(["Batterie"], "Chargez-la.", "§ Batterie")]))
+    assert [c.heading_path for c in chunks] == [["Freins"], ["Batterie"]]
+    assert chunks[0].embed_text == ("Guide > Freins\nPlaquettes\nChangez-les par paire.\n\nDisques\n"
+                                    "Mesurez l'épaisseur.\n\nDisques > Voile\nUn disque voilé vibre.")
+    assert chunks[1].embed_text == "Guide > Batterie\nChargez-la."  # a run of one is left as it was
+
+
+def test_packing_stops_at_the_window_and_loses_nothing():
+    sentence = "Le liquide de frein se remplace tous les deux ans pour garder un freinage efficace."
+    sections = [Section(["Entretien", f"Point {i}"], f"{sentence} ({i})", f"§ {i}") for i in range(40)]
+    chunks, _ = chunk_document(make_doc(sections))
+    assert 1 < len(chunks) < 40
+    assert all(token_counter().count(c.embed_text) + 2 <= MAX_SEQ_TOKENS for c in chunks)
+    # each chunk is full: the next chunk's first section would have taken it over the window
+    for packed, following in zip(chunks, chunks[1:], strict=False):
+        first = following.text.split("\n\n")[0]
+        assert token_counter().count(f"{packed.embed_text}\n\n{first}") + 2 > MAX_SEQ_TOKENS
+    joined = "\n".join(c.text for c in chunks)
+    assert [joined.count(f"({i})") for i in range(40)] == [1] * 40
+    assert all(c.embed_text.startswith("Guide > Entretien\nPoint ") for c in chunks)
+
+
+def test_faq_entries_code_and_headingless_sections_are_never_packed_tables_are():
+    table = "| a | b |\n|---|---|\n| 1 | 2 |"
+    doc = make_doc([
+        Section(["Freins", "Bruit"], "Un sifflement.", "§ Bruit"),
+        Section(["Freins", "Tableau"], table, "§ Tableau", "table"),
+        Section(["Freins", "Usure"], "Des plaquettes usées.", "§ Usure"),
+        Section(["Q1"], "Q : question ?\nR : réponse.", "Q1", "qa"),
+        Section(["Q2"], "Q : autre ?\nR : autre.", "Q2", "qa"),
+        Section(["m", "f"], "def f(): ...", "lines 1-1", "code"),
+        Section(["m", "g"], "def g(): ...", "lines 2-2", "code"),
+        Section([], "Page un.", "page 1"),
+        Section([], "Page deux.", "page 2"),
+    ])
+    chunks, _ = chunk_document(doc)
+    assert [c.text for c in chunks] == [
+        f"Bruit\nUn sifflement.\n\nTableau\n{table}\n\nUsure\nDes plaquettes usées.",
+        "Q : question ?\nR : réponse.", "Q : autre ?\nR : autre.", "def f(): ...", "def g(): ...",
+        "Page un.", "Page deux."]
+    assert chunks[0].kind == "prose"
+
+
+def test_a_padded_table_loses_its_padding_not_its_rows():
+    """Found on debian-reference-fr: Docling pads columns to the widest cell and every dash of the
+    rule is a word piece, so a two-column table's rule filled the window and its rows came out in
+    fragments ("/BIOS) |")."""
+    wide = "x" * 5
+    rows = [f"| GRUB {i:<190} | chargeur de démarrage {wide:<150} |" for i in range(3)]
+    table = "\n".join([f"| paquet{' ' * 190} | description{' ' * 150} |", f"|{'-' * 197}|{'-' * 175}|", *rows])
+    [chunk], _ = chunk_document(make_doc([Section(["Amorçage"], table, "§ Amorçage", "table")]))
+    assert chunk.text.splitlines() == ["| paquet | description |", "|---|---|",
+                                       *[f"| GRUB {i} | chargeur de démarrage xxxxx |" for i in range(3)]]

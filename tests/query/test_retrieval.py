@@ -75,11 +75,37 @@ def test_success_with_three_passages_above_threshold():
 
 
 def test_fewer_than_three_above_threshold_needs_clarification():
-    ix = index("knowledge:a", [{"text": "freins usés", "cos": c, "title": f"Doc {c}"} for c in (0.9, 0.8, 0.2, 0.1)])
+    # no word of the question in the text: scores 0.7 × cosine, 0.63 and 0.56, both under 0.5 + lone_margin
+    ix = index("knowledge:a", [{"text": "autre", "cos": c, "title": f"Doc {c}"} for c in (0.9, 0.8, 0.2, 0.1)])
     result = run([ix])
     assert result.status == NEEDS_CLARIFICATION
     assert result.passages == []
     assert len(result.suggestions) >= 2 and "Doc 0.9" in result.suggestions[1]
+
+
+@pytest.mark.parametrize(("cosine", "answered"), [(0.9, True), (0.55, True), (0.49, False), (0.3, False)])
+def test_one_passage_clearing_its_threshold_by_the_lone_margin_answers_alone(cosine, answered):
+    # 0.7 × cosine + 0.3 (every word of the question): 0.93, 0.685, 0.643, 0.51; the bar is 0.5 + 0.15
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": cosine}, {"text": "autre", "cos": 0.75},
+                               {"text": "autre", "cos": 0.1}])
+    result = run([ix])
+    assert result.above_threshold == 2  # the second passage (0.525) clears 0.5 too: still fewer than 3
+    if answered:
+        assert result.status == SUCCESS and [h.row for h in result.passages] == [0, 1]
+        assert "or one by 0.15" in result.reason
+    else:
+        assert result.status == NEEDS_CLARIFICATION and result.passages == []
+        assert "2 candidate(s) cleared their namespace's threshold, 3 needed" in result.reason
+    always_three = run([ix], config=RetrievalConfig(thresholds={"default": 0.5}, lone_margin=None))
+    assert always_three.status == NEEDS_CLARIFICATION
+
+
+def test_the_lone_margin_counts_from_the_passage_own_namespace_threshold():
+    strict = index("internal:b", [{"text": "freins usés", "cos": 0.6}])  # 0.72
+    config = RetrievalConfig(thresholds={"default": 0.5, "internal:*": 0.6})
+    assert run([strict], config=config).status == NEEDS_CLARIFICATION  # 0.72 < 0.6 + 0.15
+    lenient = index("knowledge:a", [{"text": "freins usés", "cos": 0.6}])
+    assert run([lenient], config=config).status == SUCCESS  # 0.72 ≥ 0.5 + 0.15
 
 
 def test_filters_apply_before_ranking():
@@ -168,14 +194,19 @@ def test_a_precomputed_search_index_opens_to_the_same_results(tmp_path):
     assert len(LoadedIndex.open(tmp_path / "v1")) == 12  # an unusable file falls back to the payloads
 
 
+# In the scope tests below, the passage that clears the threshold scores 0.615 (cosine 0.45 and every word of
+# the question): above 0.5, under the bar at which one passage answers alone (0.5 + lone_margin).
+ONE = 0.45
+
+
 def test_a_whole_small_namespace_keeps_the_minimum():
     # Nothing filtered out: the namespace is small, not the scope narrowed (calibration unchanged).
-    ix = index("knowledge:a", [{"text": "freins usés", "cos": 0.9}, {"text": "autre", "cos": 0.1}])
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": ONE}, {"text": "autre", "cos": 0.1}])
     assert run([ix], filters=Filters("default", source_apps=frozenset({"git"}))).status == NEEDS_CLARIFICATION
 
 
 def test_a_narrowed_scope_smaller_than_the_minimum_answers_from_what_it_holds():
-    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"},
+    rows = [{"text": "freins usés", "cos": ONE, "pack": "p1"},
             *[{"text": "freins usés", "cos": 0.2, "pack": "p2"} for _ in range(5)]]
     ix = index("knowledge:a", rows)
     narrowed = Filters("default", frozenset({"p1"}))
@@ -186,7 +217,7 @@ def test_a_narrowed_scope_smaller_than_the_minimum_answers_from_what_it_holds():
 
 
 def test_a_narrowed_scope_counts_documents_not_chunks():
-    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, {"text": "freins usés", "cos": 0.1, "pack": "p1"},
+    rows = [{"text": "freins usés", "cos": ONE, "pack": "p1"}, {"text": "freins usés", "cos": 0.1, "pack": "p1"},
             {"text": "autre", "cos": 0.1, "pack": "p2"}]
     ix = index("knowledge:a", rows)
     for payload in ix._payloads[:2]:  # two chunks of one document: one passage above the threshold answers
@@ -195,7 +226,7 @@ def test_a_narrowed_scope_counts_documents_not_chunks():
 
 
 def test_a_large_narrowed_scope_keeps_the_minimum():
-    rows = [{"text": "freins usés", "cos": 0.9, "pack": "p1"}, *[{"text": "autre", "cos": 0.1, "pack": "p1"}] * 60]
+    rows = [{"text": "freins usés", "cos": ONE, "pack": "p1"}, *[{"text": "autre", "cos": 0.1, "pack": "p1"}] * 60]
     result = run([index("knowledge:a", rows)], filters=Filters("default", frozenset({"p1"})))
     assert result.status == NEEDS_CLARIFICATION  # its size is not known from the candidates: 3 are needed
 

@@ -15,7 +15,8 @@ read from the same environment as the service), before it is written, and five f
 
 Every figure counts what a caller would get: a question the gate turns away finds nothing.
 The blocking check ``evaluation`` fails when a figure is below its floor, or more than the margin
-below what the version ``@latest`` serves scores on the same questions today. Only the questions
+(at least one question's worth) below what the version ``@latest`` serves scores on the same questions
+today. Only the questions
 are embedded, once: their vectors go to the build's embedding cache, keyed like chunk texts.
 """
 
@@ -208,6 +209,15 @@ def _baseline(ctx: BuildContext, namespace: str, golden: GoldenSet, engine: Quer
     return {"version": latest, "figures": score_index(index, golden, engine)["figures"]}
 
 
+def tolerated_drop(figure: str, margin: float, golden: GoldenSet) -> float:
+    """How far a figure may fall below @latest's: the margin, but never less than one question of the
+    set. One question whose third passage moves from 0.360 to 0.359 against a 0.36 threshold is noise,
+    not a regression; with 17 questions a 0.05 margin would hold a namespace back for it (the floors
+    still bound every figure)."""
+    count = len(golden.off_topic) if figure == "turned_away" else len(golden.questions)
+    return max(margin, 1 / count) if count else margin
+
+
 def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
                      payloads: list[dict[str, Any]]) -> Evaluation:
     """Query the candidate (not yet written) and compare it with its floors and with @latest."""
@@ -236,8 +246,9 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
     if baseline is not None:
         problems += [
             f"{name} dropped from {before:.2f} (@latest {baseline['version']}) to {figures[name]:.2f}, "
-            f"more than the margin {margin:.2f}"
-            for name, before in baseline["figures"].items() if name in figures and before - figures[name] > margin
+            f"more than the margin {allowed:.2f}"
+            for name, before in baseline["figures"].items()
+            if name in figures and before - figures[name] > (allowed := tolerated_drop(name, margin, golden)) + 1e-9
         ]
     shown = ", ".join(f"{name} {figures[name]:.2f}" for name in FIGURES)
     detail = (f"{'; '.join(problems)} ({shown})" if problems

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge_plane.build.evaluation import FIGURES, GoldenSetError, evaluation_check, load_golden
+from knowledge_plane.build.evaluation import (
+    FIGURES,
+    GoldenQuestion,
+    GoldenSet,
+    GoldenSetError,
+    evaluation_check,
+    load_golden,
+    tolerated_drop,
+)
 from knowledge_plane.domain.ids import chunk_id, text_hash
 from knowledge_plane.storage.registry import LATEST, Registry
 from tests.conftest import SAMPLE_CORPUS
@@ -131,3 +139,16 @@ def test_a_broken_chunker_is_held_back_by_the_evaluation_gate(settings, build_co
     assert all(c["passed"] for c in report["checks"] if c["name"] != "evaluation")
     aliases = Registry(settings.registry.url.get_secret_value(), settings.tenant_id).aliases(namespace)[namespace]
     assert aliases[LATEST] == good
+
+
+def test_a_figure_may_drop_by_the_margin_or_one_question_whichever_is_more():
+    def golden(questions: int, off_topic: int) -> GoldenSet:
+        return GoldenSet(Path("_golden.yaml"), "", tuple(GoldenQuestion(f"q{i}", "d") for i in range(questions)),
+                         tuple(f"o{i}" for i in range(off_topic)))
+
+    small, large = golden(17, 4), golden(100, 20)
+    assert tolerated_drop("answer_in_top_3", 0.05, small) == pytest.approx(1 / 17)  # one question: noise
+    assert tolerated_drop("turned_away", 0.05, small) == pytest.approx(0.25)  # counted over the off-topic ones
+    assert tolerated_drop("answer_in_top_3", 0.05, large) == 0.05  # the margin, above one question
+    assert tolerated_drop("turned_away", 0.05, large) == 0.05
+    assert tolerated_drop("turned_away", 0.05, golden(17, 0)) == 0.05

@@ -2,7 +2,7 @@
 to 2 workers, and the cluster path's overhead against the in-process path, on the same real chunks.
 Prints figures (JSON), never a test; docs/scaling.md extrapolates from them.
 
-    PYTHONPATH=. .venv/bin/python bench/scale.py [--pages 20]
+    PYTHONPATH=. .venv/bin/python bench/scale.py [--pages 20] [--address HOST:PORT --workers 1,2,4]
 
 The chunks are those the build makes of ``--pages`` pages of Debian's python3.11-doc library reference
 (parsed and chunked by the stages, once, before anything is timed). Then, on those distinct texts:
@@ -10,10 +10,11 @@ The chunks are those the build makes of ``--pages`` pages of Debian's python3.11
 - *in process*: ``Embedder.encode`` with 1 thread (one worker's share of a CPU) and with 2 threads
   (the build process's default, ``BUILD_THREADS``), model loaded before timing;
 - *Ray*: ``embed_on_ray`` (what ``KNOWLEDGE_EXECUTOR=ray`` runs) on a local Ray instance of 2 CPUs
-  started here, with 1 then 2 actors of one CPU and one thread each, timed end to end: actor start,
+  started here (or the cluster at ``--address``, whose nodes run this checkout), with pools of
+  ``--workers`` actors (1 then 2) of one CPU and one thread each, timed end to end: actor start,
   model load per actor, Arrow transfer and the vectors' return to the driver included, since a
-  build pays them all. The same pool is then run again warm (``warm_seconds``: Ray Data starts new
-  actors per dataset, so "warm" only spares the cluster's own start).
+  build pays them all. Each pool runs twice (``warm_seconds``, the second: Ray Data starts new
+  actors per dataset, so it only spares the cluster's own start).
 
 Each figure carries the load average: the machine is shared (2 cores).
 """
@@ -69,7 +70,8 @@ def in_process(texts: list[str], cache_dir: Path, threads: int) -> tuple[dict[st
     return figure(len(texts), time.perf_counter() - started, threads=threads), vectors
 
 
-def on_ray(texts: list[str], cache_dir: Path, workers: int, reference: np.ndarray) -> dict[str, object]:
+def on_ray(texts: list[str], cache_dir: Path, workers: int, reference: np.ndarray,
+           address: str | None) -> dict[str, object]:
     from knowledge_plane.build.distributed import embed_on_ray, misses_table
 
     hashes = [f"{i:08d}" for i in range(len(texts))]
@@ -78,7 +80,7 @@ def on_ray(texts: list[str], cache_dir: Path, workers: int, reference: np.ndarra
     for _ in range(2):
         started = time.perf_counter()
         got: dict[str, np.ndarray] = {}
-        for batch_hashes, vectors in embed_on_ray(table, address=None, workers=workers, backend="onnx",
+        for batch_hashes, vectors in embed_on_ray(table, address=address, workers=workers, backend="onnx",
                                                   cache_dir=cache_dir, batch_size=32):
             got.update(zip(batch_hashes, vectors, strict=True))
         runs.append(time.perf_counter() - started)
@@ -92,7 +94,10 @@ def on_ray(texts: list[str], cache_dir: Path, workers: int, reference: np.ndarra
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=20, help="python3.11-doc pages to chunk (default 20)")
+    parser.add_argument("--address", help="a running Ray cluster (host:port); default: a local instance of 2 CPUs")
+    parser.add_argument("--workers", default="1,2", help="actor pool sizes to measure (default 1,2)")
     args = parser.parse_args(argv)
+    pools = [int(n) for n in args.workers.split(",")]
     import ray
 
     report: dict[str, object] = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
@@ -102,19 +107,24 @@ def main(argv: list[str] | None = None) -> None:
         report["in_process_1_thread"], reference = in_process(texts, cache_dir, 1)
         report["in_process_2_threads"], _ = in_process(texts, cache_dir, 2)
         started = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        if args.address:
+            ray.init(address=args.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         report["ray_start_seconds"] = round(time.perf_counter() - started, 2)
         try:
-            for workers in (1, 2):
-                report[f"ray_{workers}_worker{'s' if workers > 1 else ''}"] = on_ray(texts, cache_dir, workers,
-                                                                                    reference)
+            for workers in pools:
+                report[f"ray_{workers}_workers"] = on_ray(texts, cache_dir, workers, reference, args.address)
         finally:
             ray.shutdown()
-    one, two = report["ray_1_worker"], report["ray_2_workers"]
-    local = report["in_process_2_threads"]
-    report["scaling_1_to_2_workers_warm"] = round(one["warm_seconds"] / two["warm_seconds"], 2)
-    report["ray_2_workers_over_in_process_2_threads"] = {
-        "cold": round(two["seconds"] / local["seconds"], 2), "warm": round(two["warm_seconds"] / local["seconds"], 2)}
+    first, local = report[f"ray_{pools[0]}_workers"], report["in_process_2_threads"]
+    for workers in pools[1:]:
+        figures = report[f"ray_{workers}_workers"]
+        speedup = first["warm_seconds"] / figures["warm_seconds"]
+        report[f"scaling_{pools[0]}_to_{workers}_workers_warm"] = round(speedup, 2)
+        report[f"ray_{workers}_workers_over_in_process_2_threads"] = {
+            "cold": round(figures["seconds"] / local["seconds"], 2),
+            "warm": round(figures["warm_seconds"] / local["seconds"], 2)}
     report["load_average_after"] = os.getloadavg()
     print(json.dumps(report, indent=2))
 

@@ -23,7 +23,7 @@ def chunk_embeddings(context: dg.AssetExecutionContext, ctx: build.BuildContext)
     # The encode is shared: its rate and size go only on the partitions whose chunks it encoded, labelled
     # as the shared encode's, so an unchanged or empty namespace never shows another namespace's figures.
     shared = {f"shared_encode/{name}": result.summary[name]
-              for name in ("chunks_embedded", "encode_seconds", "chunks_per_second", "tokens_per_second")}
+              for name in ("chunks_embedded", "encode_seconds", "chunks_per_second", "tokens_per_second", "executor")}
     return failed | {
         ns: NamespaceResult({
             "chunks": r.chunks,

@@ -117,6 +117,9 @@ class RegistrySettings(Section):
                     "recorded")
 
 
+EXECUTORS = ("local", "ray")
+
+
 class BuildSettings(Section):
     max_file_bytes: int = Field(10 * 1024 * 1024, validation_alias="KNOWLEDGE_MAX_FILE_BYTES",
                                 description="larger source files and uploads are quarantined")
@@ -135,6 +138,14 @@ class BuildSettings(Section):
                                                   "draws one on a terminal, other processes do not")
     docling_artifacts_path: str | None = Field(None, validation_alias="DOCLING_ARTIFACTS_PATH",
                                                description="pre-downloaded Docling models (offline parsing)")
+    executor: str = Field("local", validation_alias="KNOWLEDGE_EXECUTOR",
+                          description="where chunk texts are embedded: local (the build process) or ray (an "
+                                      "actor pool on a Ray cluster; the ray extra, see docs/scaling.md)")
+    ray_address: str | None = Field(None, validation_alias="KNOWLEDGE_RAY_ADDRESS",
+                                    description="the Ray cluster KNOWLEDGE_EXECUTOR=ray joins (host:port of its "
+                                                "head, or auto); unset: a Ray instance local to the build process")
+    ray_workers: int = Field(2, validation_alias="KNOWLEDGE_RAY_WORKERS",
+                             description="embedding actors on the Ray cluster (one model and one CPU each)")
 
     @model_validator(mode="after")
     def _check(self) -> BuildSettings:
@@ -148,6 +159,10 @@ class BuildSettings(Section):
             raise ValueError("KNOWLEDGE_MAX_METADATA_BYTES must be a positive number of bytes")
         if self.max_text_chars <= 0:
             raise ValueError("KNOWLEDGE_MAX_TEXT_CHARS must be a positive number of characters")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"KNOWLEDGE_EXECUTOR must be one of {', '.join(EXECUTORS)}")
+        if self.ray_workers < 1:
+            raise ValueError("KNOWLEDGE_RAY_WORKERS must be at least 1")
         return self
 
 

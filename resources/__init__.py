@@ -51,6 +51,9 @@ class KnowledgeBase(dg.ConfigurableResource):
     embedding_backend: str = Field(default="auto", description="onnx, openvino, torch or auto.")
     embedding_batch_size: int = Field(default=32, description="Texts per forward pass of the embedding model.")
     progress_bar: bool = Field(default=False, description="Draw a progress bar on the terminal while embedding.")
+    executor: str = Field(default="local", description="Where chunks are embedded: local or ray (KNOWLEDGE_EXECUTOR).")
+    ray_address: str | None = Field(default=None, description="The Ray cluster's head (KNOWLEDGE_RAY_ADDRESS).")
+    ray_workers: int = Field(default=2, description="Embedding actors on the Ray cluster (KNOWLEDGE_RAY_WORKERS).")
     vector_backend: str = Field(default="local", description="local, qdrant or weaviate (KNOWLEDGE_VECTOR_BACKEND).")
     qdrant_url: str | None = Field(default=None, description="A Qdrant server (QDRANT_URL).")
     qdrant_path: str | None = Field(default=None, description="qdrant-client local mode (QDRANT_PATH).")
@@ -72,7 +75,8 @@ class KnowledgeBase(dg.ConfigurableResource):
             "build": {"max_file_bytes": self.max_file_bytes, "max_metadata_bytes": self.max_metadata_bytes,
                       "max_text_chars": self.max_text_chars, "keep_versions": self.keep_versions,
                       "eval_margin": self.eval_margin, "docling_artifacts_path": self.docling_artifacts_path,
-                      "embedding_backend": self.embedding_backend, "progress_bar": self.progress_bar},
+                      "embedding_backend": self.embedding_backend, "progress_bar": self.progress_bar,
+                      "executor": self.executor, "ray_address": self.ray_address, "ray_workers": self.ray_workers},
             "vector_store": {"backend": self.vector_backend, "qdrant_url": self.qdrant_url,
                              "qdrant_path": self.qdrant_path, "weaviate_url": self.weaviate_url},
             "facts": {"store": self.fact_store, "neo4j_uri": self.neo4j_uri, "neo4j_user": self.neo4j_user,
@@ -155,6 +159,9 @@ def knowledge_base_from(settings: Settings) -> KnowledgeBase:
         docling_artifacts_path=build.docling_artifacts_path,
         embedding_backend=build.embedding_backend,
         progress_bar=bool(build.progress_bar),
+        executor=build.executor,
+        ray_address=build.ray_address,
+        ray_workers=build.ray_workers,
         vector_backend=vectors.backend,
         qdrant_url=vectors.qdrant_url,
         qdrant_path=vectors.qdrant_path,

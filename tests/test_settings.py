@@ -41,7 +41,8 @@ SAMPLES = {
     "KNOWLEDGE_REGISTRY_URL": "postgresql+psycopg://kp:pw@db/kp", "KNOWLEDGE_MAX_FILE_BYTES": "1234",
     "KNOWLEDGE_MAX_METADATA_BYTES": "2048", "KNOWLEDGE_MAX_TEXT_CHARS": "999", "KNOWLEDGE_KEEP_VERSIONS": "5",
     "KNOWLEDGE_EVAL_MARGIN": "0.1", "KNOWLEDGE_EMBEDDING_BACKEND": "torch", "KNOWLEDGE_PROGRESS_BAR": "1",
-    "DOCLING_ARTIFACTS_PATH": "/models/docling", "KNOWLEDGE_OBJECT_STORE": "s3", "KNOWLEDGE_BUCKET": "uploads",
+    "DOCLING_ARTIFACTS_PATH": "/models/docling", "KNOWLEDGE_EXECUTOR": "ray", "KNOWLEDGE_RAY_ADDRESS": "ray-head:6379",
+    "KNOWLEDGE_RAY_WORKERS": "16", "KNOWLEDGE_OBJECT_STORE": "s3", "KNOWLEDGE_BUCKET": "uploads",
     "S3_ENDPOINT_URL": "http://minio:9000", "AWS_REGION": "eu-west-3", "AWS_ACCESS_KEY_ID": "knowledge-build",
     "AWS_SECRET_ACCESS_KEY": "s3-secret", "KNOWLEDGE_VECTOR_BACKEND": "qdrant", "QDRANT_URL": "http://qdrant:6333",
     "QDRANT_PATH": "/srv/qdrant", "QDRANT_API_KEY": "qdrant-key", "WEAVIATE_URL": "http://weaviate:8080",
@@ -267,3 +268,10 @@ def test_the_retry_settings_reach_the_remote_stores(tmp_path):
         assert (reader.retry.attempts, reader.retry.deadline_s) == (1, 0.5)
     with pytest.raises(ConfigurationError, match="KNOWLEDGE_RETRY_ATTEMPTS"):
         Settings.from_environ({"KNOWLEDGE_RETRY_ATTEMPTS": "0"})
+
+
+@pytest.mark.parametrize("environ, variable", [({"KNOWLEDGE_EXECUTOR": "spark"}, "KNOWLEDGE_EXECUTOR"),
+                                               ({"KNOWLEDGE_RAY_WORKERS": "0"}, "KNOWLEDGE_RAY_WORKERS")])
+def test_an_unknown_executor_or_an_empty_ray_pool_is_refused(environ, variable):
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_environ(environ)

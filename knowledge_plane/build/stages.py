@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -455,18 +455,19 @@ def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str
     cached = ctx.embedding_cache.get_many(MODEL_NAME, texts)
     missing = [h for h in texts if h not in cached]
     log(f"{len(texts)} distinct chunk texts, {len(cached)} cached, {len(missing)} to embed")
-    if missing:
+    executor = ctx.settings.build.executor
+    if missing and executor == "local":
         ctx.embedder.load()  # before timing, so the rate is the encoder's
     bar = _progress_bar(len(missing)) if missing and ctx.settings.build.progress_bar else None
     encode_started = time.perf_counter()
     done = 0
     # Each slice is stored as soon as it is encoded: a run killed here re-embeds at most one slice.
-    for ids, vectors in ctx.embedder.encode_batches([texts[h] for h in missing]):
-        ctx.embedding_cache.put_many(MODEL_NAME, {missing[i]: v for i, v in zip(ids, vectors, strict=True)})
-        done += len(ids)
+    for hashes, vectors in _encoded(ctx, missing, texts):
+        ctx.embedding_cache.put_many(MODEL_NAME, dict(zip(hashes, vectors, strict=True)))
+        done += len(hashes)
         log(f"embedded {done}/{len(missing)} chunks ({_rate(done, time.perf_counter() - encode_started)} chunks/s)")
         if bar is not None:
-            bar.update(len(ids))
+            bar.update(len(hashes))
     if bar is not None:
         bar.close()
     encode_seconds = time.perf_counter() - encode_started
@@ -493,8 +494,26 @@ def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str
         "tokens_per_second": _rate(embedded_tokens, encode_seconds),
         "seconds": round(time.perf_counter() - started, 3),
         "model": MODEL_NAME,
+        "executor": executor,
     }
     return EmbeddingsRun(summary=summary, namespaces=results)
+
+
+def _encoded(ctx: BuildContext, missing: list[str], texts: dict[str, str]) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(text hashes, vectors) of the ``missing`` texts, slice by slice, from the configured executor."""
+    if not missing:
+        return
+    build = ctx.settings.build
+    if build.executor == "ray":
+        # Imported here: Ray is the optional `ray` extra, and only this executor needs it.
+        from knowledge_plane.build.distributed import embed_on_ray, misses_table
+
+        yield from embed_on_ray(misses_table(missing, texts), address=build.ray_address, workers=build.ray_workers,
+                                backend=ctx.embedder.backend, cache_dir=ctx.settings.paths.cache_dir,
+                                batch_size=ctx.embedder.batch_size)
+        return
+    for ids, vectors in ctx.embedder.encode_batches([texts[h] for h in missing]):
+        yield [missing[i] for i in ids], vectors
 
 
 def _progress_bar(total: int) -> Any:

@@ -119,7 +119,7 @@ from knowledge_plane.cli.main import main
 try:
     main(sys.argv[1:])
 finally:
-    watched = ("torch", "sentence_transformers", "transformers", "openvino", "onnxruntime", "docling")
+    watched = ("torch", "sentence_transformers", "transformers", "openvino", "onnxruntime", "docling", "ray")
     print(json.dumps(sorted(m for m in watched if m in sys.modules)))
 """
 
@@ -150,6 +150,7 @@ def test_builds_import_torch_only_to_export_the_model_and_docling_only_for_docum
     imported, report = imports_of_a_build(private, "knowledge:faq")
     assert report["namespaces"][0]["chunks_embedded"] > 0
     assert "onnxruntime" in imported and "torch" not in imported and "sentence_transformers" not in imported
+    assert "ray" not in imported  # the default executor (local) needs no cluster, even with the ray extra installed
     assert "docling" not in imported  # FAQ JSON needs no converter
     imported, report = imports_of_a_build(private, "knowledge:faq")
     # Nothing changed: no model, no runtime, no parser.

@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from knowledge_plane.domain.ids import validate_tenant_id
 from knowledge_plane.storage import retries
+from knowledge_plane.storage.collection_sizing import parse_collection_sizing
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,11 +195,24 @@ class VectorStoreSettings(Section):
     weaviate_url: str | None = Field(None, validation_alias="WEAVIATE_URL", description="a Weaviate server")
     weaviate_api_key: Hidden = Field(None, validation_alias="WEAVIATE_API_KEY",
                                                description="Weaviate API key")
+    collections: str = Field(
+        "", validation_alias="KNOWLEDGE_VECTOR_COLLECTIONS",
+        description="per-namespace shards, replicas and write consistency of new Qdrant/Weaviate collections, e.g. "
+                    "'knowledge:*=shards:2,replicas:2,write_consistency:quorum' (entries separated by ';'); "
+                    "unset: the store's defaults")
+    upload_workers: int = Field(1, ge=1, le=32, validation_alias="KNOWLEDGE_VECTOR_UPLOAD_WORKERS",
+                                description="Qdrant batches of 256 points upserted at once when publishing a version")
 
     @field_validator("backend")
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.lower()
+
+    @field_validator("collections")
+    @classmethod
+    def _collections_parse(cls, value: str) -> str:
+        parse_collection_sizing(value)  # a typo fails at load, not as a silently unsharded collection
+        return value
 
 
 class FactsSettings(Section):

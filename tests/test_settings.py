@@ -46,7 +46,8 @@ SAMPLES = {
     "S3_ENDPOINT_URL": "http://minio:9000", "AWS_REGION": "eu-west-3", "AWS_ACCESS_KEY_ID": "knowledge-build",
     "AWS_SECRET_ACCESS_KEY": "s3-secret", "KNOWLEDGE_VECTOR_BACKEND": "qdrant", "QDRANT_URL": "http://qdrant:6333",
     "QDRANT_PATH": "/srv/qdrant", "QDRANT_API_KEY": "qdrant-key", "WEAVIATE_URL": "http://weaviate:8080",
-    "WEAVIATE_API_KEY": "weaviate-key", "KNOWLEDGE_FACT_STORE": "neo4j", "NEO4J_URI": "bolt://neo4j:7687",
+    "WEAVIATE_API_KEY": "weaviate-key", "KNOWLEDGE_VECTOR_COLLECTIONS": "knowledge:*=shards:2,replicas:2",
+    "KNOWLEDGE_VECTOR_UPLOAD_WORKERS": "4", "KNOWLEDGE_FACT_STORE": "neo4j", "NEO4J_URI": "bolt://neo4j:7687",
     "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": "neo4j-pw", "NEO4J_DATABASE": "facts", "KNOWLEDGE_REVIEWER": "marie",
     "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://llm:8000/v1", "KNOWLEDGE_LLM_MODEL": "qwen2.5-7b",
     "KNOWLEDGE_LLM_TOKEN_BUDGET": "5000", "KNOWLEDGE_LLM_PRICE_INPUT": "1.5", "KNOWLEDGE_LLM_PRICE_OUTPUT": "2.5",
@@ -138,6 +139,10 @@ def test_blank_variables_count_as_unset():
     ({"KNOWLEDGE_RATE_LIMIT_PER_MINUTE": "0"}, r"^KNOWLEDGE_RATE_LIMIT_PER_MINUTE: .*greater than or equal to 1"),
     ({"KNOWLEDGE_TRUSTED_PROXIES": "proxy.local"}, r"KNOWLEDGE_TRUSTED_PROXIES: 'proxy.local' is not an IP"),
     ({"KNOWLEDGE_LLM_PRICE_INPUT": "cheap"}, r"^KNOWLEDGE_LLM_PRICE_INPUT: Input should be a valid number"),
+    ({"KNOWLEDGE_VECTOR_COLLECTIONS": "knowledge:*=shards:two"},
+     r"^KNOWLEDGE_VECTOR_COLLECTIONS: invalid collection settings 'knowledge:\*=shards:two': shards must be a whole "
+     r"number ≥ 1, got 'two' \(got 'knowledge:\*=shards:two'\)$"),
+    ({"KNOWLEDGE_VECTOR_UPLOAD_WORKERS": "0"}, r"^KNOWLEDGE_VECTOR_UPLOAD_WORKERS: .*greater than or equal to 1"),
 ])
 def test_errors_name_the_variable(environ, message):
     with pytest.raises(ConfigurationError, match=message):

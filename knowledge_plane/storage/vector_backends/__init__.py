@@ -21,6 +21,8 @@ section of ``knowledge_plane.settings.Settings``:
     QDRANT_API_KEY             the build plane's key, or a read-only key for the query service
     WEAVIATE_URL               http(s)://host[:port][?grpc_port=N] (gRPC on the same host, 50051)
     WEAVIATE_API_KEY           likewise write or read-only
+    KNOWLEDGE_VECTOR_COLLECTIONS     shards, replicas, write consistency per namespace (collection_sizing)
+    KNOWLEDGE_VECTOR_UPLOAD_WORKERS  Qdrant batches upserted at once (default 1)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 
 from knowledge_plane.domain.embedding_model import MODEL_NAME
 from knowledge_plane.domain.lexical import TermStats, lexical_text
+from knowledge_plane.storage.collection_sizing import CollectionSizing, parse_collection_sizing
 
 if TYPE_CHECKING:
     from knowledge_plane.settings import Settings
@@ -72,6 +75,8 @@ class VectorSettings:
     qdrant_api_key: str | None = field(default=None, repr=False)
     weaviate_url: str | None = None
     weaviate_api_key: str | None = field(default=None, repr=False)
+    collections: Mapping[str, CollectionSizing] = field(default_factory=dict)  # see collection_sizing
+    upload_workers: int = 1  # Qdrant batches in flight at once when publishing
 
     @classmethod
     def of(cls, settings: Settings) -> VectorSettings:
@@ -85,6 +90,8 @@ class VectorSettings:
             qdrant_api_key=section.qdrant_api_key.get_secret_value() if section.qdrant_api_key else None,
             weaviate_url=section.weaviate_url,
             weaviate_api_key=section.weaviate_api_key.get_secret_value() if section.weaviate_api_key else None,
+            collections=parse_collection_sizing(section.collections),
+            upload_workers=section.upload_workers,
         )
         vector_settings.validate()
         return vector_settings
@@ -99,6 +106,8 @@ class VectorSettings:
             )
         if self.backend == "weaviate" and not self.weaviate_url:
             raise ValueError("KNOWLEDGE_VECTOR_BACKEND=weaviate needs WEAVIATE_URL")
+        if self.upload_workers < 1:
+            raise ValueError(f"KNOWLEDGE_VECTOR_UPLOAD_WORKERS must be at least 1, got {self.upload_workers}")
 
 
 @dataclass(frozen=True)
@@ -272,7 +281,7 @@ class VectorBackend(ABC):
             # A publish that stopped half-way: versions are immutable, so rebuild it whole.
             self._drop(name)
         self._create(name, namespace, version, matrix.shape[1])
-        self._upload(name, matrix, [stored_payload(p, version) for p in payloads])
+        self._upload(name, namespace, matrix, [stored_payload(p, version) for p in payloads])
         self._write_info(name, record())  # last: its presence says the version is complete
         return PublishResult(name, len(payloads), reused=False)
 
@@ -299,7 +308,7 @@ class VectorBackend(ABC):
     def _create(self, name: str, namespace: str, version: str, dimension: int) -> None: ...
 
     @abstractmethod
-    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
         """Write one object per row, its id from its chunk_id (``point_uuid``)."""
 
     @abstractmethod
@@ -395,6 +404,8 @@ def open_vector_backend(settings_like: VectorSettings | Settings, read_only: boo
             tenant_id=settings.tenant_id,
             read_only=read_only,
             retry=retry,
+            collections=settings.collections,
+            upload_workers=settings.upload_workers,
         )
     if settings.backend == "weaviate":
         from knowledge_plane.storage.vector_backends.weaviate import WeaviateBackend
@@ -406,5 +417,6 @@ def open_vector_backend(settings_like: VectorSettings | Settings, read_only: boo
             tenant_id=settings.tenant_id,
             read_only=read_only,
             retry=retry,
+            collections=settings.collections,
         )
     return None

@@ -16,6 +16,12 @@ qdrant-client's local mode (``QdrantClient(path=…)``), which is brute force in
 locks its directory: a test double, not a store to serve from. Backends opened on the same path
 in one process share one client (reference-counted), so a build and a query service in one
 process can both use it.
+
+A namespace's collections are created with its shards, replicas and write consistency
+(knowledge_plane.storage.collection_sizing; none: the server's defaults, which local mode ignores
+anyway). A version's points go up in batches of ``UPLOAD_BATCH``, ``upload_workers`` of them in
+flight at once from a thread pool, each batch retried on its own; local mode's pure-Python store
+is not safe for concurrent writes, so there the batches are built in parallel but written one at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -33,6 +41,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
 from knowledge_plane.domain.lexical import lexical_text, tokenize
+from knowledge_plane.storage.collection_sizing import CollectionSizing, sizing_for
 from knowledge_plane.storage.retries import P, RetryPolicy, T, qdrant_transient
 from knowledge_plane.storage.vector_backends import (
     RRF_K,
@@ -127,11 +136,18 @@ class QdrantBackend(VectorBackend):
     kind = "qdrant"
 
     def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool, local_path: str | None = None,
-                 retry: RetryPolicy | None = None):
+                 retry: RetryPolicy | None = None, collections: Mapping[str, CollectionSizing] | None = None,
+                 upload_workers: int = 1):
         super().__init__(validate_tenant_id(tenant_id), read_only)
+        if upload_workers < 1:
+            raise ValueError(f"upload_workers must be at least 1, got {upload_workers}")
         self.client = client
         self.retry = retry or RetryPolicy()
+        self.collections = dict(collections or {})
+        self.upload_workers = upload_workers
         self._local_path = local_path  # set when the client is a shared local-mode one
+        options = client.init_options
+        self._local = options.get("path") is not None or options.get("location") == ":memory:"
         self._closed = False
 
     @classmethod
@@ -144,11 +160,15 @@ class QdrantBackend(VectorBackend):
         path: str | None = None,
         api_key: str | None = None,
         retry: RetryPolicy | None = None,
+        collections: Mapping[str, CollectionSizing] | None = None,
+        upload_workers: int = 1,
     ) -> QdrantBackend:
+        sizing: dict[str, Any] = {"collections": collections, "upload_workers": upload_workers}
         if url:
-            return cls(QdrantClient(url=url, api_key=api_key, timeout=60), tenant_id, read_only, retry=retry)
+            return cls(QdrantClient(url=url, api_key=api_key, timeout=60), tenant_id, read_only, retry=retry,
+                       **sizing)
         if path:
-            return cls(_local_clients.acquire(path), tenant_id, read_only, local_path=path, retry=retry)
+            return cls(_local_clients.acquire(path), tenant_id, read_only, local_path=path, retry=retry, **sizing)
         raise ValueError("Qdrant needs a server URL or a local-mode path")
 
     def close(self) -> None:
@@ -189,6 +209,8 @@ class QdrantBackend(VectorBackend):
         self._call(f"delete_collection {name}", self.client.delete_collection, name)
 
     def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
+        sizing = sizing_for(self.collections, namespace)
+
         def create_unless_present() -> None:
             # A retry after a create that landed but whose answer was lost must not fail on "exists".
             if not self.client.collection_exists(name):
@@ -196,6 +218,10 @@ class QdrantBackend(VectorBackend):
                     name,
                     vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
                     sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    # None is not sent: the server's defaults, as without KNOWLEDGE_VECTOR_COLLECTIONS.
+                    shard_number=sizing.shards,
+                    replication_factor=sizing.replicas,
+                    write_consistency_factor=sizing.write_factor(),
                 )
 
         self._call(f"create_collection {name}", create_unless_present)
@@ -204,9 +230,11 @@ class QdrantBackend(VectorBackend):
     def _complete(self, name: str) -> None:
         self._index_payload(name)  # in case an earlier publish stopped right after the points
 
-    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
         sparse = bm25_vectors([lexical_text(p) for p in payloads])
-        for start in range(0, len(payloads), UPLOAD_BATCH):
+        one_writer: AbstractContextManager[Any] = threading.Lock() if self._local else nullcontext()
+
+        def send(start: int) -> None:
             points = []
             for row in range(start, min(start + UPLOAD_BATCH, len(payloads))):
                 vector: dict[str, Any] = {DENSE: vectors[row].tolist()}
@@ -214,8 +242,22 @@ class QdrantBackend(VectorBackend):
                     vector[SPARSE] = sparse[row]
                 points.append(models.PointStruct(id=point_uuid(payloads[row]["chunk_id"]), vector=vector,
                                                  payload=payloads[row]))
-            # Points are upserted by id (from the chunk id): sending a batch twice writes it once.
-            self._call(f"upsert {name}", self.client.upsert, name, points=points, wait=True)
+            # Points are upserted by id (from the chunk id): sending a batch twice, or batches in any
+            # order, writes each point once. Each batch is retried alone.
+            with one_writer:
+                self._call(f"upsert {name}", self.client.upsert, name, points=points, wait=True)
+
+        with ThreadPoolExecutor(self.upload_workers, thread_name_prefix="qdrant-upload") as pool:
+            futures = [pool.submit(send, start) for start in range(0, len(payloads), UPLOAD_BATCH)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                # A batch failed after its retries: the version is incomplete whatever else lands
+                # (the next publish replaces it), so the batches not started yet are not sent.
+                for future in futures:
+                    future.cancel()
+                raise
 
     def _write_info(self, name: str, info: VersionInfo) -> None:
         record = models.PointStruct(id=VERSION_INFO_ID, vector={}, payload=info.to_payload())

@@ -15,6 +15,9 @@ older server is refused with an error that says so.
 
 Every call to the server is retried on transient failures (knowledge_plane.storage.retries), and
 each retried write is idempotent: batches replace objects by uuid, creates check for presence.
+
+A namespace's collections are created with its shards and replication factor, and its writes sent
+at its consistency level (knowledge_plane.storage.collection_sizing; none: the server's defaults).
 """
 
 from __future__ import annotations
@@ -22,22 +25,32 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import weaviate
 from weaviate import WeaviateClient
-from weaviate.classes.config import Configure, DataType, Property, StopwordsPreset, Tokenization, VectorDistances
+from weaviate.classes.config import (
+    Configure,
+    ConsistencyLevel,
+    DataType,
+    Property,
+    StopwordsPreset,
+    Tokenization,
+    VectorDistances,
+)
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import Auth
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+from weaviate.collections import Collection
 from weaviate.collections.classes.internal import QueryReturn
 from weaviate.exceptions import WeaviateBaseError
 
 from knowledge_plane.domain.ids import namespace_slug, validate_tenant_id
 from knowledge_plane.domain.lexical import lexical_text, tokenize
+from knowledge_plane.storage.collection_sizing import CollectionSizing, sizing_for
 from knowledge_plane.storage.retries import P, RetryPolicy, T, weaviate_transient
 from knowledge_plane.storage.vector_backends import (
     VERSION_INFO_ID,
@@ -96,16 +109,17 @@ class WeaviateBackend(VectorBackend):
     kind = "weaviate"
 
     def __init__(self, client: WeaviateClient, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA,
-                 retry: RetryPolicy | None = None):
+                 retry: RetryPolicy | None = None, collections: Mapping[str, CollectionSizing] | None = None):
         super().__init__(validate_tenant_id(tenant_id), read_only)
         self.client = client
         self.alpha = alpha
         self.retry = retry or RetryPolicy()
+        self.collections = dict(collections or {})
 
     @classmethod
     def connect(
         cls, *, url: str, api_key: str | None, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy | None = None, collections: Mapping[str, CollectionSizing] | None = None,
     ) -> WeaviateBackend:
         """Connect from a URL: http(s)://host[:port][?grpc_port=N]; Weaviate Cloud hosts are recognised."""
         parts = urlsplit(url)
@@ -133,7 +147,7 @@ class WeaviateBackend(VectorBackend):
         except BaseException:
             client.close()
             raise
-        return cls(client, tenant_id, read_only, alpha, retry)
+        return cls(client, tenant_id, read_only, alpha, retry, collections)
 
     def close(self) -> None:
         self.client.close()
@@ -177,8 +191,14 @@ class WeaviateBackend(VectorBackend):
     def _drop(self, name: str) -> None:
         self._call(f"delete {name}", self.client.collections.delete, name)
 
-    def _upload(self, name: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+    def _writer(self, name: str, namespace: str) -> Collection[Any, Any]:
+        """The collection as writes use it: at the namespace's consistency level, if it has one."""
         collection = self.client.collections.use(name)
+        level = sizing_for(self.collections, namespace).write_level()
+        return collection if level is None else collection.with_consistency_level(ConsistencyLevel(level))
+
+    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+        collection = self._writer(name, namespace)
         for start in range(0, len(payloads), UPLOAD_BATCH):
             rows = range(start, min(start + UPLOAD_BATCH, len(payloads)))
             objects = [
@@ -197,7 +217,7 @@ class WeaviateBackend(VectorBackend):
 
     def _write_info(self, name: str, info: VersionInfo) -> None:
         properties = {"tenant_id": info.to_payload()["tenant_id"], "payload_json": json.dumps(info.to_payload())}
-        data = self.client.collections.use(name).data
+        data = self._writer(name, info.namespace).data
 
         def insert_unless_present() -> None:
             # A retry after an insert that landed must not fail on "already exists".
@@ -213,6 +233,8 @@ class WeaviateBackend(VectorBackend):
         return None if record is None else VersionInfo.from_payload(json.loads(str(record.properties["payload_json"])))
 
     def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
+        sizing = sizing_for(self.collections, namespace)
+
         def keyword(field_name: str) -> Property:
             return Property(name=field_name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD,
                             index_searchable=False)
@@ -231,6 +253,9 @@ class WeaviateBackend(VectorBackend):
                 # Null state: passages outside every pack are found with is_none (actors' pack grants).
                 inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B, index_null_state=True,
                                                                stopwords_preset=StopwordsPreset.NONE),
+                # None is not sent: the server's defaults, as without KNOWLEDGE_VECTOR_COLLECTIONS.
+                sharding_config=None if sizing.shards is None else Configure.sharding(desired_count=sizing.shards),
+                replication_config=None if sizing.replicas is None else Configure.replication(factor=sizing.replicas),
                 properties=[keyword(f) for f in FILTER_FIELDS]
                 + [
                     Property(name="search_text", data_type=DataType.TEXT, tokenization=Tokenization.WHITESPACE,

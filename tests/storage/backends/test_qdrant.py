@@ -416,3 +416,83 @@ def test_qdrant_fuses_with_the_local_rank_constant(backend, reader):
     hits = reader.search(NAMESPACE, vectors[0], "code P0420", 3, {"tenant_id": backend.tenant_id})
     assert hits[0].chunk_id == "d0-0" and hits[0].score == pytest.approx(2 / 61)
     assert hits[1].score == pytest.approx(1 / 62)  # second in the dense ranking, absent from BM25's
+
+
+# -- collection sizing and parallel uploads ----------------------------------------------------
+def _sized(backend, **kwargs):
+    """A second build-plane backend on the fixture's client (not closed here: the fixture closes the client)."""
+    from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
+
+    return QdrantBackend(backend.client, backend.tenant_id, read_only=False, **kwargs)
+
+
+def test_parallel_uploads_write_the_same_points_as_serial(backend, probe):
+    from knowledge_plane.storage.vector_backends.qdrant import UPLOAD_BATCH
+
+    data = make_version(backend.tenant_id, "p", n=3 * UPLOAD_BATCH + 17)  # 4 batches, the last one short
+    serial = backend.publish(NAMESPACE, "v1", data.vectors, data.payloads).collection
+    parallel = _sized(backend, upload_workers=3).publish(NAMESPACE, "v2", data.vectors, data.payloads)
+    assert not parallel.reused and parallel.points == len(data.payloads)
+    assert probe.point_ids(parallel.collection) == probe.point_ids(serial) == chunk_points(data)
+    assert backend.read_version_info(NAMESPACE, "v2") is not None  # complete: the record came after every batch
+    sample = [point_uuid(data.payloads[i]["chunk_id"]) for i in (0, UPLOAD_BATCH, 3 * UPLOAD_BATCH + 16)]
+    for one, other in zip(backend.client.retrieve(serial, sample, with_vectors=True),
+                          backend.client.retrieve(parallel.collection, sample, with_vectors=True), strict=True):
+        assert one.id == other.id and one.vector == other.vector
+        assert {**one.payload, "index_version": "v2"} == other.payload
+
+
+def test_a_batch_that_fails_fails_the_publish_and_the_next_publish_completes(backend, monkeypatch):
+    from knowledge_plane.storage.vector_backends.qdrant import UPLOAD_BATCH
+
+    data = make_version(backend.tenant_id, "f", n=4 * UPLOAD_BATCH)
+    original, sent = backend.client.upsert, []
+
+    def second_batch_refused(name, points, **kwargs):
+        sent.append(len(points))
+        if len(sent) == 2:  # not a transient failure: no retry
+            raise ValueError("refused by the store")
+        return original(name, points=points, **kwargs)
+
+    monkeypatch.setattr(backend.client, "upsert", second_batch_refused)
+    with pytest.raises(ValueError, match="refused by the store"):
+        _sized(backend, upload_workers=2).publish(NAMESPACE, "v1", data.vectors, data.payloads)
+    assert backend.read_version_info(NAMESPACE, "v1") is None  # no record: the version is incomplete
+    monkeypatch.setattr(backend.client, "upsert", original)
+    result = _sized(backend, upload_workers=2).publish(NAMESPACE, "v1", data.vectors, data.payloads)
+    assert not result.reused and backend.read_version_info(NAMESPACE, "v1") is not None
+
+
+def test_collections_are_created_with_their_namespaces_sizing(backend):
+    """On a server the collection's config shows the sizing; local mode accepts and ignores it."""
+    from knowledge_plane.storage.collection_sizing import parse_collection_sizing
+
+    # One node (the test server) holds any number of shards, but only one replica of each.
+    sized = _sized(backend, upload_workers=2,
+                   collections=parse_collection_sizing("knowledge:*=shards:3,replicas:1,write_consistency:1"))
+    data = make_version(backend.tenant_id, "s", n=300)
+    name = sized.publish(NAMESPACE, "v1", data.vectors, data.payloads).collection
+    other = sized.publish("internal:code", "v1", data.vectors, data.payloads).collection  # no entry: defaults
+    assert backend.read_version_info(NAMESPACE, "v1") is not None
+    assert backend.client.count(name, exact=True).count == len(data.payloads) + 1
+    if backend._local:
+        return
+    params = backend.client.get_collection(name).config.params
+    assert (params.shard_number, params.replication_factor, params.write_consistency_factor) == (3, 1, 1)
+    assert backend.client.get_collection(other).config.params.shard_number == 1
+
+
+def test_open_vector_backend_passes_the_sizing_and_upload_workers(tmp_path, monkeypatch):
+    from knowledge_plane.settings import Settings
+    from knowledge_plane.storage.collection_sizing import CollectionSizing
+    from knowledge_plane.storage.vector_backends.qdrant import QdrantBackend
+
+    environ = {"KNOWLEDGE_DATA_DIR": str(tmp_path), "KNOWLEDGE_VECTOR_BACKEND": "qdrant",
+               "QDRANT_PATH": str(tmp_path / "qdrant"), "KNOWLEDGE_VECTOR_UPLOAD_WORKERS": "4",
+               "KNOWLEDGE_VECTOR_COLLECTIONS": "knowledge:*=shards:2,replicas:2,write_consistency:all"}
+    with open_vector_backend(Settings.from_environ(environ), read_only=False) as opened:
+        assert isinstance(opened, QdrantBackend) and opened.upload_workers == 4
+        assert opened.collections == {"knowledge:*": CollectionSizing(2, 2, "all")}
+    with open_vector_backend(Settings.from_environ({**environ, "KNOWLEDGE_VECTOR_COLLECTIONS": "",
+                                                    "KNOWLEDGE_VECTOR_UPLOAD_WORKERS": ""}), False) as opened:
+        assert opened.upload_workers == 1 and opened.collections == {}  # today's behaviour

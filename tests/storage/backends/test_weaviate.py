@@ -94,6 +94,19 @@ def test_the_alias_moves_with_one_update(backend, monkeypatch):
                       "new_target_collection": backend.collection_name(NAMESPACE, "v2")}]
 
 
+def test_collections_are_created_with_their_namespaces_sizing(backend):
+    from knowledge_plane.storage.collection_sizing import parse_collection_sizing
+
+    # One node (the test server) holds several shards, but only one replica of each.
+    sized = WeaviateBackend(backend.client, backend.tenant_id, read_only=False,
+                            collections=parse_collection_sizing("knowledge:*=shards:2,replicas:1,write_consistency:one"))
+    data = make_version(backend.tenant_id, "s", n=50)
+    name = sized.publish(NAMESPACE, "v1", data.vectors, data.payloads).collection
+    assert sized.read_version_info(NAMESPACE, "v1") is not None
+    config = backend.client.collections.use(name).config.get()
+    assert config.sharding_config.desired_count == 2 and config.replication_config.factor == 1
+
+
 # -- always: no server needed ------------------------------------------------------------------
 def test_weaviate_names():
     backend = WeaviateBackend(None, "acme-corp", read_only=True)
@@ -163,6 +176,22 @@ def test_the_backend_is_built_on_the_installed_client_without_a_server():
     collection = client.collections.use(name)  # a handle: no request until it is used
     assert collection.name == name and WEAVIATE_NAME.match(name)
     assert backend.retry.attempts >= 1
+
+
+def test_writes_go_at_the_namespaces_consistency_level_without_a_server():
+    import weaviate
+    from weaviate.classes.config import ConsistencyLevel
+    from weaviate.connect import ConnectionParams
+
+    from knowledge_plane.storage.collection_sizing import parse_collection_sizing
+
+    params = ConnectionParams.from_params(http_host="127.0.0.1", http_port=8080, http_secure=False,
+                                          grpc_host="127.0.0.1", grpc_port=50051, grpc_secure=False)
+    client = weaviate.WeaviateClient(connection_params=params, skip_init_checks=True)  # never connected
+    backend = WeaviateBackend(client, "acme", read_only=False,
+                              collections=parse_collection_sizing("knowledge:*=replicas:3,write_consistency:quorum"))
+    assert backend._writer("Kp_x", NAMESPACE).consistency_level == ConsistencyLevel.QUORUM
+    assert backend._writer("Kp_x", "internal:code").consistency_level is None  # no entry: the server's default
 
 
 def test_weaviate_cloud_without_a_key_is_refused_before_connecting():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
+from collections.abc import Iterable
 
 TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DOC_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,199}$")
@@ -41,6 +43,16 @@ def validate_namespace(namespace: str) -> str:
             "with lowercase letters, digits, '_' or '-'"
         )
     return namespace
+
+
+def namespace_entry(keys: Iterable[str], namespace: str) -> str | None:
+    """Which key of a per-namespace setting applies to ``namespace``: the namespace itself, else the
+    longest pattern matching it (``knowledge:*``, ``*``), else None."""
+    keys = list(keys)
+    if namespace in keys:
+        return namespace
+    patterns = [k for k in keys if "*" in k and fnmatch.fnmatchcase(namespace, k)]
+    return max(patterns, key=len) if patterns else None
 
 
 def namespace_slug(namespace: str) -> str:

@@ -22,7 +22,6 @@ version's term statistics: one calibration holds for every backend.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from knowledge_plane.domain.ids import namespace_entry
 from knowledge_plane.domain.lexical import BM25Builder, BM25Index, lexical_text
 from knowledge_plane.storage.index_store import PAYLOADS, VECTORS, IndexVersion, read_manifest
 
@@ -86,11 +86,9 @@ class RetrievalConfig:
 
     def threshold(self, namespace: str) -> float:
         """Exact namespace first, then the longest matching pattern (``knowledge:*``), then ``default``."""
-        if namespace in self.thresholds:
-            return self.thresholds[namespace]
-        patterns = [p for p in self.thresholds if "*" in p and fnmatch.fnmatchcase(namespace, p)]
-        if patterns:
-            return self.thresholds[max(patterns, key=len)]
+        entry = namespace_entry(self.thresholds, namespace)
+        if entry is not None:
+            return self.thresholds[entry]
         return self.thresholds.get("default", DEFAULT_THRESHOLDS["default"])
 
 

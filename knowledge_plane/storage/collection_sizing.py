@@ -25,9 +25,10 @@ ALL, so a number becomes the smallest of those that waits for at least that many
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from knowledge_plane.domain.ids import namespace_entry
 
 LEVELS = ("one", "quorum", "all")
 SYNTAX = "'namespace=shards:N,replicas:N,write_consistency:one|quorum|all|N', entries separated by ';'"
@@ -111,7 +112,5 @@ def parse_collection_sizing(value: str | None) -> dict[str, CollectionSizing]:
 
 def sizing_for(table: Mapping[str, CollectionSizing], namespace: str) -> CollectionSizing:
     """The namespace's entry, else the longest matching pattern, else the stores' defaults."""
-    if namespace in table:
-        return table[namespace]
-    patterns = [p for p in table if "*" in p and fnmatch.fnmatchcase(namespace, p)]
-    return table[max(patterns, key=len)] if patterns else CollectionSizing()
+    entry = namespace_entry(table, namespace)
+    return table[entry] if entry is not None else CollectionSizing()

@@ -270,8 +270,10 @@ class Registry:
             if not target:
                 raise LookupError(f"{namespace} has no @rollback version to go back to")
             self._require_promotable(namespace, target)
-            kept = [v for v in self.versions(namespace) if v.checks_passed]
-            older = [v.version for v in kept if v.version < target and v.version != current[LATEST]]
+            # Older by creation time, as versions() orders them: two versions made in one second have ids
+            # that sort by their fingerprint, not by age.
+            kept = [v.version for v in self.versions(namespace) if v.checks_passed]  # newest first
+            older = [v for v in kept[kept.index(target) + 1:] if v != current[LATEST]] if target in kept else []
             self._set_aliases(db, namespace, target, older[0] if older else None, OPERATOR_ROLLBACK, current[LATEST])
         return current[LATEST], target
 

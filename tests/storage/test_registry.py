@@ -42,6 +42,17 @@ def test_rollback_walks_back_one_version_at_a_time(registry, tmp_path):
         registry.rollback("knowledge:faq")
 
 
+def test_rollback_goes_back_by_age_when_versions_share_a_second(registry, tmp_path):
+    """Ids made in one second sort by their fingerprint, not by age: here the oldest sorts last."""
+    ids = ("v20261201-113733-ffffff", "v20261201-113733-888888", "v20261201-113733-111111")  # oldest first
+    for v in ids:
+        _register(registry, tmp_path, v)
+        registry.promote("knowledge:faq", v)
+    assert registry.rollback("knowledge:faq") == (ids[2], ids[1])
+    assert registry.aliases()["knowledge:faq"] == {"latest": ids[1], "rollback": ids[0]}
+    assert registry.rollback("knowledge:faq") == (ids[1], ids[0])
+
+
 def test_a_version_that_failed_its_checks_can_never_be_promoted(registry, tmp_path):
     _register(registry, tmp_path, "v1")
     registry.promote("knowledge:faq", "v1")

@@ -65,7 +65,7 @@ def main() -> int:
         golden = load_golden(path)
         questions = CachedQuestions(ctx, [q.question for q in golden.questions] + list(golden.off_topic))
         stored = read_version(Path(ctx.registry.version(namespace, latest).path))
-        engine = QueryEngine(questions, config, settings.tenant_id)
+        engine = QueryEngine(questions, config, settings.tenant_id, relevance=questions)
         result = score_index(LoadedIndex.from_version(stored), golden, engine)
         rows.append((path.stem if args.set else namespace, len(golden.questions), len(golden.off_topic), result))
         for name in FIGURES:

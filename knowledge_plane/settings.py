@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from knowledge_plane.domain.ids import validate_tenant_id
+from knowledge_plane.domain.ids import namespace_entry, validate_tenant_id
 from knowledge_plane.storage import retries
 from knowledge_plane.storage.collection_sizing import parse_collection_sizing
 
@@ -147,6 +147,15 @@ class BuildSettings(Section):
                                                 "head, or auto); unset: a Ray instance local to the build process")
     ray_workers: int = Field(2, validation_alias="KNOWLEDGE_RAY_WORKERS",
                              description="embedding actors on the Ray cluster (one model and one CPU each)")
+    relevance_namespaces: str = Field(
+        "knowledge:*", validation_alias="KNOWLEDGE_RELEVANCE_NAMESPACES",
+        description="comma-separated namespaces or patterns whose versions carry the relevance model's passage "
+                    "vectors, which the query service's gate then uses (docs/quality.md); empty: none")
+
+    def wants_relevance(self, namespace: str) -> bool:
+        """Whether ``namespace``'s versions carry relevance vectors (KNOWLEDGE_RELEVANCE_NAMESPACES)."""
+        patterns = [p.strip() for p in self.relevance_namespaces.split(",") if p.strip()]
+        return namespace_entry(patterns, namespace) is not None
 
     @model_validator(mode="after")
     def _check(self) -> BuildSettings:
@@ -332,11 +341,14 @@ class ServiceSettings(Section):
         1.0, gt=0, le=5, validation_alias="KNOWLEDGE_ALIAS_POLL_SECONDS",
         description="how often the aliases are read; a moved alias is served within this plus the load time")
     dense_weight: float = Field(1.0, ge=0, validation_alias="KNOWLEDGE_DENSE_WEIGHT",
-                                description="reciprocal-rank-fusion weight of the dense ranking")
+                                description="weight of the cosine in the fused score that orders passages")
     bm25_weight: float = Field(1.0, ge=0, validation_alias="KNOWLEDGE_BM25_WEIGHT",
-                               description="reciprocal-rank-fusion weight of the BM25 ranking")
+                               description="weight of the BM25 score (divided by the best) in the fused score")
     dense_share: float = Field(0.7, ge=0, le=1, validation_alias="KNOWLEDGE_DENSE_SHARE",
                                description="score = share × cosine + (1 − share) × lexical coverage")
+    relevance_threshold: float = Field(
+        0.845, ge=-1, le=1, validation_alias="KNOWLEDGE_RELEVANCE_THRESHOLD",
+        description="the relevance model's cosine a passage must reach, in versions with relevance vectors")
     score_thresholds: str = Field(
         "", validation_alias="KNOWLEDGE_SCORE_THRESHOLDS",
         description="overrides of the per-namespace thresholds, e.g. 'default=0.36,internal:*=0.37'")

@@ -54,6 +54,8 @@ class KnowledgeBase(dg.ConfigurableResource):
     executor: str = Field(default="local", description="Where chunks are embedded: local or ray (KNOWLEDGE_EXECUTOR).")
     ray_address: str | None = Field(default=None, description="The Ray cluster's head (KNOWLEDGE_RAY_ADDRESS).")
     ray_workers: int = Field(default=2, description="Embedding actors on the Ray cluster (KNOWLEDGE_RAY_WORKERS).")
+    relevance_namespaces: str = Field(default="knowledge:*", description="Namespaces whose versions carry the "
+                                      "relevance model's vectors (KNOWLEDGE_RELEVANCE_NAMESPACES).")
     vector_backend: str = Field(default="local", description="local, qdrant or weaviate (KNOWLEDGE_VECTOR_BACKEND).")
     qdrant_url: str | None = Field(default=None, description="A Qdrant server (QDRANT_URL).")
     qdrant_path: str | None = Field(default=None, description="qdrant-client local mode (QDRANT_PATH).")
@@ -76,7 +78,8 @@ class KnowledgeBase(dg.ConfigurableResource):
                       "max_text_chars": self.max_text_chars, "keep_versions": self.keep_versions,
                       "eval_margin": self.eval_margin, "docling_artifacts_path": self.docling_artifacts_path,
                       "embedding_backend": self.embedding_backend, "progress_bar": self.progress_bar,
-                      "executor": self.executor, "ray_address": self.ray_address, "ray_workers": self.ray_workers},
+                      "executor": self.executor, "ray_address": self.ray_address, "ray_workers": self.ray_workers,
+                      "relevance_namespaces": self.relevance_namespaces},
             "vector_store": {"backend": self.vector_backend, "qdrant_url": self.qdrant_url,
                              "qdrant_path": self.qdrant_path, "weaviate_url": self.weaviate_url},
             "facts": {"store": self.fact_store, "neo4j_uri": self.neo4j_uri, "neo4j_user": self.neo4j_user,
@@ -162,6 +165,7 @@ def knowledge_base_from(settings: Settings) -> KnowledgeBase:
         executor=build.executor,
         ray_address=build.ray_address,
         ray_workers=build.ray_workers,
+        relevance_namespaces=build.relevance_namespaces,
         vector_backend=vectors.backend,
         qdrant_url=vectors.qdrant_url,
         qdrant_path=vectors.qdrant_path,

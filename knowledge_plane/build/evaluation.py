@@ -33,7 +33,7 @@ import yaml
 
 from knowledge_plane.build.checks import CheckResult
 from knowledge_plane.build.sources import GOLDEN_FILE
-from knowledge_plane.domain.embedding_model import MODEL_NAME
+from knowledge_plane.domain.embedding_model import MODEL_NAME, RELEVANCE_MODEL
 from knowledge_plane.domain.ids import sha256_hex, text_hash
 from knowledge_plane.serving.access import EVERY, Actor
 from knowledge_plane.serving.config import retrieval_config
@@ -122,12 +122,20 @@ def golden_path(ctx: BuildContext, namespace: str) -> Path | None:
     return path if path.is_file() else None
 
 
+# The relevance model embeds questions and passages differently (e5's query: / passage: prefixes).
+RELEVANCE_QUESTIONS = f"{RELEVANCE_MODEL} query"
+
+
 class CachedQuestions:
     """The question vectors of a golden set: read from the embedding cache, the missing ones encoded
-    in one batch and stored there, so a rebuild embeds no question twice."""
+    in one batch and stored there, so a rebuild embeds no question twice. The same for the relevance
+    model's question vectors, read when a version with relevance vectors is first queried."""
 
     def __init__(self, ctx: BuildContext, texts: Sequence[str]):
+        self._ctx = ctx
+        self._relevance: dict[str, np.ndarray] | None = None
         keys = {text_hash(t): t for t in texts}
+        self._texts = keys
         found = ctx.embedding_cache.get_many(MODEL_NAME, keys)
         missing = [h for h in keys if h not in found]
         if missing:
@@ -140,6 +148,17 @@ class CachedQuestions:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._vectors[text_hash(text)]
+
+    def query(self, text: str) -> np.ndarray:
+        """The relevance model's vector of the question (the query engine's ``relevance``)."""
+        if self._relevance is None:
+            cache, model = self._ctx.embedding_cache, RELEVANCE_QUESTIONS
+            self._relevance = cache.get_many(model, self._texts)
+            fresh = {h: self._ctx.relevance.query(t) for h, t in self._texts.items() if h not in self._relevance}
+            if fresh:
+                cache.put_many(model, fresh)
+                self._relevance.update(fresh)
+        return self._relevance[text_hash(text)]
 
 
 def _normal(text: str) -> str:
@@ -219,7 +238,7 @@ def tolerated_drop(figure: str, margin: float, golden: GoldenSet) -> float:
 
 
 def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
-                     payloads: list[dict[str, Any]]) -> Evaluation:
+                     payloads: list[dict[str, Any]], relevance: np.ndarray | None = None) -> Evaluation:
     """Query the candidate (not yet written) and compare it with its floors and with @latest."""
     path = golden_path(ctx, namespace)
     if path is None:
@@ -234,9 +253,9 @@ def evaluation_check(ctx: BuildContext, namespace: str, vectors: np.ndarray,
     # The query service's weights and thresholds: a version is judged by the gate that will serve it.
     config = retrieval_config(ctx.settings.service)
     questions = CachedQuestions(ctx, [q.question for q in golden.questions] + list(golden.off_topic))
-    engine = QueryEngine(questions, config, ctx.settings.tenant_id)
+    engine = QueryEngine(questions, config, ctx.settings.tenant_id, relevance=questions)
     candidate = LoadedIndex.from_version(
-        IndexVersion(path.parent, {"namespace": namespace, "version": "candidate"}, vectors, payloads))
+        IndexVersion(path.parent, {"namespace": namespace, "version": "candidate"}, vectors, payloads, relevance))
     result = score_index(candidate, golden, engine)
     figures = result["figures"]
     baseline = _baseline(ctx, namespace, golden, engine)

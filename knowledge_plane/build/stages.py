@@ -69,6 +69,7 @@ from knowledge_plane.facts.publish import approved_facts_snapshot
 from knowledge_plane.facts.store import open_fact_store
 from knowledge_plane.serving.embedding import DIMENSION, MODEL_NAME, Embedder, EmbeddingCache
 from knowledge_plane.serving.guards import DOCUMENT_INJECTION_PATTERNS, injection_quarantine_detail
+from knowledge_plane.serving.relevance import RELEVANCE_MODEL, RelevanceModel
 from knowledge_plane.serving.retrieval import write_search_index
 from knowledge_plane.settings import Settings
 from knowledge_plane.storage.index_store import (
@@ -113,6 +114,7 @@ class BuildContext:
     object_store: ObjectStore | None = None
     run_tags: dict[str, str] = field(default_factory=dict)
     run_lineage: tuple[str, ...] = ()  # the runs this one re-executes (Dagster parent, then root run)
+    relevance: RelevanceModel = field(default_factory=RelevanceModel.shared)
 
     @cached_property
     def registry(self) -> Registry:
@@ -471,6 +473,7 @@ def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str
     if bar is not None:
         bar.close()
     encode_seconds = time.perf_counter() - encode_started
+    relevance = _embed_relevance(ctx, per_ns_hashes, texts, log)
     missing_set = set(missing)
     attributed: set[str] = set()
     results = {}
@@ -495,8 +498,28 @@ def embed_chunks(ctx: BuildContext, chunks_by_namespace: dict[str, list[dict[str
         "seconds": round(time.perf_counter() - started, 3),
         "model": MODEL_NAME,
         "executor": executor,
+        **relevance,
     }
     return EmbeddingsRun(summary=summary, namespaces=results)
+
+
+def _embed_relevance(ctx: BuildContext, per_ns_hashes: dict[str, list[str]], texts: dict[str, str],
+                     log: Log) -> dict[str, Any]:
+    """The relevance model's vectors of the chunks of the namespaces that carry them
+    (KNOWLEDGE_RELEVANCE_NAMESPACES), the uncached ones embedded and stored slice by slice."""
+    wanted = list(dict.fromkeys(h for ns, hashes in per_ns_hashes.items()
+                                if ctx.settings.build.wants_relevance(ns) for h in hashes))
+    if not wanted:
+        return {"relevance_embedded": 0}
+    cached = ctx.embedding_cache.get_many(RELEVANCE_MODEL, wanted)
+    missing = [h for h in wanted if h not in cached]
+    started = time.perf_counter()
+    for positions, vectors in ctx.relevance.passage_batches([texts[h] for h in missing]):
+        ctx.embedding_cache.put_many(RELEVANCE_MODEL, {missing[i]: v for i, v in zip(positions, vectors, strict=True)})
+        log(f"relevance vectors: {positions.stop}/{len(missing)} chunks")
+    seconds = time.perf_counter() - started
+    return {"relevance_model": RELEVANCE_MODEL, "relevance_embedded": len(missing),
+            "relevance_cached": len(cached), "relevance_seconds": round(seconds, 3)}
 
 
 def _encoded(ctx: BuildContext, missing: list[str], texts: dict[str, str]) -> Iterator[tuple[list[str], np.ndarray]]:
@@ -589,12 +612,15 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         if chunks
         else np.zeros((0, DIMENSION), dtype=np.float32)
     )
+    relevance = _relevance_vectors(ctx, namespace, chunks)
     with open_fact_store(settings) as facts_store:
         facts = approved_facts_snapshot(facts_store, settings.tenant_id, namespace)
         critical = critical_conflicts(facts_store, settings.tenant_id, namespace)
     allowed = {d["doc_id"]: set(d.get("allowed_findings", [])) for d in parsed.documents}
-    evaluation = evaluation_check(ctx, namespace, vectors, payloads)  # the candidate must still answer
-    fp = fingerprint(MODEL_NAME, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
+    evaluation = evaluation_check(ctx, namespace, vectors, payloads, relevance)  # the candidate must still answer
+    # Versions with and without relevance vectors serve differently: they are different content.
+    models = MODEL_NAME if relevance is None else f"{MODEL_NAME} + {RELEVANCE_MODEL}"
+    fp = fingerprint(models, DIMENSION, payloads, [c["text_hash"] for c in chunks], facts)
     same_content = [v for v in ctx.registry.versions(namespace) if v.fingerprint == fp]
     # Content these suites already checked (this namespace's or another's, any version): that result holds.
     cache_dir = settings.paths.cache_dir
@@ -625,6 +651,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
             "model": MODEL_NAME,
             "dimension": DIMENSION,
+            "relevance_model": None if relevance is None else RELEVANCE_MODEL,
             "chunker_version": CHUNKER_VERSION,
             "parser_version": PARSER_VERSION,
             "source_commit": ctx.run_tags.get(COMMIT_TAG) or raw.source_commit,
@@ -661,7 +688,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
             quality.write_docs(tmp / DATA_DOCS_DIR)  # the suites' results, beside the version
 
         try:
-            write_version(path, manifest, vectors, payloads, facts, finish=finish)
+            write_version(path, manifest, vectors, payloads, facts, finish=finish, relevance=relevance)
         except FileExistsError:
             # A concurrent run built the same content in the same second: same id, same files.
             manifest = read_manifest(path)  # theirs: the registry must describe the files on disk
@@ -671,7 +698,7 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
         ctx.registry.add_version(namespace, version, path, manifest)
         outcome = "passed" if checks_passed else "FAILED"
         log(f"{namespace}: wrote {namespace}@{version} ({len(chunks)} chunks, checks {outcome})")
-    published = _publish(ctx, namespace, version, vectors, payloads, facts) if checks_passed else None
+    published = _publish(ctx, namespace, version, vectors, payloads, facts, relevance) if checks_passed else None
     return IndexVersionRecord(
         namespace=namespace,
         version=version,
@@ -688,15 +715,28 @@ def build_version(ctx: BuildContext, raw: RawRecord, parsed: ParsedRecord, chunk
     )
 
 
+def _relevance_vectors(ctx: BuildContext, namespace: str, chunks: list[dict[str, Any]]) -> np.ndarray | None:
+    """The relevance model's vectors of ``chunks`` (sorted as the version's rows), None when the
+    namespace carries none."""
+    if not chunks or not ctx.settings.build.wants_relevance(namespace):
+        return None
+    found = ctx.embedding_cache.get_many(RELEVANCE_MODEL, [c["text_hash"] for c in chunks])
+    absent = [c["chunk_id"] for c in chunks if c["text_hash"] not in found]
+    if absent:
+        raise StageMissing(f"{len(absent)} chunks of {namespace} have no relevance vector: "
+                           "materialize chunk_embeddings")
+    return np.stack([found[c["text_hash"]] for c in chunks]).astype(np.float32)
+
+
 def _publish(ctx: BuildContext, namespace: str, version: str, vectors: np.ndarray, payloads: list,
-             facts: list) -> dict | None:
+             facts: list, relevance: np.ndarray | None) -> dict | None:
     """Mirror a checked version, with its approved facts, into the vector store (idempotent: a
     complete collection is reused)."""
     with vector_backend(ctx) as backend:
         if backend is None:
             return None
         started = time.perf_counter()
-        result = backend.publish(namespace, version, vectors, payloads, facts)
+        result = backend.publish(namespace, version, vectors, payloads, facts, relevance)
         return {"collection": result.collection, "points": result.points, "reused": result.reused,
                 "seconds": round(time.perf_counter() - started, 3)}
 
@@ -801,7 +841,8 @@ def _ensure_in_store(ctx: BuildContext, backend: Any, namespace: str, version: s
         record = ctx.registry.version(namespace, version)
         assert record is not None  # callers only name versions the registry holds
         stored = read_version(Path(record.path))
-        backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(Path(record.path)))
+        backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(Path(record.path)),
+                        stored.relevance)
 
 
 def prune_versions(ctx: BuildContext, namespace: str) -> list[str]:

@@ -84,9 +84,16 @@ def render_explanation(explain: dict[str, Any]) -> list[str]:
     if explain["best_candidates"]:
         lines.append(f"best candidates by score ({explain['above_threshold']} of {explain['candidates']} cleared "
                      f"their threshold; the first --top-k of those in fused rank are returned):")
+    if any(c.get("relevance") is not None for c in explain["best_candidates"]):
+        lines.append(f"relevance threshold: {explain['relevance_threshold']:.3f} (versions with relevance vectors: one "
+                     f"passage reaching it is enough; shown from {explain['relevance_floor']:.3f}, the best less "
+                     f"the spread)")
     for c in explain["best_candidates"]:
         verdict = ("returned" if c["returned"] else "cleared") if c["cleared"] else "below"
-        lines.append(f"  {c['score']:.3f} {'≥' if c['cleared'] else '<'} {c['threshold']:.2f} {verdict:<8}  "
+        sign = "≥" if c["cleared"] else "<"
+        gate = (f"{c['score']:.3f} {sign} {c['threshold']:.2f}" if c.get("relevance") is None else
+                f"relevance {c['relevance']:.3f} {sign} {explain['relevance_floor']:.3f}  score {c['score']:.3f}")
+        lines.append(f"  {gate} {verdict:<8}  "
                      f"cosine {c['cosine']:.3f}  coverage {c['coverage']:.2f}  {c['namespace']}  {c['citation']}"
                      f"{' ' + c['location'] if c['location'] else ''}  {c['title']}")
     return lines

@@ -1,10 +1,11 @@
 """A namespace the query service reads through a vector store's alias (Qdrant, Weaviate).
 
 The store ranks (its hybrid dense + keyword fusion, filters applied before ranking) and returns
-each passage with its stored vector. The gate then scores every passage exactly as for a local
-version — ``dense_share × cosine + (1 − dense_share) × coverage`` — with the cosine taken from the
-returned vector and the coverage from the version's term statistics, published in the version's
-record. So the thresholds calibrated on the local index hold unchanged, whatever the backend.
+each passage with its stored vector, and its relevance vector when the store keeps them (Qdrant).
+The gate then judges every passage exactly as for a local version: by the relevance model's cosine
+when there is one, else by ``dense_share × cosine + (1 − dense_share) × coverage``, with the cosine
+taken from the returned vector and the coverage from the version's term statistics, published in
+the version's record. So the thresholds calibrated on the local index hold, whatever the backend.
 
 Every hit names the version it came from (the alias is resolved once per store request, so one
 request to a namespace sees one version). The snapshot's version is the one the alias pointed to
@@ -54,6 +55,8 @@ class BackendIndex:
         self.facts = info.facts
         self.manifest = {"namespace": info.namespace, "version": info.version, "model": info.model,
                          "dimension": info.dimension, "backend": backend.kind}
+        # The store keeps the relevance model's vectors of this version: the gate judges by them.
+        self.has_relevance = info.relevance_model is not None
         self._infos: OrderedDict[str, VersionInfo] = OrderedDict({info.version: info})
         self._lock = threading.Lock()
 
@@ -72,7 +75,7 @@ class BackendIndex:
         return found
 
     def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
-                   config: RetrievalConfig) -> list[Hit]:
+                   config: RetrievalConfig, relevance_vector: np.ndarray | None = None) -> list[Hit]:
         """The store's fused ranking of this namespace, each passage scored for the gate."""
         allowed: dict[str, Any] = {"tenant_id": filters.tenant_id, "unpacked": filters.unpacked}
         if filters.pack_ids is not None:
@@ -84,7 +87,8 @@ class BackendIndex:
         query = np.asarray(query_vector, dtype=np.float32).ravel()
         shares: dict[str, dict[str, float]] = {}  # per version answering: the question's terms, weighed once
         hits = []
-        for found in self.backend.search(self.namespace, query, query_text, config.candidates, allowed):
+        wanted = self.has_relevance and relevance_vector is not None
+        for found in self.backend.search(self.namespace, query, query_text, config.candidates, allowed, wanted):
             if found.vector.shape != query.shape:
                 raise ValueError(f"{self.backend.kind} returned a {found.vector.shape} vector for "
                                  f"{found.chunk_id} in {self.namespace}; the query has {query.shape}")
@@ -93,6 +97,8 @@ class BackendIndex:
             if version not in shares:
                 shares[version] = self._info(version).terms.query_shares(query_text)
             coverage = covered(shares[version], lexical_text(found.payload))
+            relevance = (float(found.relevance @ relevance_vector)
+                         if found.relevance is not None and relevance_vector is not None else None)
             hits.append(Hit(StoredPassage(self.namespace, version, found.payload), 0, cosine, coverage, 0.0,
-                            gate_score(cosine, coverage, config), found.score))
+                            gate_score(cosine, coverage, config), found.score, relevance))
         return hits

@@ -12,4 +12,5 @@ from knowledge_plane.settings import ServiceSettings
 
 def retrieval_config(service: ServiceSettings) -> RetrievalConfig:
     return RetrievalConfig(dense_weight=service.dense_weight, bm25_weight=service.bm25_weight,
-                           dense_share=service.dense_share, thresholds=parse_thresholds(service.score_thresholds))
+                           dense_share=service.dense_share, thresholds=parse_thresholds(service.score_thresholds),
+                           relevance_threshold=service.relevance_threshold)

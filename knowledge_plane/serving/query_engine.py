@@ -22,6 +22,7 @@ import numpy as np
 from knowledge_plane.facts.match import match_facts
 from knowledge_plane.serving.access import Actor, resolve_namespaces
 from knowledge_plane.serving.guards import REDIRECT_MESSAGE, find_personal_data, has_searchable_text, scan_injection
+from knowledge_plane.serving.relevance import RelevanceModel
 from knowledge_plane.serving.retrieval import (
     CLARIFY_HINT,
     NEEDS_CLARIFICATION,
@@ -30,6 +31,8 @@ from knowledge_plane.serving.retrieval import (
     Hit,
     RetrievalConfig,
     RetrievalResult,
+    cleared,
+    relevance_floor,
     search,
 )
 from knowledge_plane.serving.snapshot import Snapshot
@@ -147,11 +150,19 @@ def _as_dict(fact: Any) -> dict[str, Any]:
     return {"value": str(fact)}
 
 
+class RelevanceQueries(Protocol):
+    """What embeds a question for the relevance gate: the model (RelevanceModel), or a cache of it."""
+
+    def query(self, text: str) -> np.ndarray: ...
+
+
 class QueryEngine:
-    def __init__(self, embedder: QueryEmbedder, config: RetrievalConfig, tenant_id: str):
+    def __init__(self, embedder: QueryEmbedder, config: RetrievalConfig, tenant_id: str,
+                 relevance: RelevanceQueries | None = None):
         self.embedder = embedder
         self.config = config
         self.tenant_id = tenant_id
+        self.relevance = relevance or RelevanceModel.shared()  # loaded when a version has relevance vectors
         self._match_facts = match_facts
 
     def answer(self, snapshot: Snapshot, actor: Actor, request: QueryRequest,
@@ -205,12 +216,17 @@ class QueryEngine:
         started = time.perf_counter()
         vector = self.embedder.encode_query(scan.cleaned)
         timings["embed"] = (time.perf_counter() - started) * 1000
+        relevance_vector = None
+        if any(index.has_relevance for index in indexes):
+            started = time.perf_counter()
+            relevance_vector = self.relevance.query(scan.cleaned)
+            timings["relevance"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         filters, denied = scope_filters(actor, request, self.tenant_id)
         flags.extend(denied)
         result = search(indexes, vector, scan.cleaned, filters, request.top_k, self.config,
                         verified_only=actor.verified_sources_only, language=request.language,
-                        only_language=request.only_language)
+                        only_language=request.only_language, relevance_vector=relevance_vector)
         timings["search"] = (time.perf_counter() - started) * 1000
         hits = result.passages
         # A store's alias may have moved since the snapshot: report the version that answered.
@@ -236,6 +252,7 @@ class QueryEngine:
         returned = {id(h) for h in result.passages} if result else set()
         fused_rank = {id(h): rank for rank, h in enumerate(ranked, start=1)}
         best = sorted(ranked, key=lambda h: -h.score)[:limit]
+        floor = relevance_floor(ranked, config)
         namespaces = sorted({h.index.namespace for h in ranked} | set(outcome.response["index_versions"]))
 
         def candidate(h: Hit) -> dict[str, Any]:
@@ -245,7 +262,8 @@ class QueryEngine:
                 "location": str(payload.get("location") or ""), "namespace": h.index.namespace,
                 "score": round(h.score, 4), "cosine": round(h.cosine, 4), "coverage": round(h.coverage, 4),
                 "bm25": round(h.bm25, 4), "fused_rank": fused_rank[id(h)], "threshold": threshold,
-                "cleared": h.score >= threshold, "returned": id(h) in returned,
+                "relevance": None if h.relevance is None else round(h.relevance, 4),
+                "cleared": cleared(h, config, floor), "returned": id(h) in returned,
             }
 
         return {
@@ -254,6 +272,8 @@ class QueryEngine:
             "confidence": outcome.response["confidence"],
             "thresholds": {ns: config.threshold(ns) for ns in namespaces},
             "min_passages": config.min_passages,
+            "relevance_threshold": config.relevance_threshold,
+            "relevance_floor": floor,
             "low_confidence_below": config.low_confidence_below,
             "candidates": result.candidates if result else 0,
             "above_threshold": result.above_threshold if result else 0,

@@ -2,15 +2,23 @@
 
 Two numbers per candidate passage, each with one job:
 
-* the **fused rank** orders passages: reciprocal-rank fusion of the dense ranking (cosine
-  against the memory-mapped vectors) and the BM25 ranking, ``w_dense / (k + rank_dense) +
-  w_bm25 / (k + rank_bm25)``;
+* the **fused score** orders passages: a convex combination of the cosine (against the
+  memory-mapped vectors) and the BM25 score divided by the question's best BM25 score,
+  ``(w_dense × cosine + w_bm25 × bm25 / max bm25) / (w_dense + w_bm25)``, over the union of the
+  ``candidates`` best of each ranking. It replaced reciprocal-rank fusion, which throws away how far
+  ahead a passage is: on the public evaluation sets the answer reached the top 3 for 0.76 → 0.81 of
+  the held-out questions (docs/quality.md);
 * the **score** decides whether a passage is relevant enough to be shown at all:
   ``dense_share × cosine + (1 − dense_share) × coverage``, where coverage is the share of the
   question's IDF weight the passage contains. Cosine alone cannot tell on-topic from off-topic
   French questions with this English-first model (off-topic questions reach 0.5); coverage drops
   to zero for questions whose informative words the corpus never uses. Per-namespace thresholds
-  apply to this score, and it is the ``score`` a response reports.
+  apply to this score, and it is the ``score`` a response reports;
+* the **relevance**, when the version carries the relevance model's vectors (``relevance.npy``,
+  knowledge_plane.serving.relevance): the cosine of multilingual-e5-small between the question and
+  the passage. It then decides instead of the score: a passage is shown when its relevance reaches
+  ``relevance_threshold``, and one such passage is enough to answer (the score needs three, or one
+  far above its threshold, because a single passage's score says too little).
 
 Filters (tenant, packs, source applications, workspace: the request's within the actor's grant)
 select rows before anything is ranked, so a filtered out passage can neither be returned nor push another one down.
@@ -37,7 +45,7 @@ import numpy as np
 
 from knowledge_plane.domain.ids import namespace_entry
 from knowledge_plane.domain.lexical import BM25Builder, BM25Index, lexical_text
-from knowledge_plane.storage.index_store import PAYLOADS, VECTORS, IndexVersion, read_manifest
+from knowledge_plane.storage.index_store import PAYLOADS, VECTORS, IndexVersion, read_manifest, read_relevance
 
 log = logging.getLogger("knowledge.query")
 SEARCH_INDEX = "search_index.npz"  # optional, written by the build beside vectors.npy (write_search_index)
@@ -69,9 +77,8 @@ REFUSED_MESSAGE = ("Les seules sources trouvées pour cette question ne sont pas
 class RetrievalConfig:
     """Every knob of retrieval, with the calibrated defaults."""
 
-    dense_weight: float = 1.0  # RRF weight of the dense ranking
-    bm25_weight: float = 1.0  # RRF weight of the BM25 ranking
-    rrf_k: int = 60
+    dense_weight: float = 1.0  # weight of the cosine in the fused score
+    bm25_weight: float = 1.0  # weight of the BM25 score (divided by the question's best) in the fused score
     candidates: int = 50  # taken from each ranking before fusion
     dense_share: float = 0.7  # score = dense_share × cosine + (1 − dense_share) × lexical coverage
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
@@ -83,6 +90,13 @@ class RetrievalConfig:
     low_confidence_below: float = 0.65  # so that unverified (L3/L4) sources alone are never a plain success
     suggestion_margin: float = 0.08  # near misses within this of the threshold are offered as suggestions
     truth_weights: Mapping[str, float] = field(default_factory=lambda: dict(TRUTH_WEIGHTS))
+    # Calibrated on bench/calibration's tuning sets with the golden and public tuning sets (docs/quality.md):
+    # 0.84 lets a tenth of the held-out off-topic questions through, 0.86 turns away on-topic ones.
+    relevance_threshold: float = 0.845
+    # Of those, the passages within this of the best one's relevance are shown: the threshold is a judgement
+    # on the question; the best passages of a relevant question lie close together (0.02: same answers in the
+    # top 3 on the evaluation sets as no spread, half as many passages).
+    relevance_spread: float = 0.02
 
     def threshold(self, namespace: str) -> float:
         """Exact namespace first, then the longest matching pattern (``knowledge:*``), then ``default``."""
@@ -171,7 +185,8 @@ class LoadedIndex:
 
     def __init__(self, path: Path, manifest: dict[str, Any], vectors: np.ndarray,
                  payloads: Sequence[dict[str, Any]] | PayloadFile, bm25: BM25Index,
-                 columns: dict[str, tuple[np.ndarray, dict[str | None, int]]], facts: Sequence[dict[str, Any]] = ()):
+                 columns: dict[str, tuple[np.ndarray, dict[str | None, int]]], facts: Sequence[dict[str, Any]] = (),
+                 relevance: np.ndarray | None = None):
         self.path = path
         self.manifest = manifest
         self.namespace: str = manifest["namespace"]
@@ -184,6 +199,8 @@ class LoadedIndex:
         self._truth_names = {code: value or "" for value, code in truth_values.items()}
         self._truth_codes = truth_codes
         self.facts = list(facts)
+        self.relevance = relevance  # the relevance model's passage vectors, when the build wrote them
+        self.has_relevance = relevance is not None
 
     @classmethod
     def from_version(cls, version: IndexVersion, facts: Sequence[dict[str, Any]] = ()) -> LoadedIndex:
@@ -192,7 +209,8 @@ class LoadedIndex:
         for payload in version.payloads:
             columns.add(payload)
         bm25 = BM25Index([lexical_text(p) for p in version.payloads])
-        return cls(version.path, version.manifest, version.vectors, version.payloads, bm25, columns.finish(), facts)
+        return cls(version.path, version.manifest, version.vectors, version.payloads, bm25, columns.finish(), facts,
+                   version.relevance)
 
     @classmethod
     def open(cls, path: Path, facts: Sequence[dict[str, Any]] = (), manifest: dict[str, Any] | None = None,
@@ -204,7 +222,8 @@ class LoadedIndex:
         bm25, columns, starts, lengths = parts
         if len(starts) != vectors.shape[0]:
             raise ValueError(f"{path}: {len(starts)} payloads for {vectors.shape[0]} vectors")
-        return cls(path, manifest, vectors, PayloadFile(path / PAYLOADS, starts, lengths), bm25, columns, facts)
+        return cls(path, manifest, vectors, PayloadFile(path / PAYLOADS, starts, lengths), bm25, columns, facts,
+                   read_relevance(path, vectors.shape[0]))
 
     def __len__(self) -> int:
         return len(self._payloads)
@@ -317,11 +336,12 @@ class RemoteIndex(Protocol):
     namespace: str
     version: str
     facts: list[dict[str, Any]]
+    has_relevance: bool  # its hits carry the relevance model's cosine when given the question's vector
 
     def __len__(self) -> int: ...  # the chunks of the version
 
     def candidates(self, query_vector: np.ndarray, query_text: str, filters: Filters,
-                   config: RetrievalConfig) -> list[Hit]: ...
+                   config: RetrievalConfig, relevance_vector: np.ndarray | None = None) -> list[Hit]: ...
 
 
 @dataclass(frozen=True)
@@ -335,6 +355,7 @@ class Hit:
     bm25: float
     score: float
     fused: float
+    relevance: float | None = None  # the relevance model's cosine, when the version has its vectors
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -376,13 +397,15 @@ def search(
     verified_only: bool = False,
     language: str | None = None,
     only_language: bool = False,
+    relevance_vector: np.ndarray | None = None,
 ) -> RetrievalResult:
-    """Rank, gate and weigh the passages of ``indexes`` for one question (``language``: see ``gate``)."""
+    """Rank, gate and weigh the passages of ``indexes`` for one question (``language``: see ``gate``;
+    ``relevance_vector``: the question's relevance-model vector, for the versions that carry theirs)."""
     local = [index for index in indexes if isinstance(index, LoadedIndex)]
-    ranked, total = _local_candidates(local, query_vector, query_text, filters, config)
+    ranked, total = _local_candidates(local, query_vector, query_text, filters, config, relevance_vector)
     remote = [index for index in indexes if not isinstance(index, LoadedIndex)]
     for index in remote:
-        found = index.candidates(query_vector, query_text, filters, config)
+        found = index.candidates(query_vector, query_text, filters, config, relevance_vector)
         ranked.extend(found)
         total += len(found)
     if remote:  # each store ranked its own namespace; the fused scores use the same formula
@@ -392,9 +415,9 @@ def search(
 
 
 def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, query_text: str, filters: Filters,
-                      config: RetrievalConfig) -> tuple[list[Hit], int]:
-    """The loaded versions' candidates in fused order (RRF of one dense and one BM25 ranking over
-    all rows), and how many rows passed the filters."""
+                      config: RetrievalConfig, relevance_vector: np.ndarray | None = None) -> tuple[list[Hit], int]:
+    """The loaded versions' candidates in fused order (the best of the dense and of the BM25 ranking
+    over all rows, ordered by ``fused_score``), and how many rows passed the filters."""
     parts: list[tuple[LoadedIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     vector = np.asarray(query_vector, dtype=np.float32)
     for index in indexes:
@@ -419,17 +442,46 @@ def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, 
     bm25 = np.concatenate([p[4] for p in parts])
     score = gate_score(cosine, coverage, config)
 
-    fused: dict[int, float] = {}
-    for rank, i in enumerate(_top(cosine, config.candidates), start=1):
-        fused[int(i)] = config.dense_weight / (config.rrf_k + rank)
     lexical_pool = np.flatnonzero(bm25 > 0)
-    for rank, j in enumerate(_top(bm25[lexical_pool], config.candidates), start=1):
-        i = int(lexical_pool[j])
-        fused[i] = fused.get(i, 0.0) + config.bm25_weight / (config.rrf_k + rank)
-    order = sorted(fused, key=lambda i: (-fused[i], -float(score[i])))
+    pool = np.union1d(_top(cosine, config.candidates), lexical_pool[_top(bm25[lexical_pool], config.candidates)])
+    fused = fused_score(cosine[pool], bm25[pool], config)
+    order = pool[np.lexsort((-score[pool], -fused))]
+    fused_of = dict(zip(pool.tolist(), fused.tolist(), strict=True))
+
+    def relevance(i: int) -> float | None:
+        index = parts[owner[i]][0]
+        if index.relevance is None or relevance_vector is None:
+            return None
+        return float(np.asarray(index.relevance[int(rows[i])], dtype=np.float32) @ relevance_vector)
 
     return [Hit(parts[owner[i]][0], int(rows[i]), float(cosine[i]), float(coverage[i]), float(bm25[i]),
-                float(score[i]), fused[i]) for i in order], total
+                float(score[i]), fused_of[int(i)], relevance(int(i))) for i in order], total
+
+
+def fused_score(cosine: np.ndarray, bm25: np.ndarray, config: RetrievalConfig) -> np.ndarray:
+    """The ordering score of candidates (see the module docstring): BM25 is divided by the best
+    candidate's, so both terms lie on comparable scales whatever the question's length."""
+    best = float(bm25.max()) if len(bm25) else 0.0
+    lexical = bm25 / best if best > 0 else np.zeros_like(bm25)
+    weights = config.dense_weight + config.bm25_weight
+    if weights <= 0:
+        return np.zeros_like(cosine)
+    return (config.dense_weight * cosine + config.bm25_weight * lexical) / weights
+
+
+def relevance_floor(ranked: Sequence[Hit], config: RetrievalConfig) -> float:
+    """The relevance a passage must reach to be shown: the threshold, or the best candidate's relevance
+    less ``relevance_spread`` when that is higher."""
+    best = max((h.relevance for h in ranked if h.relevance is not None), default=config.relevance_threshold)
+    return max(config.relevance_threshold, best - config.relevance_spread)
+
+
+def cleared(hit: Hit, config: RetrievalConfig, floor: float) -> bool:
+    """Whether a passage may be shown: its relevance reaches ``floor`` (``relevance_floor``) when it has
+    one, else its score reaches its namespace's threshold."""
+    if hit.relevance is not None:
+        return hit.relevance >= floor
+    return hit.score >= config.threshold(hit.index.namespace)
 
 
 def gate_score(cosine: float, coverage: float, config: RetrievalConfig) -> float:
@@ -472,7 +524,8 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
     if not total or not ranked:
         return RetrievalResult(NEEDS_CLARIFICATION, [], 0.0, [CLARIFY_HINT],
                                reason=f"no candidate passage ({total} rows passed the filters)")
-    above = [h for h in ranked if h.score >= config.threshold(h.index.namespace)]
+    floor = relevance_floor(ranked, config)
+    above = [h for h in ranked if cleared(h, config, floor)]
     if language is not None and not only_language:
         above = sorted(above, key=lambda h: h.payload.get("lang") != language)  # stable: fused order kept
     weighed = {"candidates": total, "above_threshold": len(above), "ranked": list(ranked)}
@@ -498,21 +551,25 @@ def gate(ranked: Sequence[Hit], total: int, top_k: int, config: RetrievalConfig,
     confidence = _confidence(passages[: config.min_passages], config)
     status = SUCCESS if confidence >= config.low_confidence_below else LOW_CONFIDENCE
     comparison = "≥" if status == SUCCESS else "<"
-    cleared = f"({needed} needed)" if lone is None else f"({needed} needed, or one by {config.lone_margin:.2f}: {lone})"
+    enough = f"({needed} needed)" if lone is None else f"({needed} needed, or one {lone})"
     return RetrievalResult(status, passages, confidence, **weighed,
                            reason=f"{len(above)} candidate(s) cleared their namespace's threshold "
-                                  f"{cleared}; confidence {confidence:.2f} {comparison} "
+                                  f"{enough}; confidence {confidence:.2f} {comparison} "
                                   f"{config.low_confidence_below:.2f}")
 
 
 def _lone_answer(above: Sequence[Hit], config: RetrievalConfig) -> str | None:
-    """The score and threshold of the best passage when it clears its threshold by ``lone_margin``:
-    one passage that plainly answers is worth answering with, however few others come close."""
+    """Why one passage is enough, if it is: it cleared the relevance model's threshold (that judgement
+    needs no company), or its score clears its threshold by ``lone_margin`` (one passage that plainly
+    answers is worth answering with, however few others come close)."""
+    relevant = next((h for h in above if h.relevance is not None), None)
+    if relevant is not None:
+        return f"relevant: {relevant.relevance:.3f} ≥ {config.relevance_threshold:.3f}"
     if config.lone_margin is None or not above:
         return None
     best = max(above, key=lambda h: h.score - config.threshold(h.index.namespace))
     threshold = config.threshold(best.index.namespace)
-    return f"{best.score:.2f} ≥ {threshold:.2f} + {config.lone_margin:.2f}" if (
+    return f"by {config.lone_margin:.2f}: {best.score:.2f} ≥ {threshold:.2f} + {config.lone_margin:.2f}" if (
         best.score >= threshold + config.lone_margin) else None
 
 
@@ -523,7 +580,8 @@ def _confidence(hits: Sequence[Hit], config: RetrievalConfig) -> float:
     values = []
     for h in hits:
         strong = config.threshold(h.index.namespace) + config.strong_margin
-        relevance = min(1.0, max(0.0, h.score / strong)) if strong > 0 else 1.0
+        # A passage that cleared the relevance model's calibrated threshold counts fully.
+        relevance = 1.0 if h.relevance is not None or strong <= 0 else min(1.0, max(0.0, h.score / strong))
         values.append(config.truth_weights.get(h.truth_level, UNKNOWN_TRUTH_WEIGHT) * relevance)
     return round(float(np.mean(values)), 4)
 

@@ -277,7 +277,8 @@ def publish_aliases(registry: Registry, settings: Any) -> list[str]:
                 if backend.read_version_info(namespace, version) is None:
                     path = Path(registry.version(namespace, version).path)
                     stored = read_version(path)
-                    backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(path))
+                    backend.publish(namespace, version, stored.vectors, stored.payloads, read_facts(path),
+                                    stored.relevance)
                 published.append(f"{namespace}@{version}")
             backend.switch_alias(namespace, named[LATEST])
     return published

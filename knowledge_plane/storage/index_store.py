@@ -24,9 +24,10 @@ MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 PAYLOADS = "payloads.jsonl"
 FACTS = "facts.jsonl"  # the namespace's approved facts when the version was built
+RELEVANCE = "relevance.npy"  # optional: the passages' vectors of the gate's relevance model (serving/relevance.py)
 # Bump when the files of a version or what goes into them change: the Dagster UI then marks
 # index_versions (and index_aliases below it) stale (the asset's code_version).
-INDEX_FORMAT_VERSION = "index-1"
+INDEX_FORMAT_VERSION = "index-2"  # 2: relevance.npy
 
 
 def version_dir(indexes_dir: Path, tenant_id: str, namespace: str, version: str) -> Path:
@@ -55,6 +56,7 @@ def write_version(
     payloads: list[dict[str, Any]],
     facts: list[dict[str, Any]] | None = None,
     finish: Callable[[Path], object] | None = None,
+    relevance: np.ndarray | None = None,
 ) -> Path:
     """Write a version into place atomically; ``finish`` adds derived files before it becomes visible."""
     if target.exists():
@@ -65,6 +67,8 @@ def write_version(
         shutil.rmtree(tmp)
     tmp.mkdir()
     np.save(tmp / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+    if relevance is not None:
+        np.save(tmp / RELEVANCE, np.ascontiguousarray(relevance, dtype=np.float32))
     for name, rows in ((PAYLOADS, payloads), (FACTS, facts or [])):
         with open(tmp / name, "w", encoding="utf-8") as fh:
             for row in rows:
@@ -88,6 +92,7 @@ class IndexVersion:
     manifest: dict[str, Any]
     vectors: np.ndarray  # a read-only memory map
     payloads: list[dict[str, Any]]
+    relevance: np.ndarray | None = None  # a read-only memory map, when the version has relevance vectors
 
     @property
     def name(self) -> str:
@@ -105,7 +110,17 @@ def read_version(path: Path) -> IndexVersion:
         payloads = [json.loads(line) for line in fh if line.strip()]
     if len(payloads) != vectors.shape[0]:
         raise ValueError(f"{path}: {len(payloads)} payloads for {vectors.shape[0]} vectors")
-    return IndexVersion(path, manifest, vectors, payloads)
+    return IndexVersion(path, manifest, vectors, payloads, read_relevance(path, vectors.shape[0]))
+
+
+def read_relevance(path: Path, rows: int) -> np.ndarray | None:
+    """The version's relevance vectors (a memory map), None when it has none; one row per vector."""
+    if not (path / RELEVANCE).is_file():
+        return None
+    relevance = np.load(path / RELEVANCE, mmap_mode="r")
+    if relevance.ndim != 2 or relevance.shape[0] != rows:
+        raise ValueError(f"{path}: {RELEVANCE} has shape {relevance.shape} for {rows} vectors")
+    return relevance
 
 
 def read_facts(path: Path) -> list[dict[str, Any]]:

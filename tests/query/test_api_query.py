@@ -42,7 +42,8 @@ def test_success_carries_cited_passages_from_the_aliased_versions(client):
     body = ask(client, "chatbot_prod", "Combien de temps ai-je pour retourner une pièce ?")
     assert set(body) == RESPONSE_KEYS
     assert body["status"] == "success"
-    assert 3 <= len(body["passages"]) <= 5
+    # Three passages above the score threshold, or (relevance vectors) those close to the most relevant one.
+    assert 1 <= len(body["passages"]) <= 5
     assert 0 < body["confidence"] <= 1
     assert body["facts"] == [] and body["suggestions"] == []
     assert re.fullmatch(r"[0-9a-f]{32}", body["request_id"])

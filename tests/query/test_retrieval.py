@@ -52,7 +52,9 @@ def index(namespace: str, rows: list[dict]) -> LoadedIndex:
     ]
     vectors = np.stack([vector(row["cos"]) for row in rows])
     manifest = {"namespace": namespace, "version": "v1", "dimension": DIM}
-    return LoadedIndex.from_version(IndexVersion(Path("."), manifest, vectors, payloads))
+    # "rel": the passage's relevance-model cosine to RELEVANCE_QUERY (a version with relevance vectors)
+    relevance = np.stack([vector(row["rel"]) for row in rows]) if all("rel" in row for row in rows) else None
+    return LoadedIndex.from_version(IndexVersion(Path("."), manifest, vectors, payloads, relevance))
 
 
 CONFIG = RetrievalConfig(thresholds={"default": 0.5})
@@ -61,8 +63,11 @@ CONFIG = RetrievalConfig(thresholds={"default": 0.5})
 DEFAULT_FILTERS = Filters("default")
 
 
+RELEVANCE_QUERY = QUERY  # the question's relevance-model vector (same geometry as the retrieval one here)
+
+
 def run(indexes, text="freins usés", filters=DEFAULT_FILTERS, top_k=5, config=CONFIG, verified_only=False):
-    return search(indexes, QUERY, text, filters, top_k, config, verified_only)
+    return search(indexes, QUERY, text, filters, top_k, config, verified_only, relevance_vector=RELEVANCE_QUERY)
 
 
 def test_success_with_three_passages_above_threshold():
@@ -165,6 +170,45 @@ def test_rank_fusion_weights():
     lexical_heavy = RetrievalConfig(thresholds={"default": 0.0}, dense_weight=0.1, bm25_weight=1.0)
     assert run([ix], config=dense_only).passages[0].row == 0
     assert run([ix], config=lexical_heavy).passages[0].row != 0
+
+
+def test_a_passage_far_ahead_on_bm25_and_just_behind_on_cosine_comes_first():
+    # Ranks alone (reciprocal-rank fusion) would put row 0 first: first by cosine, second by BM25, where
+    # row 2 is third and first. The fused score weighs how far ahead each is: 0.78 + 1 beats 0.80 + ~0.5.
+    rows = [{"text": "freins", "cos": 0.80}, {"text": "batterie", "cos": 0.79}, {"text": "freins usés", "cos": 0.78}]
+    ranked = run([index("knowledge:a", rows)], config=RetrievalConfig(thresholds={"default": 0.0})).passages
+    assert [h.row for h in ranked] == [2, 0, 1]
+    assert ranked[0].fused == pytest.approx((0.78 + 1.0) / 2, abs=1e-5)
+
+
+def test_one_passage_the_relevance_model_judges_relevant_answers_alone():
+    # Scores under the threshold (no word of the question, cosine 0.3): the score rule would turn it away.
+    ix = index("knowledge:a", [{"text": "autre", "cos": 0.3, "rel": 0.9}, {"text": "autre", "cos": 0.3, "rel": 0.8},
+                               {"text": "autre", "cos": 0.2, "rel": 0.7}])
+    result = run([ix])
+    assert result.status == SUCCESS and [h.row for h in result.passages] == [0]
+    assert result.passages[0].relevance == pytest.approx(0.9, abs=1e-5)
+    assert "or one relevant: 0.900 ≥ 0.845" in result.reason
+    stricter = run([ix], config=RetrievalConfig(thresholds={"default": 0.5}, relevance_threshold=0.95))
+    assert stricter.status == NEEDS_CLARIFICATION and stricter.passages == []
+
+
+def test_only_the_passages_close_to_the_most_relevant_one_are_shown():
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": 0.5, "rel": r} for r in (0.95, 0.94, 0.90, 0.86)])
+    assert [h.row for h in run([ix]).passages] == [0, 1]  # within 0.02 of 0.95; 0.90 and 0.86 clear 0.845 only
+    wide = run([ix], config=RetrievalConfig(thresholds={"default": 0.5}, relevance_spread=0.1))
+    assert [h.row for h in wide.passages] == [0, 1, 2, 3]
+
+
+def test_the_relevance_model_overrules_high_scores():
+    # Three passages clear the score threshold (0.93, 0.895, 0.86), none the relevance threshold: turned away,
+    # as "Comment faire de la confiture de fraises ?" is, whose French words score 0.5 against any French text.
+    ix = index("knowledge:a", [{"text": "freins usés", "cos": c, "rel": 0.8} for c in (0.9, 0.85, 0.8)])
+    assert run([ix]).status == NEEDS_CLARIFICATION
+    without_relevance = index("knowledge:a", [{"text": "freins usés", "cos": c} for c in (0.9, 0.85, 0.8)])
+    assert run([without_relevance]).status == SUCCESS  # a version without relevance vectors: the score decides
+    no_question_vector = search([ix], QUERY, "freins usés", DEFAULT_FILTERS, 5, CONFIG)
+    assert no_question_vector.status == SUCCESS and no_question_vector.passages[0].relevance is None
 
 
 def test_top_k_limits_passages():

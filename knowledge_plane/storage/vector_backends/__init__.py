@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knowledge_plane.domain.embedding_model import MODEL_NAME
+from knowledge_plane.domain.embedding_model import MODEL_NAME, RELEVANCE_MODEL
 from knowledge_plane.domain.lexical import TermStats, lexical_text
 from knowledge_plane.storage.collection_sizing import CollectionSizing, parse_collection_sizing
 
@@ -53,7 +53,7 @@ FILTER_KEYS = ("tenant_id", "pack_ids", "unpacked", "source_app", "source_apps",
 VERSION_INFO_ID = str(uuid.uuid5(CHUNK_NAMESPACE, "knowledge-plane:version-info"))
 VERSION_INFO_TENANT = "-"  # not a valid tenant id: the record never passes a search's tenant filter
 VERSION_INFO_FORMAT = 1
-RRF_K = 60  # the rank-fusion constant of the local retrieval, so every backend fuses alike
+RRF_K = 60  # Qdrant's reciprocal-rank fusion constant (local versions are ordered by a fused score)
 
 
 class ReadOnlyBackend(PermissionError):
@@ -124,6 +124,7 @@ class StoredHit:
     payload: dict[str, Any]
     score: float  # the store's fused score: it orders one result list and means nothing outside it
     vector: np.ndarray  # unit length (cosine collections), so ``vector @ query`` is the cosine
+    relevance: np.ndarray | None = None  # the relevance model's vector, when asked for and stored
 
     @property
     def chunk_id(self) -> str:
@@ -141,18 +142,20 @@ class VersionInfo:
     chunks: int
     terms: TermStats
     facts: list[dict[str, Any]]
+    relevance_model: str | None = None  # the chunks carry this relevance model's vectors too
 
     @classmethod
     def of(cls, namespace: str, version: str, payloads: list[dict[str, Any]],
-           facts: list[dict[str, Any]], dimension: int) -> VersionInfo:
+           facts: list[dict[str, Any]], dimension: int, relevance: bool = False) -> VersionInfo:
         terms = TermStats.from_texts(lexical_text(p) for p in payloads)
-        return cls(namespace, version, MODEL_NAME, dimension, len(payloads), terms, list(facts))
+        return cls(namespace, version, MODEL_NAME, dimension, len(payloads), terms, list(facts),
+                   RELEVANCE_MODEL if relevance else None)
 
     def to_payload(self) -> dict[str, Any]:
         return {"record": "version_info", "format": VERSION_INFO_FORMAT, "tenant_id": VERSION_INFO_TENANT,
                 "namespace": self.namespace, "version": self.version, "model": self.model,
                 "dimension": self.dimension, "chunks": self.chunks, "terms": self.terms.to_dict(),
-                "facts": self.facts}
+                "facts": self.facts, "relevance_model": self.relevance_model}
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> VersionInfo:
@@ -161,7 +164,7 @@ class VersionInfo:
                              f"record={payload.get('record')!r}, format={payload.get('format')!r}")
         return cls(str(payload["namespace"]), str(payload["version"]), str(payload["model"]),
                    int(payload["dimension"]), int(payload["chunks"]), TermStats.from_dict(payload["terms"]),
-                   list(payload.get("facts") or []))
+                   list(payload.get("facts") or []), payload.get("relevance_model") or None)
 
 
 def stored_payload(payload: Mapping[str, Any], version: str) -> dict[str, Any]:
@@ -233,6 +236,9 @@ class VectorBackend(ABC):
     """One index version per collection, one alias per namespace, searches through the alias only."""
 
     kind: str
+    # Whether the store keeps the relevance model's vectors beside the chunks' (a second named vector),
+    # so the query service's gate judges its namespaces as it does local versions.
+    stores_relevance = False
 
     def __init__(self, tenant_id: str, read_only: bool):
         self.tenant_id = tenant_id
@@ -257,15 +263,18 @@ class VectorBackend(ABC):
         vectors: np.ndarray,
         payloads: list[dict[str, Any]],
         facts: list[dict[str, Any]] | None = None,
+        relevance: np.ndarray | None = None,
     ) -> PublishResult:
         """Create the version's collection, upload its points, then its version record (with
-        ``facts``, the approved facts published with the version); reuse it if already complete."""
+        ``facts``, the approved facts published with the version, and ``relevance``, the relevance
+        model's vectors, when the store keeps them); reuse it if already complete."""
         self._require_write("publish")
         matrix = check_points(vectors, payloads)
+        extra = check_points(relevance, payloads) if relevance is not None and self.stores_relevance else None
         name = self.collection_name(namespace, version)
 
         def record() -> VersionInfo:  # tokenises every chunk: only when a record is to be written
-            return VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1])
+            return VersionInfo.of(namespace, version, payloads, facts or [], matrix.shape[1], extra is not None)
 
         if self._exists(name):
             has_info = self._read_info(name) is not None
@@ -280,8 +289,8 @@ class VectorBackend(ABC):
                 raise VersionInUse(f"{name} is incomplete but served by {self.alias_name(namespace)}")
             # A publish that stopped half-way: versions are immutable, so rebuild it whole.
             self._drop(name)
-        self._create(name, namespace, version, matrix.shape[1])
-        self._upload(name, namespace, matrix, [stored_payload(p, version) for p in payloads])
+        self._create(name, namespace, version, matrix.shape[1], None if extra is None else extra.shape[1])
+        self._upload(name, namespace, matrix, [stored_payload(p, version) for p in payloads], extra)
         self._write_info(name, record())  # last: its presence says the version is complete
         return PublishResult(name, len(payloads), reused=False)
 
@@ -305,11 +314,14 @@ class VectorBackend(ABC):
     def _drop(self, name: str) -> None: ...
 
     @abstractmethod
-    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None: ...
+    def _create(self, name: str, namespace: str, version: str, dimension: int,
+                relevance_dimension: int | None = None) -> None: ...
 
     @abstractmethod
-    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
-        """Write one object per row, its id from its chunk_id (``point_uuid``)."""
+    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]],
+                relevance: np.ndarray | None = None) -> None:
+        """Write one object per row, its id from its chunk_id (``point_uuid``); with its relevance
+        vector when given (only to a store that ``stores_relevance``)."""
 
     @abstractmethod
     def _write_info(self, name: str, info: VersionInfo) -> None: ...
@@ -348,8 +360,10 @@ class VectorBackend(ABC):
         query_text: str,
         top_k: int,
         filters: Mapping[str, Any],
+        with_relevance: bool = False,
     ) -> list[StoredHit]:
-        """Hybrid search through the alias, best first, with each passage's stored vector.
+        """Hybrid search through the alias, best first, with each passage's stored vector (and its
+        relevance vector with ``with_relevance``, from a store that keeps them).
 
         ``filters``: tenant_id (required), pack_ids (any of a list; with unpacked, or no pack),
         source_apps (any of a list) or source_app, workspace. They apply before
@@ -360,11 +374,12 @@ class VectorBackend(ABC):
         allowed = SearchFilters.parse(filters)
         if (allowed.pack_ids == () and not allowed.unpacked) or allowed.source_apps == ():
             return []  # an explicit empty list of packs or applications grants nothing
-        return self._search(namespace, np.asarray(query_vector, dtype=np.float32).ravel(), query_text, top_k, allowed)
+        return self._search(namespace, np.asarray(query_vector, dtype=np.float32).ravel(), query_text, top_k, allowed,
+                            with_relevance and self.stores_relevance)
 
     @abstractmethod
     def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
-                allowed: SearchFilters) -> list[StoredHit]:
+                allowed: SearchFilters, with_relevance: bool = False) -> list[StoredHit]:
         """The store's hybrid search through the alias, filtered by ``allowed`` before ranking."""
 
     def close(self) -> None:  # noqa: B027 - a backend without a connection has nothing to close

@@ -6,8 +6,9 @@ French-aware tokenizer (knowledge_plane.domain.lexical: lower case, accents fold
 words dropped, light stemming) and hashed token ids; the sparse vector is declared with
 ``Modifier.IDF`` so the server multiplies in IDF from its own statistics at query time. A search
 runs both through the Query API — a dense and a sparse prefetch, each carrying the payload
-filter, fused with RRF (the local retrieval's constant; a parameterised RRF needs Qdrant 1.16 or
-later) — so filtering happens before ranking, and returns each hit's dense vector for the gate.
+filter, fused with RRF (k = RRF_K; a parameterised RRF needs Qdrant 1.16 or later) — so filtering
+happens before ranking, and returns each hit's dense vector for the gate, and its relevance vector
+(a second named vector, ``RELEVANCE``, stored without an HNSW graph) when the version has them.
 The version record (knowledge_plane.storage.vector_backends.VersionInfo) is a point with no vector, upserted last.
 
 The alias switch is one ``update_collection_aliases`` request holding delete + create, which Qdrant
@@ -57,6 +58,7 @@ from knowledge_plane.storage.vector_backends import (
 )
 
 DENSE, SPARSE = "dense", "bm25"
+RELEVANCE = "relevance"  # the relevance model's vectors, a second named dense vector (never searched)
 K1, B = 1.2, 0.75  # BM25 constants, the same as knowledge_plane.domain.lexical's index
 INDEXED_FIELDS = ("tenant_id", "pack_id", "source_app", "workspace", "namespace", "doc_id", "chunk_id")
 UPLOAD_BATCH = 256
@@ -134,6 +136,7 @@ def _open_local(path: str) -> QdrantClient:
 
 class QdrantBackend(VectorBackend):
     kind = "qdrant"
+    stores_relevance = True  # a second named vector, RELEVANCE
 
     def __init__(self, client: QdrantClient, tenant_id: str, read_only: bool, local_path: str | None = None,
                  retry: RetryPolicy | None = None, collections: Mapping[str, CollectionSizing] | None = None,
@@ -208,15 +211,21 @@ class QdrantBackend(VectorBackend):
     def _drop(self, name: str) -> None:
         self._call(f"delete_collection {name}", self.client.delete_collection, name)
 
-    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
+    def _create(self, name: str, namespace: str, version: str, dimension: int,
+                relevance_dimension: int | None = None) -> None:
         sizing = sizing_for(self.collections, namespace)
+        vectors = {DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)}
+        if relevance_dimension is not None:
+            # Only read back with the hits, never searched: no HNSW graph to build or keep in memory.
+            vectors[RELEVANCE] = models.VectorParams(size=relevance_dimension, distance=models.Distance.COSINE,
+                                                     hnsw_config=models.HnswConfigDiff(m=0), on_disk=True)
 
         def create_unless_present() -> None:
             # A retry after a create that landed but whose answer was lost must not fail on "exists".
             if not self.client.collection_exists(name):
                 self.client.create_collection(
                     name,
-                    vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+                    vectors_config=vectors,
                     sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                     # None is not sent: the server's defaults, as without KNOWLEDGE_VECTOR_COLLECTIONS.
                     shard_number=sizing.shards,
@@ -230,7 +239,8 @@ class QdrantBackend(VectorBackend):
     def _complete(self, name: str) -> None:
         self._index_payload(name)  # in case an earlier publish stopped right after the points
 
-    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]],
+                relevance: np.ndarray | None = None) -> None:
         sparse = bm25_vectors([lexical_text(p) for p in payloads])
         one_writer: AbstractContextManager[Any] = threading.Lock() if self._local else nullcontext()
 
@@ -238,6 +248,8 @@ class QdrantBackend(VectorBackend):
             points = []
             for row in range(start, min(start + UPLOAD_BATCH, len(payloads))):
                 vector: dict[str, Any] = {DENSE: vectors[row].tolist()}
+                if relevance is not None:
+                    vector[RELEVANCE] = relevance[row].tolist()
                 if sparse[row] is not None:
                     vector[SPARSE] = sparse[row]
                 points.append(models.PointStruct(id=point_uuid(payloads[row]["chunk_id"]), vector=vector,
@@ -316,7 +328,7 @@ class QdrantBackend(VectorBackend):
 
     # -- query service ----------------------------------------------------------------------
     def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
-                allowed: SearchFilters) -> list[StoredHit]:
+                allowed: SearchFilters, with_relevance: bool = False) -> list[StoredHit]:
         condition = _payload_filter(allowed)
         limit = max(top_k, MIN_CANDIDATES)
         dense = query_vector.tolist()
@@ -334,18 +346,25 @@ class QdrantBackend(VectorBackend):
                 query=models.RrfQuery(rrf=models.Rrf(k=QDRANT_RRF_K)),
                 limit=top_k,
                 with_payload=True,
-                with_vectors=[DENSE],
+                with_vectors=[DENSE, RELEVANCE] if with_relevance else [DENSE],
             )
         except (ValueError, UnexpectedResponse) as exc:  # local mode raises ValueError, a server 404
             if self.current_alias_target(namespace) is None:
                 raise LookupError(f"{namespace} has no published version in Qdrant (no alias {alias})") from exc
             raise
-        return [StoredHit(point.payload or {}, float(point.score), _dense(point.vector)) for point in response.points]
+        return [StoredHit(point.payload or {}, float(point.score), _dense(point.vector),
+                          _named(point.vector, RELEVANCE) if with_relevance else None) for point in response.points]
 
 
 def _dense(vector: Any) -> np.ndarray:
     value = vector.get(DENSE) if isinstance(vector, dict) else vector
     return np.asarray(value if value is not None else (), dtype=np.float32)
+
+
+def _named(vector: Any, name: str) -> np.ndarray | None:
+    """A named vector of a point, None when the point has none (a version published without it)."""
+    value = vector.get(name) if isinstance(vector, dict) else None
+    return None if value is None else np.asarray(value, dtype=np.float32)
 
 
 def _payload_filter(allowed: SearchFilters) -> models.Filter:

@@ -1,6 +1,8 @@
 """Weaviate backend: a collection per index version (vectorizer none), one collection alias per namespace.
 
-Vectors come from the build plane (``Configure.Vectors.self_provided()``, cosine HNSW). Keyword
+Vectors come from the build plane (``Configure.Vectors.self_provided()``, cosine HNSW); a version
+with the gate's relevance vectors has two named vectors, ``default`` (searched) and ``relevance``
+(a flat index, only returned with the hits). Keyword
 search runs on a ``search_text`` property holding the chunk's terms as the project's French-aware
 tokenizer produced them (knowledge_plane.domain.lexical), tokenised on whitespace: Weaviate's BM25 then matches
 "référence" and "reference" just as the local and Qdrant backends do. The whole payload is kept as
@@ -64,7 +66,8 @@ from knowledge_plane.storage.vector_backends import (
 )
 
 MIN_SERVER_VERSION = (1, 32, 0)
-DEFAULT_ALPHA = 0.5  # equal say for vectors and keywords, like the RRF of the other backends
+DEFAULT_VECTOR, RELEVANCE_VECTOR = "default", "relevance"  # named vectors of a version with relevance vectors
+DEFAULT_ALPHA = 0.5  # equal say for vectors and keywords, like the local fused score
 DEFAULT_GRPC_PORT = 50051
 FILTER_FIELDS = ("tenant_id", "pack_id", "source_app", "workspace", "namespace", "doc_id", "chunk_id")
 K1, B = 1.2, 0.75
@@ -107,6 +110,7 @@ def _digest(*parts: str) -> str:
 
 class WeaviateBackend(VectorBackend):
     kind = "weaviate"
+    stores_relevance = True  # a second named vector, RELEVANCE_VECTOR
 
     def __init__(self, client: WeaviateClient, tenant_id: str, read_only: bool, alpha: float = DEFAULT_ALPHA,
                  retry: RetryPolicy | None = None, collections: Mapping[str, CollectionSizing] | None = None):
@@ -197,7 +201,8 @@ class WeaviateBackend(VectorBackend):
         level = sizing_for(self.collections, namespace).write_level()
         return collection if level is None else collection.with_consistency_level(ConsistencyLevel(level))
 
-    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
+    def _upload(self, name: str, namespace: str, vectors: np.ndarray, payloads: list[dict[str, Any]],
+                relevance: np.ndarray | None = None) -> None:
         collection = self._writer(name, namespace)
         for start in range(0, len(payloads), UPLOAD_BATCH):
             rows = range(start, min(start + UPLOAD_BATCH, len(payloads)))
@@ -205,7 +210,8 @@ class WeaviateBackend(VectorBackend):
                 DataObject(
                     properties=_properties(payloads[row]),
                     uuid=point_uuid(payloads[row]["chunk_id"]),
-                    vector=vectors[row].tolist(),
+                    vector=vectors[row].tolist() if relevance is None
+                    else {DEFAULT_VECTOR: vectors[row].tolist(), RELEVANCE_VECTOR: relevance[row].tolist()},
                 )
                 for row in rows
             ]
@@ -232,12 +238,24 @@ class WeaviateBackend(VectorBackend):
                             return_properties=["payload_json"])
         return None if record is None else VersionInfo.from_payload(json.loads(str(record.properties["payload_json"])))
 
-    def _create(self, name: str, namespace: str, version: str, dimension: int) -> None:
+    def _create(self, name: str, namespace: str, version: str, dimension: int,
+                relevance_dimension: int | None = None) -> None:
         sizing = sizing_for(self.collections, namespace)
 
         def keyword(field_name: str) -> Property:
             return Property(name=field_name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD,
                             index_searchable=False)
+
+        searched = Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+        vector_config: Any = Configure.Vectors.self_provided(vector_index_config=searched)
+        if relevance_dimension is not None:
+            # Two named vectors; the relevance one is only read back with the hits: a flat index, no graph.
+            vector_config = [
+                Configure.Vectors.self_provided(name=DEFAULT_VECTOR, vector_index_config=searched),
+                Configure.Vectors.self_provided(
+                    name=RELEVANCE_VECTOR,
+                    vector_index_config=Configure.VectorIndex.flat(distance_metric=VectorDistances.COSINE)),
+            ]
 
         def create_unless_present() -> None:
             # A retry after a create that landed but whose answer was lost must not fail on "exists".
@@ -246,9 +264,7 @@ class WeaviateBackend(VectorBackend):
             self.client.collections.create(
                 name,
                 description=DESCRIPTION.format(namespace=namespace, version=version, tenant=self.tenant_id),
-                vector_config=Configure.Vectors.self_provided(
-                    vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
-                ),
+                vector_config=vector_config,
                 # Stop words are already gone from search_text; Weaviate's English list must not drop more.
                 # Null state: passages outside every pack are found with is_none (actors' pack grants).
                 inverted_index_config=Configure.inverted_index(bm25_k1=K1, bm25_b=B, index_null_state=True,
@@ -300,7 +316,7 @@ class WeaviateBackend(VectorBackend):
 
     # -- query service ----------------------------------------------------------------------
     def _search(self, namespace: str, query_vector: np.ndarray, query_text: str, top_k: int,
-                allowed: SearchFilters) -> list[StoredHit]:
+                allowed: SearchFilters, with_relevance: bool = False) -> list[StoredHit]:
         conditions = [Filter.by_property("tenant_id").equal(allowed.tenant_id)]
         if allowed.pack_ids is not None:
             packs = [Filter.by_property("pack_id").is_none(True)] if allowed.unpacked else []
@@ -316,6 +332,9 @@ class WeaviateBackend(VectorBackend):
         terms = " ".join(tokenize(query_text))
         alias = self.alias_name(namespace)
         collection = self.client.collections.use(alias)
+        # A version with relevance vectors has two named vectors: search the retrieval one, return both.
+        target = DEFAULT_VECTOR if with_relevance else None
+        returned: bool | list[str] = [DEFAULT_VECTOR, RELEVANCE_VECTOR] if with_relevance else True
         try:
             response: QueryReturn
             if terms:
@@ -331,7 +350,8 @@ class WeaviateBackend(VectorBackend):
                     limit=top_k,
                     return_metadata=MetadataQuery(score=True),
                     return_properties=["payload_json"],
-                    include_vector=True,
+                    target_vector=target,
+                    include_vector=returned,
                 )
                 scores = [o.metadata.score for o in response.objects]
             else:  # nothing for BM25 to match: a plain vector search, scored as a cosine
@@ -343,7 +363,8 @@ class WeaviateBackend(VectorBackend):
                     limit=top_k,
                     return_metadata=MetadataQuery(distance=True),
                     return_properties=["payload_json"],
-                    include_vector=True,
+                    target_vector=target,
+                    include_vector=returned,
                 )
                 scores = [1.0 - (o.metadata.distance or 0.0) for o in response.objects]
         except WeaviateBaseError as exc:
@@ -351,7 +372,8 @@ class WeaviateBackend(VectorBackend):
                 raise LookupError(f"{namespace} has no published version in Weaviate (no alias {alias})") from exc
             raise
         return [
-            StoredHit(json.loads(str(o.properties["payload_json"])), float(score or 0.0), _vector(o.vector))
+            StoredHit(json.loads(str(o.properties["payload_json"])), float(score or 0.0), _vector(o.vector),
+                      _relevance(o.vector) if with_relevance else None)
             for o, score in zip(response.objects, scores, strict=True)
         ]
 
@@ -360,6 +382,12 @@ def _vector(vectors: Any) -> np.ndarray:
     """The object's vector: v4 returns {"default": [...]} for a collection's single unnamed vector."""
     value = vectors.get("default", next(iter(vectors.values()), None)) if isinstance(vectors, dict) else vectors
     return np.asarray(value if value is not None else (), dtype=np.float32)
+
+
+def _relevance(vectors: Any) -> np.ndarray | None:
+    """The object's relevance vector, None when its version was published without them."""
+    value = vectors.get(RELEVANCE_VECTOR) if isinstance(vectors, dict) else None
+    return None if value is None else np.asarray(value, dtype=np.float32)
 
 
 def _properties(payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import uuid
 import numpy as np
 import pytest
 
+from knowledge_plane.domain.embedding_model import RELEVANCE_MODEL
 from knowledge_plane.domain.lexical import BM25Index, lexical_text
 from knowledge_plane.serving.embedding import MODEL_NAME
 from knowledge_plane.storage.vector_backends import (
@@ -302,6 +303,30 @@ def test_bad_input_is_refused(backend):
     assert backend.list_versions(NAMESPACE) == []
 
 
+def test_relevance_vectors_are_stored_beside_the_chunks_and_come_back_with_the_hits(backend, reader):
+    """The gate's relevance vectors: a second named vector, returned only when asked for; the version
+    record says the version has them; a version published without them returns none."""
+    rng = np.random.default_rng(11)
+    texts = ["Code défaut P0420 : catalyseur.", "Vidange et filtres.", "Pression des pneus."]
+    vectors, relevance = random_unit(rng, 3), random_unit(rng, 3)
+    payloads = [payload(f"d{i}-0", t, backend.tenant_id) for i, t in enumerate(texts)]
+    backend.publish(NAMESPACE, "v1", vectors, payloads, relevance=relevance)
+    backend.switch_alias(NAMESPACE, "v1")
+    assert backend.read_version_info(NAMESPACE, "v1").relevance_model == RELEVANCE_MODEL
+    allowed = {"tenant_id": backend.tenant_id}
+    hits = reader.search(NAMESPACE, vectors[0], "code P0420", 3, allowed, with_relevance=True)
+    by_chunk = {p["chunk_id"]: row for row, p in enumerate(payloads)}
+    for hit in hits:
+        assert np.allclose(hit.relevance, relevance[by_chunk[hit.chunk_id]], atol=1e-6)
+        assert np.allclose(hit.vector, vectors[by_chunk[hit.chunk_id]], atol=1e-6)
+    assert all(hit.relevance is None for hit in reader.search(NAMESPACE, vectors[0], "code P0420", 3, allowed))
+
+    backend.publish(NAMESPACE, "v2", vectors, payloads)  # without: the alias may point at such a version
+    backend.switch_alias(NAMESPACE, "v2")
+    assert backend.read_version_info(NAMESPACE, "v2").relevance_model is None
+    assert all(hit.relevance is None for hit in reader.search(NAMESPACE, vectors[0], "code", 3, allowed, True))
+
+
 # -- Qdrant only -------------------------------------------------------------------------------
 QDRANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
@@ -406,9 +431,8 @@ def test_open_vector_backend_reads_the_environment(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("target", ["local"], indirect=True)
-def test_qdrant_fuses_with_the_local_rank_constant(backend, reader):
-    """First in both rankings scores 2 / (60 + 1), as RetrievalConfig's RRF does: namespaces served by
-    Qdrant merge on the same scale as local ones."""
+def test_qdrant_fuses_with_the_rank_constant(backend, reader):
+    """First in both rankings scores 2 / (60 + 1): Qdrant's reciprocal-rank fusion with k = RRF_K."""
     texts = ["Code défaut P0420 : catalyseur.", "Vidange et filtres.", "Pression des pneus."]
     vectors = random_unit(np.random.default_rng(3), 3)
     backend.publish(NAMESPACE, "v1", vectors, [payload(f"d{i}-0", t, backend.tenant_id) for i, t in enumerate(texts)])

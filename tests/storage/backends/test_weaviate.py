@@ -33,6 +33,7 @@ from tests.storage.backends.test_qdrant import (  # noqa: F401 - the same behavi
     test_keep_three_versions,
     test_publish_is_idempotent_and_point_ids_come_from_chunk_ids,
     test_real_french_passages_are_found,
+    test_relevance_vectors_are_stored_beside_the_chunks_and_come_back_with_the_hits,
     test_search_filters_are_checked,
     test_search_goes_through_the_alias_which_switches_and_rolls_back,
     test_switching_to_an_unpublished_version_is_refused,

@@ -82,8 +82,9 @@ def render_explanation(explain: dict[str, Any]) -> list[str]:
                      + f"   (at least {explain['min_passages']} must clear; success from confidence "
                      f"{explain['low_confidence_below']:.2f})")
     if explain["best_candidates"]:
-        lines.append(f"best candidates by score ({explain['above_threshold']} of {explain['candidates']} cleared "
-                     f"their threshold; the first --top-k of those in fused rank are returned):")
+        lines.append(f"best candidates by relevance, else score ({explain['above_threshold']} of "
+                     f"{explain['candidates']} cleared their threshold; the first --top-k of those in fused rank "
+                     f"are returned):")
     if any(c.get("relevance") is not None for c in explain["best_candidates"]):
         lines.append(f"relevance threshold: {explain['relevance_threshold']:.3f} (versions with relevance vectors: one "
                      f"passage reaching it is enough; shown from {explain['relevance_floor']:.3f}, the best less "

@@ -76,11 +76,13 @@ NOTES = """
 `knowledge query` prints the status, the versions searched and the passages **by score**, highest
 first (the score the thresholds apply to: 0.7 × cosine + 0.3 × lexical coverage by default). Which
 passages are returned is the gate's decision, unchanged: the candidates that clear their namespace's
-threshold, the first `--top-k` of them in fused (dense + BM25) rank. `--explain` adds why the gate
-answered, asked for clarification or turned the question away: its reason in words, the thresholds
-of the namespaces searched, how many candidates cleared them (at least `min_passages`, 3, must),
-and the ten best candidates by score, each with its cosine, lexical coverage, fused rank, threshold
-and whether it cleared it and was returned. With `--json` the same explanation is always there, under
+threshold (or, in a version with relevance vectors, that the relevance model judges relevant), the
+first `--top-k` of them in fused (dense + BM25) rank. `--explain` adds why the gate answered, asked
+for clarification or turned the question away: its reason in words, the thresholds of the
+namespaces searched, how many candidates cleared them (at least `min_passages`, 3, must, or one the
+relevance model judges relevant), and the ten best candidates (by relevance, else by score), each
+with its relevance, cosine, lexical coverage, fused rank, threshold and whether it cleared it and
+was returned. With `--json` the same explanation is always there, under
 `explain`, beside the API's response (whose passages keep the API's order); and no library draws a
 progress bar (transformers' "Loading weights"), on stdout or stderr.
 

@@ -246,12 +246,14 @@ class QueryEngine:
     def explain(self, outcome: QueryOutcome, limit: int = 10) -> dict[str, Any]:
         """Why ``outcome`` has its status: the gate's reason, its thresholds and bounds, and the best
         ``limit`` candidates by score (each with its parts, its namespace's threshold, whether it
-        cleared it and whether it was returned). Read from what the gate computed; decides nothing."""
+        cleared it and whether it was returned); the passages judged by the relevance model first, by
+        relevance. Read from what the gate computed; decides nothing."""
         config, result = self.config, outcome.retrieval
         ranked = result.ranked if result else []
         returned = {id(h) for h in result.passages} if result else set()
         fused_rank = {id(h): rank for rank, h in enumerate(ranked, start=1)}
-        best = sorted(ranked, key=lambda h: -h.score)[:limit]
+        best = sorted(ranked, key=lambda h: (h.relevance is None, -(h.score if h.relevance is None else h.relevance)))[
+            :limit]
         floor = relevance_floor(ranked, config)
         namespaces = sorted({h.index.namespace for h in ranked} | set(outcome.response["index_versions"]))
 

@@ -84,7 +84,12 @@ def test_text_lists_passages_by_score_and_explain_shows_the_gate(cli_env, capsys
     assert explain["reason"].startswith(f"{explain['above_threshold']} candidate(s) cleared")
     assert explain["thresholds"] == {ns: 0.36 for ns in data["index_versions"]}  # knowledge:* default
     best = explain["best_candidates"]
-    assert [c["score"] for c in best] == sorted((c["score"] for c in best), reverse=True)
+    # Those the relevance model judged first, by relevance; then the others by score.
+    judged = [c for c in best if c["relevance"] is not None]
+    assert best[: len(judged)] == judged
+    assert [c["relevance"] for c in judged] == sorted((c["relevance"] for c in judged), reverse=True)
+    scored = best[len(judged):]
+    assert [c["score"] for c in scored] == sorted((c["score"] for c in scored), reverse=True)
     # A passage with a relevance clears by it (from the floor: the best relevance less the spread), else by score.
     assert all(c["cleared"] == (c["score"] >= c["threshold"] if c["relevance"] is None
                                 else c["relevance"] >= explain["relevance_floor"]) for c in best)

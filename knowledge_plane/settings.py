@@ -150,12 +150,12 @@ class BuildSettings(Section):
     relevance_namespaces: str = Field(
         "knowledge:*", validation_alias="KNOWLEDGE_RELEVANCE_NAMESPACES",
         description="comma-separated namespaces or patterns whose versions carry the relevance model's passage "
-                    "vectors, which the query service's gate then uses (docs/quality.md); empty: none")
+                    "vectors, which the query service's gate then uses (docs/quality.md); none: no namespace")
 
     def wants_relevance(self, namespace: str) -> bool:
         """Whether ``namespace``'s versions carry relevance vectors (KNOWLEDGE_RELEVANCE_NAMESPACES)."""
         patterns = [p.strip() for p in self.relevance_namespaces.split(",") if p.strip()]
-        return namespace_entry(patterns, namespace) is not None
+        return patterns != ["none"] and namespace_entry(patterns, namespace) is not None
 
     @model_validator(mode="after")
     def _check(self) -> BuildSettings:

@@ -42,7 +42,8 @@ SAMPLES = {
     "KNOWLEDGE_MAX_METADATA_BYTES": "2048", "KNOWLEDGE_MAX_TEXT_CHARS": "999", "KNOWLEDGE_KEEP_VERSIONS": "5",
     "KNOWLEDGE_EVAL_MARGIN": "0.1", "KNOWLEDGE_EMBEDDING_BACKEND": "torch", "KNOWLEDGE_PROGRESS_BAR": "1",
     "DOCLING_ARTIFACTS_PATH": "/models/docling", "KNOWLEDGE_EXECUTOR": "ray", "KNOWLEDGE_RAY_ADDRESS": "ray-head:6379",
-    "KNOWLEDGE_RAY_WORKERS": "16", "KNOWLEDGE_OBJECT_STORE": "s3", "KNOWLEDGE_BUCKET": "uploads",
+    "KNOWLEDGE_RAY_WORKERS": "16", "KNOWLEDGE_RELEVANCE_NAMESPACES": "knowledge:faq,internal:*",
+    "KNOWLEDGE_OBJECT_STORE": "s3", "KNOWLEDGE_BUCKET": "uploads",
     "S3_ENDPOINT_URL": "http://minio:9000", "AWS_REGION": "eu-west-3", "AWS_ACCESS_KEY_ID": "knowledge-build",
     "AWS_SECRET_ACCESS_KEY": "s3-secret", "KNOWLEDGE_VECTOR_BACKEND": "qdrant", "QDRANT_URL": "http://qdrant:6333",
     "QDRANT_PATH": "/srv/qdrant", "QDRANT_API_KEY": "qdrant-key", "WEAVIATE_URL": "http://weaviate:8080",
@@ -62,7 +63,8 @@ SAMPLES = {
     "KNOWLEDGE_JWT_ACTORS": "aurora-ui=aurora_nexus_ui",
     "KNOWLEDGE_THREADS_PER_REQUEST": "2", "KNOWLEDGE_MAX_BODY_BYTES": "4096", "KNOWLEDGE_ALIAS_POLL_SECONDS": "2",
     "KNOWLEDGE_DENSE_WEIGHT": "0.5", "KNOWLEDGE_BM25_WEIGHT": "2", "KNOWLEDGE_DENSE_SHARE": "0.6",
-    "KNOWLEDGE_SCORE_THRESHOLDS": "default=0.4", "KNOWLEDGE_CONSOLE_SECRET": "c" * 40,
+    "KNOWLEDGE_SCORE_THRESHOLDS": "default=0.4", "KNOWLEDGE_RELEVANCE_THRESHOLD": "0.86",
+    "KNOWLEDGE_CONSOLE_SECRET": "c" * 40,
     "KNOWLEDGE_METRICS_PORT": "9464", "KNOWLEDGE_QUERY_LOG_RETENTION_DAYS": "30",
     "KNOWLEDGE_QUERY_LOG_END_USER_KEY": "end-user-hmac-key",
     "KNOWLEDGE_CONSOLE_ACCOUNTS": "/run/secrets/console_accounts",
@@ -280,3 +282,12 @@ def test_the_retry_settings_reach_the_remote_stores(tmp_path):
 def test_an_unknown_executor_or_an_empty_ray_pool_is_refused(environ, variable):
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_environ(environ)
+
+
+def test_the_relevance_namespaces_name_namespaces_or_patterns():
+    build = Settings.from_environ({"KNOWLEDGE_RELEVANCE_NAMESPACES": "knowledge:faq, internal:*"}).build
+    assert build.wants_relevance("knowledge:faq") and build.wants_relevance("internal:code")
+    assert not build.wants_relevance("knowledge:guides")
+    assert Settings.from_environ({}).build.wants_relevance("knowledge:guides")  # default: knowledge:*
+    # An empty variable counts as unset (the default); "none" turns the relevance vectors off.
+    assert not Settings.from_environ({"KNOWLEDGE_RELEVANCE_NAMESPACES": "none"}).build.wants_relevance("knowledge:faq")

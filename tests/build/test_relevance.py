@@ -48,7 +48,7 @@ def test_a_version_without_relevance_vectors_is_another_version(settings):
     on = settings.updated(build={"relevance_namespaces": "knowledge:faq"})
     assert build(on, ["knowledge:faq"])[0]
     with_vectors = latest(on, "knowledge:faq").manifest["version"]
-    off = settings.updated(build={"relevance_namespaces": ""})
+    off = settings.updated(build={"relevance_namespaces": "none"})
     _, reports = build(off, ["knowledge:faq"])
     report = reports["knowledge:faq"]
     registry = Registry(off.registry.url.get_secret_value(), off.tenant_id)

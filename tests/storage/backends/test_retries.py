@@ -55,7 +55,7 @@ def test_qdrant_calls_to_a_refused_port_stop_after_the_policys_attempts(caplog):
     with caplog.at_level(logging.WARNING, logger=RETRY_LOG), pytest.raises(ResponseHandlingException):
         backend.list_versions("knowledge:faq")
     backend.close()
-    messages = [r.getMessage() for r in caplog.records]
+    messages = [r.getMessage() for r in caplog.records if r.name == RETRY_LOG]
     assert len(messages) == FAST.attempts - 1
     assert all(m.startswith("qdrant get_collections failed") and "Connection refused" in m for m in messages)
 
@@ -100,7 +100,7 @@ def test_qdrant_503_is_retried_until_the_server_answers(answers, caplog):
     with caplog.at_level(logging.WARNING, logger=RETRY_LOG):
         assert backend.alias_targets(["knowledge:faq"]) == {"knowledge:faq": None}
     backend.close()
-    assert len(caplog.records) == 2 and statuses == []
+    assert len([r for r in caplog.records if r.name == RETRY_LOG]) == 2 and statuses == []
 
 
 def test_qdrant_404_is_not_retried(answers, caplog):
@@ -110,7 +110,9 @@ def test_qdrant_404_is_not_retried(answers, caplog):
     with caplog.at_level(logging.WARNING, logger=RETRY_LOG), pytest.raises(UnexpectedResponse):
         backend.alias_targets(["knowledge:faq"])
     backend.close()
-    assert caplog.records == [] and statuses == [503]  # one request, the 503 was never asked for
+    # No retry was logged (only the retry logger counts: qdrant-client's version check of another
+    # test's client may log its own HTTP request from a thread meanwhile); one request, the 503 never asked for.
+    assert [r for r in caplog.records if r.name == RETRY_LOG] == [] and statuses == [503]
 
 
 @pytest.mark.parametrize(("status", "transient"), [

@@ -447,15 +447,16 @@ def _local_candidates(indexes: Sequence[LoadedIndex], query_vector: np.ndarray, 
     fused = fused_score(cosine[pool], bm25[pool], config)
     order = pool[np.lexsort((-score[pool], -fused))]
     fused_of = dict(zip(pool.tolist(), fused.tolist(), strict=True))
-
-    def relevance(i: int) -> float | None:
-        index = parts[owner[i]][0]
-        if index.relevance is None or relevance_vector is None:
-            return None
-        return float(np.asarray(index.relevance[int(rows[i])], dtype=np.float32) @ relevance_vector)
+    # The relevance of the candidates only, one gather and one product per version (rows ascending).
+    relevance_of: dict[int, float] = {}
+    for k, (index, *_) in enumerate(parts):
+        if index.relevance is not None and relevance_vector is not None:
+            mine = pool[owner[pool] == k]
+            values = np.asarray(index.relevance[rows[mine]], dtype=np.float32) @ relevance_vector
+            relevance_of.update(zip(mine.tolist(), values.tolist(), strict=True))
 
     return [Hit(parts[owner[i]][0], int(rows[i]), float(cosine[i]), float(coverage[i]), float(bm25[i]),
-                float(score[i]), fused_of[int(i)], relevance(int(i))) for i in order], total
+                float(score[i]), fused_of[int(i)], relevance_of.get(int(i))) for i in order], total
 
 
 def fused_score(cosine: np.ndarray, bm25: np.ndarray, config: RetrievalConfig) -> np.ndarray:
